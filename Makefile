@@ -1,0 +1,29 @@
+# natexp: two commands on a fresh machine with Python 3.11 and make.
+#   make run    set up .venv and run the default experiment on the embedded synthetic data
+#   make test   set up .venv and run every test
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.natexp-installed
+
+.PHONY: setup run test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m natexp run +experiment=oxon_vs_rest
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check natexp tests bench
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache

@@ -1,0 +1,60 @@
+"""``python -m natexp COMMAND ...``: the command-line entry point.
+
+Hydra has no sub-commands, so the command is taken off argv here and the rest is handed on:
+``run`` to the Hydra entry point in :mod:`natexp.cli`, the others to plain argparse parsers.
+"""
+
+from __future__ import annotations
+
+import sys
+
+HELP = """\
+usage: python -m natexp COMMAND [ARGS]
+
+Evaluate a programme that went live area by area as a natural experiment.
+
+commands:
+  run [OVERRIDES]      run an experiment (Hydra): flow, cohort, analyses, results.json
+                         python -m natexp run +experiment=oxon_vs_rest
+                         python -m natexp run +experiment=oxon_vs_rest design.window_end=2024-03-31
+                         python -m natexp run +experiment=oxon_vs_rest data.families=F.parquet data.children=C.parquet
+                         python -m natexp run --multirun +experiment=oxon_vs_rest design=oxon_vs_rest,staggered
+                       With no data paths the embedded SYNTHETIC dataset is used.
+                       'python -m natexp run --help' shows Hydra's options and the config.
+  synth --out DIR      write the synthetic dataset (families, children) in the input contract
+                         [--seed S] [--families N] [--format parquet|csv|xlsx] [--uptake-effect E]
+  table X1 N1 X2 N2    the whole 2x2 panel for treated X1/N1 vs control X2/N2
+                         [--confidence-level 0.95] [--alternative two-sided|less|greater] [--json]
+
+exit status: 0 success, 2 bad input or configuration (nothing is written), 1 internal error.
+"""
+
+COMMANDS = ("run", "synth", "table")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch a command; return its exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(HELP, end="")
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        from natexp.cli import run_main
+
+        return run_main(rest)
+    if command == "synth":
+        from natexp.cli import synth_main
+
+        return synth_main(rest)
+    if command == "table":
+        from natexp.cli_table import main as table_main
+
+        return table_main(rest)
+    print(f"natexp: unknown command {command!r} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
+    print("run 'python -m natexp --help' for usage", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

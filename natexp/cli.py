@@ -1,0 +1,94 @@
+"""Command implementations that need Hydra (``run``) and the ``synth`` command.
+
+One of the two modules that know Hydra (with ``config.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from natexp.config import CONF_DIR, ConfigError, register
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+
+def run_main(args: list[str]) -> int:
+    """``python -m natexp run [OVERRIDES]`` through ``hydra.main``.
+
+    Returns 2 when the config cannot be composed (unknown key, bad value) or the input is
+    invalid; in both cases nothing is written.
+    """
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from natexp.data.validate import InputValidationError
+    from natexp.pipeline import run
+
+    register()
+    state = {"started": False, "status": EXIT_OK}
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+    def _task(cfg) -> None:
+        state["started"] = True
+        hc = HydraConfig.get()
+        out = cfg.output_dir
+        if out is None and hc.mode == RunMode.MULTIRUN:
+            out = hc.runtime.output_dir
+        try:
+            result = run(cfg, output_dir=out)
+        except (InputValidationError, ConfigError) as exc:
+            print(f"natexp: {exc}", file=sys.stderr)
+            print("natexp: nothing was written.", file=sys.stderr)
+            state["status"] = max(state["status"], EXIT_USAGE)
+            return
+        print(result.summary())
+        for notice in result.notices:
+            print(f"notice: {notice}")
+
+    saved = sys.argv
+    sys.argv = ["python -m natexp run", *args]
+    try:
+        _task()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else EXIT_INTERNAL
+        if code and not state["started"]:
+            print("natexp: the configuration could not be composed (see above); "
+                  "nothing was written.", file=sys.stderr)
+            return EXIT_USAGE
+        return code or state["status"]
+    finally:
+        sys.argv = saved
+    return state["status"]
+
+
+def synth_main(args: list[str]) -> int:
+    """``python -m natexp synth --out DIR [--seed S] [--families N] [--format F]``."""
+    from natexp.data.synthetic import write
+
+    parser = argparse.ArgumentParser(
+        prog="python -m natexp synth",
+        description="Write natexp's synthetic dataset (families and children tables in the "
+        "input contract). With default settings its margins equal the report's published "
+        "tables; with --families N it scales, keeping the proportions.",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--seed", type=int, default=20250101)
+    parser.add_argument("--families", type=int, default=None, help="number of families")
+    parser.add_argument("--format", choices=("parquet", "csv", "xlsx"), default="parquet")
+    parser.add_argument("--uptake-effect", type=float, default=0.10,
+                        help="true effect of go-live on uptake probability")
+    try:
+        ns = parser.parse_args(args)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    if ns.families is not None and ns.families < 1:
+        print("natexp synth: --families must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    paths = write(ns.out, seed=ns.seed, n_families=ns.families, fmt=ns.format,
+                  uptake_effect=ns.uptake_effect)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return EXIT_OK

@@ -1,0 +1,231 @@
+"""The configuration schema (structured configs) and the Hydra compose API for notebooks.
+
+One of the two modules that know Hydra (with ``cli.py``). The schema is a tree of dataclasses
+registered with Hydra's ConfigStore, so composition rejects unknown keys. Dates are ``str``
+(OmegaConf has no date type) and are checked in ``__post_init__``, which runs when
+:func:`to_settings` turns a composed config into objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from natexp.paths import CONF_DIR
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid (bad date, unknown design, ...)."""
+
+
+def _date(value: str | None, key: str, *, required: bool = True) -> dt.date | None:
+    if value is None or value == "":
+        if required:
+            raise ConfigError(f"config: {key} is required (YYYY-MM-DD)")
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"config: {key} must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+@dataclass
+class AreaConfig:
+    """One area of the rollout schedule."""
+
+    name: str = ""
+    county: str = ""
+    go_live: str | None = None
+    phase: int | None = None
+
+    def __post_init__(self) -> None:
+        _date(self.go_live, f"rollout area {self.name!r} go_live", required=False)
+
+
+@dataclass
+class RolloutConfig:
+    """The rollout schedule (``conf/rollout/*.yaml``)."""
+
+    name: str = "thames_valley"
+    areas: list[AreaConfig] = field(default_factory=list)
+
+
+@dataclass
+class DesignConfig:
+    """Cohort design (``conf/design/*.yaml``); see :class:`natexp.data.cohort.Design`."""
+
+    name: str = "oxon_vs_rest"
+    window_start: str = "2022-07-01"
+    window_end: str = "2024-06-30"
+    followup_date: str | None = "2024-11-01"
+    custody_at_followup: bool = True
+    treatment_counties: list[str] = field(default_factory=lambda: ["Oxfordshire"])
+    phases: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        from natexp.data.cohort import DesignError
+
+        try:
+            self.to_design()
+        except DesignError as exc:
+            raise ConfigError(f"config: {exc}") from None
+
+    def to_design(self):
+        """Return the :class:`natexp.data.cohort.Design` this config describes."""
+        from natexp.data.cohort import Design
+
+        return Design(
+            name=self.name,
+            window_start=_date(self.window_start, "design.window_start"),
+            window_end=_date(self.window_end, "design.window_end"),
+            followup_date=_date(self.followup_date, "design.followup_date", required=False),
+            custody_at_followup=self.custody_at_followup,
+            treatment_counties=tuple(self.treatment_counties),
+            phases=None if self.phases is None else tuple(self.phases),
+        )
+
+
+@dataclass
+class DataConfig:
+    """Input files. Both null: the embedded synthetic dataset."""
+
+    families: str | None = None
+    children: str | None = None
+    as_of: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.families is None) != (self.children is None):
+            raise ConfigError("config: give both data.families and data.children, or neither")
+        _date(self.as_of, "data.as_of", required=False)
+
+
+@dataclass
+class SyntheticConfig:
+    """Settings of the embedded synthetic dataset (used when no data files are given)."""
+
+    seed: int = 20250101
+    n_families: int | None = None
+    uptake_effect: float = 0.10
+
+
+@dataclass
+class AnalysisConfig:
+    """Settings shared by the analyses."""
+
+    confidence_level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.confidence_level < 1:
+            raise ConfigError("config: analysis.confidence_level must be in [0.5, 1)")
+
+
+@dataclass
+class NatexpConfig:
+    """The whole run configuration."""
+
+    experiment: str = "default"
+    description: str = ""
+    output_dir: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    design: DesignConfig = field(default_factory=DesignConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+
+
+_REGISTERED = False
+
+
+def register() -> None:
+    """Register the schema with Hydra's ConfigStore (idempotent)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="natexp_schema", node=NatexpConfig)
+    _REGISTERED = True
+
+
+def to_settings(cfg: Any) -> NatexpConfig:
+    """Turn a composed config (DictConfig or dict) into validated dataclasses.
+
+    Parameters
+    ----------
+    cfg : omegaconf.DictConfig, dict or NatexpConfig
+
+    Returns
+    -------
+    NatexpConfig
+
+    Raises
+    ------
+    ConfigError
+        On an invalid value; unknown keys are rejected by the schema.
+
+    Examples
+    --------
+    >>> s = to_settings(compose(["+experiment=oxon_vs_rest"]))
+    >>> s.design.name, len(s.rollout.areas)
+    ('oxon_vs_rest', 13)
+    """
+    from omegaconf import OmegaConf
+
+    if isinstance(cfg, NatexpConfig):
+        return cfg
+    base = OmegaConf.structured(NatexpConfig)
+    try:
+        merged = OmegaConf.merge(base, OmegaConf.create(_plain(cfg)))
+        obj = OmegaConf.to_object(merged)
+    except ConfigError:
+        raise
+    except Exception as exc:  # omegaconf's errors: report without internals
+        raise ConfigError(f"config: {_first_line(exc)}") from None
+    assert isinstance(obj, NatexpConfig)
+    return obj
+
+
+def _plain(cfg: Any) -> Any:
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+        cfg.pop("hydra", None)
+    return cfg
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def compose(overrides: Sequence[str] = ()) -> Any:
+    """Compose the run config exactly as the CLI does, with Hydra's compose API.
+
+    Parameters
+    ----------
+    overrides : sequence of str
+        Hydra overrides, e.g. ``["+experiment=oxon_vs_rest", "design.window_end=2024-03-31"]``.
+
+    Returns
+    -------
+    omegaconf.DictConfig
+
+    Examples
+    --------
+    >>> cfg = compose(["+experiment=oxon_vs_rest", "design.window_start=2023-01-01"])
+    >>> cfg.design.window_start
+    '2023-01-01'
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register()
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))

@@ -1,0 +1,407 @@
+"""Read and validate input tables against the contract, collecting every problem before failing.
+
+A problem names the file, the column, the rule, how many rows break it and the first row numbers
+(1-based data rows, header excluded). It never contains a value from the file: inputs hold data
+about children, and an error message may end up in a log or a ticket.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from natexp.data.schema import ID_COLUMNS, TABLES, Column, identifier_kind
+
+ROW = "__natexp_row"
+FIRST_ROWS = 5
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f")
+READABLE = {".parquet", ".pq", ".csv", ".xlsx"}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One broken rule in one column of one file (never holds a value from the file)."""
+
+    file: str
+    column: str
+    rule: str
+    count: int
+    rows: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{self.file}: column '{self.column}': {self.rule}"
+        if self.count:
+            first = "first rows" if self.count > len(self.rows) else "rows"
+            rows = ", ".join(map(str, self.rows))
+            text += f": {self.count} row(s)" + (f" ({first} {rows})" if self.rows else "")
+        return text
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form."""
+        return {
+            "file": self.file,
+            "column": self.column,
+            "rule": self.rule,
+            "count": self.count,
+            "rows": list(self.rows),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the loader changed or dropped that the user should know (not an error)."""
+
+    file: str
+    column: str
+    message: str
+    count: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}: column '{self.column}': {self.message}" + (
+            f" ({self.count} row(s))" if self.count else ""
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form."""
+        return {"file": self.file, "column": self.column, "message": self.message, "count": self.count}
+
+
+class InputValidationError(ValueError):
+    """The input files break the contract. ``problems`` lists every broken rule."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = tuple(problems)
+        lines = [f"input validation failed: {len(self.problems)} problem(s)"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Inputs:
+    """Validated input tables (lazy) with what the loader noticed along the way."""
+
+    families: pl.LazyFrame
+    children: pl.LazyFrame
+    notices: list[Notice] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def header_names(path: Path) -> list[str]:
+    """Column names exactly as written in the file, duplicates kept (readers rename them)."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            return next(csv.reader(fh), [])
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    if suffix == ".xlsx":
+        import fastexcel
+
+        sheet = fastexcel.read_excel(str(path)).load_sheet(0, header_row=None, n_rows=1)
+        return ["" if v is None else str(v) for v in sheet.to_polars().row(0)]
+    raise ValueError(f"{path.name}: unsupported file type {suffix!r} (use .parquet, .csv or .xlsx)")
+
+
+def scan_raw(path: Path, columns: Sequence[str]) -> pl.LazyFrame:
+    """Scan ``columns`` of a file lazily (CSV and Excel as text; Parquet with its own types)."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+    elif suffix in (".parquet", ".pq"):
+        lf = pl.scan_parquet(path)
+    elif suffix == ".xlsx":
+        lf = pl.read_excel(path, engine="calamine", infer_schema_length=0).lazy()
+    else:
+        raise ValueError(f"{path.name}: unsupported file type {suffix!r}")
+    return lf.select(columns).with_row_index(ROW, offset=1)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _text(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.String).str.strip_chars()
+
+
+def _parse(col: Column, dtype: pl.DataType, categories: dict[str, str] | None = None) -> pl.Expr:
+    """Expression parsing raw column ``col`` into its contract type (null where unparseable)."""
+    if col.kind == "date":
+        if dtype == pl.Date:
+            return pl.col(col.name)
+        if dtype == pl.Datetime or isinstance(dtype, pl.Datetime):
+            return pl.col(col.name).dt.date()
+        t = _text(col.name)
+        return pl.coalesce(
+            [t.str.strptime(pl.Date, fmt, strict=False, exact=True) for fmt in DATE_FORMATS]
+        )
+    if col.kind == "bool":
+        if dtype == pl.Boolean:
+            return pl.col(col.name)
+        t = _text(col.name).str.to_lowercase()
+        return (
+            pl.when(t.is_in(TRUE_WORDS))
+            .then(True)
+            .when(t.is_in(FALSE_WORDS))
+            .then(False)
+            .otherwise(None)
+            .cast(pl.Boolean)
+        )
+    if col.kind == "int":
+        if dtype.is_integer():
+            return pl.col(col.name).cast(pl.Int64)
+        f = _text(col.name).cast(pl.Float64, strict=False)
+        return pl.when(f == f.floor()).then(f).otherwise(None).cast(pl.Int64, strict=False)
+    if col.kind == "category":
+        # Map each trimmed, case-folded value onto its canonical spelling.
+        canon = categories or {v.casefold(): v for v in col.values}
+        return _text(col.name).str.to_lowercase().replace_strict(canon, default=None)
+    return _text(col.name)
+
+
+def _blank(name: str) -> pl.Expr:
+    return pl.col(name).is_null() | (_text(name) == "")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _count_and_rows(lf: pl.LazyFrame, checks: dict[str, pl.Expr]) -> dict[str, tuple[int, list[int]]]:
+    """Evaluate every boolean check in one pass: count of True and first row numbers."""
+    if not checks:
+        return {}
+    aggs = []
+    for key, expr in checks.items():
+        aggs.append(expr.sum().alias(f"{key}#n"))
+        aggs.append(pl.col(ROW).filter(expr).head(FIRST_ROWS).implode().alias(f"{key}#rows"))
+    out = lf.select(aggs).collect().row(0, named=True)
+    return {k: (int(out[f"{k}#n"] or 0), list(out[f"{k}#rows"] or [])) for k in checks}
+
+
+def _validate_table(
+    table: str,
+    path: Path,
+    areas: Sequence[str],
+    as_of: dt.date,
+    problems: list[Problem],
+    notices: list[Notice],
+) -> pl.LazyFrame | None:
+    """Check one file; append its problems and return the parsed lazy frame (None if unreadable)."""
+    fname = path.name
+    contract = TABLES[table]
+    expected = [c.name for c in contract]
+    try:
+        names = header_names(path)
+    except FileNotFoundError:
+        problems.append(Problem(fname, "*", "file not found", 0))
+        return None
+    except Exception as exc:  # noqa: BLE001 - report unreadable files without their content
+        problems.append(Problem(fname, "*", f"file cannot be read ({type(exc).__name__})", 0))
+        return None
+
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+    for n, k in seen.items():
+        if k > 1:
+            problems.append(Problem(fname, n, f"duplicated column (appears {k} times)", 0))
+    for n in names:
+        kind = identifier_kind(n)
+        if kind and n not in expected:
+            problems.append(
+                Problem(fname, n, f"column looks like a direct identifier ({kind}); refused", 0)
+            )
+    missing = [c for c in expected if c not in seen]
+    for c in missing:
+        problems.append(Problem(fname, c, "missing column", 0))
+    extra = [n for n in seen if n not in expected and not identifier_kind(n)]
+    for n in extra:
+        notices.append(Notice(fname, n, "column is not in the contract: excluded from every output"))
+    if any(k > 1 for k in seen.values()):
+        return None
+
+    present = [c for c in contract if c.name in seen]
+    raw = scan_raw(path, [c.name for c in present])
+    schema = raw.collect_schema()
+    area_map = {a.casefold(): a for a in areas}
+    parsed_exprs = []
+    checks: dict[str, pl.Expr] = {}
+    rules: dict[str, tuple[str, str]] = {}
+
+    def check(column: str, rule: str, expr: pl.Expr) -> None:
+        key = f"c{len(checks)}"
+        checks[key] = expr
+        rules[key] = (column, rule)
+
+    for col in present:
+        dtype = schema[col.name]
+        if col.name == "area":
+            parsed = _parse(col, dtype).str.to_lowercase().replace_strict(area_map, default=None)
+        else:
+            parsed = _parse(col, dtype)
+        parsed_exprs.append(parsed.alias(col.name))
+        blank = _blank(col.name) if dtype == pl.String else pl.col(col.name).is_null()
+        if not col.nullable:
+            check(col.name, "missing value in a required column", blank)
+        if col.name == "area":
+            check(col.name, "area not in the rollout schedule", ~blank & parsed.is_null())
+            exact = _text(col.name).is_in(list(areas))
+            checks_norm = ~blank & parsed.is_not_null() & ~exact
+            check(col.name, "#normalised", checks_norm)
+            continue
+        if col.kind == "date":
+            check(col.name, "not a date (expected YYYY-MM-DD)", ~blank & parsed.is_null())
+            check(col.name, f"date in the future (after {as_of.isoformat()})", parsed > pl.lit(as_of))
+        elif col.kind == "bool":
+            check(col.name, "not a boolean (true/false, yes/no, 1/0)", ~blank & parsed.is_null())
+        elif col.kind == "int":
+            check(col.name, "not a whole number", ~blank & parsed.is_null())
+            check(
+                col.name,
+                f"outside the allowed range {col.lower}-{col.upper}",
+                (parsed < col.lower) | (parsed > col.upper),
+            )
+        elif col.kind == "category":
+            allowed = "/".join(col.values)
+            check(col.name, f"unknown category (allowed: {allowed})", ~blank & parsed.is_null())
+            exact = _text(col.name).is_in(list(col.values))
+            check(col.name, "#normalised", ~blank & parsed.is_not_null() & ~exact)
+
+    idcol = ID_COLUMNS[table]
+    if idcol in seen:
+        check(idcol, "duplicate id", _text(idcol).is_duplicated() & ~_blank(idcol))
+    if table == "families" and {"reception_date", "release_date"} <= seen.keys():
+        rec = _parse(TABLES[table][2], schema["reception_date"])
+        rel = _parse(TABLES[table][3], schema["release_date"])
+        check("release_date", "release before reception", rel < rec)
+
+    results = _count_and_rows(raw, checks)
+    for key, (count, rows) in results.items():
+        if not count:
+            continue
+        column, rule = rules[key]
+        if rule == "#normalised":
+            notices.append(
+                Notice(fname, column, "values normalised by trimming and case-folding", count)
+            )
+        else:
+            problems.append(Problem(fname, column, rule, count, tuple(rows)))
+
+    return raw.select([ROW, *parsed_exprs])
+
+
+def load_inputs(
+    families: str | Path,
+    children: str | Path,
+    areas: Sequence[str],
+    *,
+    as_of: dt.date | None = None,
+) -> Inputs:
+    """Read and validate the two input files.
+
+    Parameters
+    ----------
+    families, children : str or Path
+        Files in Parquet (``.parquet``), CSV (``.csv``) or Excel (``.xlsx``, first sheet).
+    areas : sequence of str
+        Area names of the rollout schedule; any other area is a problem.
+    as_of : datetime.date, optional
+        Dates after this day are impossible (default: today).
+
+    Returns
+    -------
+    Inputs
+        Validated lazy frames with the contract's columns and types (extra columns dropped),
+        plus notices (columns dropped, values normalised).
+
+    Raises
+    ------
+    InputValidationError
+        Listing every problem in both files (file, column, rule, count, first rows; no values).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from natexp.data.synthetic import write
+    >>> from natexp.data.rollout import load_rollout
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> paths = write(d)
+    >>> inputs = load_inputs(paths["families"], paths["children"], load_rollout()["area"])
+    >>> inputs.families.select(pl.len()).collect().item() > 0
+    True
+    """
+    as_of = as_of or dt.date.today()
+    areas = list(areas)
+    problems: list[Problem] = []
+    notices: list[Notice] = []
+    fam_path, chi_path = Path(families), Path(children)
+    fam = _validate_table("families", fam_path, areas, as_of, problems, notices)
+    chi = _validate_table("children", chi_path, areas, as_of, problems, notices)
+    if fam is not None and chi is not None and not any(
+        p.column in ("family_id", "*") and p.rule.startswith(("missing column", "file"))
+        for p in problems
+    ):
+        orphan = ~pl.col("family_id").is_in(fam.select("family_id").collect()["family_id"].implode())
+        res = _count_and_rows(chi.filter(pl.col("family_id").is_not_null()), {"o": orphan})
+        count, rows = res["o"]
+        if count:
+            problems.append(
+                Problem(chi_path.name, "family_id", "family does not exist in families", count,
+                        tuple(rows))
+            )
+    if problems:
+        raise InputValidationError(problems)
+    assert fam is not None and chi is not None
+    return Inputs(
+        families=fam.drop(ROW),
+        children=chi.drop(ROW),
+        notices=notices,
+        sources={"families": str(fam_path), "children": str(chi_path)},
+    )
+
+
+def validate_frames(
+    families: pl.DataFrame,
+    children: pl.DataFrame,
+    areas: Sequence[str],
+    *,
+    as_of: dt.date | None = None,
+) -> Inputs:
+    """Validate in-memory frames by the same rules as files (used for the embedded data).
+
+    The frames are written to a temporary Parquet file so that exactly one code path checks
+    every input.
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> fam, chi = generate()
+    >>> validate_frames(fam, chi, load_rollout()["area"]).families.collect().height == fam.height
+    True
+    """
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="natexp-validate-"))
+    fpath, cpath = tmp / "families.parquet", tmp / "children.parquet"
+    families.write_parquet(fpath)
+    children.write_parquet(cpath)
+    inputs = load_inputs(fpath, cpath, areas, as_of=as_of)
+    # Materialise so the temporary files can go.
+    inputs.families = inputs.families.collect().lazy()
+    inputs.children = inputs.children.collect().lazy()
+    for p in (fpath, cpath):
+        p.unlink()
+    tmp.rmdir()
+    return inputs

@@ -1,0 +1,348 @@
+"""``run(config) -> RunResult``: the whole experiment as one plain function.
+
+The CLI and notebooks share it. Data flows one way: load -> validate -> cohort -> estimate ->
+write. Nothing is written until every step has succeeded, and then atomically: the output folder
+is built in a staging folder beside the target and moved into place at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from natexp import __version__
+from natexp.config import NatexpConfig, to_settings
+from natexp.data.cohort import Cohort, accounted, arm_counts, build_cohort
+from natexp.data.rollout import rollout_frame
+from natexp.data.validate import Inputs, load_inputs, validate_frames
+
+SYNTHETIC_STATEMENT = (
+    "SYNTHETIC DATA: these results come from natexp's embedded synthetic dataset, generated from "
+    "a seed so that its margins equal the tables published by Bekaert et al. (2025). They are "
+    "not real records and say nothing about real families."
+)
+
+#: Appendix B of the report: children by sex of the imprisoned parent.
+APPENDIX_B = {
+    "carer_parent": ("Remaining carer is the mother or father", "carer", ("mother", "father")),
+    "cwcf": ("Child becomes a child we care for (CWCF / looked after)", "cwcf", (True,)),
+    "sgo": ("Child becomes subject to a special guardianship order (SGO)", "sgo", (True,)),
+}
+
+
+@dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes
+    ----------
+    results : dict
+        Everything written to ``results.json``.
+    tables : dict of polars.DataFrame
+        The tables written as CSV (flow, appendix_b, uptake).
+    cohort : Cohort
+    output_dir : Path or None
+        Where the outputs were written (None when ``write=False``).
+    """
+
+    results: dict[str, Any]
+    tables: dict[str, pl.DataFrame]
+    cohort: Cohort
+    output_dir: Path | None = None
+    notices: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Plain-text summary of the headline numbers."""
+        r = self.results
+        flow = {(row["step"], row["arm"]): row["n"] for row in r["flow"]}
+        prim = r["primary_outcome"]
+        lines = [
+            f"natexp {r['natexp_version']} - experiment {r['experiment']} "
+            f"(design {r['design']['name']})",
+        ]
+        if r["inputs"]["synthetic"]:
+            lines.append("Data: embedded SYNTHETIC dataset (margins equal the published tables).")
+        lines.append(
+            f"Flow: {flow[('input', 'all')]} families in; identified "
+            f"{flow[('identified', 'treatment')] + flow[('identified', 'control')]} "
+            f"(treatment {flow[('identified', 'treatment')]}, control "
+            f"{flow[('identified', 'control')]}); reached "
+            f"{flow[('reached', 'treatment')] + flow[('reached', 'control')]} "
+            f"({flow[('reached', 'treatment')]}/{flow[('reached', 'control')]})."
+        )
+        c = prim["counts"]
+        lines.append(
+            f"Primary outcome (support uptake before follow-up, reached families): treatment "
+            f"{c['x1']}/{c['n1']} vs control {c['x2']}/{c['n2']}; {prim['sentence']}"
+        )
+        for key, tab in r["appendix_b"].items():
+            lines.append(
+                f"Appendix B {key}: Pearson chi-squared {tab['pearson_chi2']:.4f} "
+                f"(published {tab['published_chi2']}); Fisher exact p = {tab['fisher_pvalue']:.3g}"
+            )
+        if self.output_dir is not None:
+            lines.append(f"Outputs: {self.output_dir}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sha256_frame(df: pl.DataFrame) -> str:
+    buf = io.BytesIO()
+    df.write_csv(buf)
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def json_safe(value: Any) -> Any:
+    """Make ``value`` strict-JSON: NaN becomes null, infinities the strings "inf"/"-inf"."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item):
+        return json_safe(value.item())
+    return value
+
+
+def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, dict]:
+    """Load and validate the inputs named by the config, or the embedded synthetic data.
+
+    Returns
+    -------
+    (Inputs, dict)
+        The validated inputs and their description for ``results.json`` (row counts,
+        SHA-256, or the generator settings).
+    """
+    as_of = dt.date.fromisoformat(settings.data.as_of) if settings.data.as_of else None
+    areas = rollout["area"].to_list()
+    if settings.data.families is not None:
+        inputs = load_inputs(settings.data.families, settings.data.children, areas, as_of=as_of)
+        desc: dict[str, Any] = {"synthetic": False}
+        for name in ("families", "children"):
+            path = Path(inputs.sources[name])
+            rows = getattr(inputs, name).select(pl.len()).collect().item()
+            desc[name] = {"file": path.name, "rows": rows, "sha256": _sha256_file(path)}
+        return inputs, desc
+    from natexp.data.synthetic import generate
+
+    syn = settings.synthetic
+    fam, chi = generate(
+        seed=syn.seed, n_families=syn.n_families, rollout=rollout, uptake_effect=syn.uptake_effect
+    )
+    inputs = validate_frames(fam, chi, areas, as_of=as_of)
+    desc = {
+        "synthetic": True,
+        "statement": SYNTHETIC_STATEMENT,
+        "generator": {"seed": syn.seed, "n_families": syn.n_families,
+                      "uptake_effect": syn.uptake_effect},
+        "families": {"rows": fam.height, "sha256": _sha256_frame(fam)},
+        "children": {"rows": chi.height, "sha256": _sha256_frame(chi)},
+    }
+    return inputs, desc
+
+
+def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFrame]:
+    """Appendix B: children by sex of the imprisoned parent, female parent vs male parent.
+
+    Each table compares children whose imprisoned parent is female (group 1) with children whose
+    imprisoned parent is male (group 2, the report's "control"), with the uncorrected Pearson
+    chi-squared the report published beside exact tests.
+    """
+    from natexp.causal.twobytwo import compare_groups
+
+    kids = (
+        inputs.children.join(
+            inputs.families.select("family_id", "parent_sex"), on="family_id", how="left"
+        )
+        .group_by("parent_sex")
+        .agg(
+            pl.len().alias("n"),
+            pl.col("carer").is_in(["mother", "father"]).sum().alias("carer_parent"),
+            pl.col("cwcf").sum().alias("cwcf"),
+            pl.col("sgo").sum().alias("sgo"),
+        )
+        .collect()
+    )
+    by_sex = {row["parent_sex"]: row for row in kids.iter_rows(named=True)}
+    female = by_sex.get("F", {"n": 0, "carer_parent": 0, "cwcf": 0, "sgo": 0})
+    male = by_sex.get("M", {"n": 0, "carer_parent": 0, "cwcf": 0, "sgo": 0})
+    published = {"carer_parent": 96.2426, "cwcf": 12.2932, "sgo": 47.2268}
+    out: dict[str, Any] = {}
+    rows = []
+    for key, (label, _, _) in APPENDIX_B.items():
+        x1, n1, x2, n2 = int(female[key]), int(female["n"]), int(male[key]), int(male["n"])
+        panel = compare_groups(x1, n1, x2, n2, confidence_level=confidence_level)
+        d = panel.to_dict()
+        pear = d["test"]["pearson"]
+        fish = d["test"]["fisher_minlike"]
+        out[key] = {
+            "question": label,
+            "female": {"yes": x1, "no": n1 - x1, "n": n1},
+            "male": {"yes": x2, "no": n2 - x2, "n": n2},
+            "pearson_chi2": pear["statistic"],
+            "pearson_pvalue": pear["pvalue"],
+            "published_chi2": published[key],
+            "fisher_pvalue": fish["pvalue"],
+            "panel": d,
+        }
+        rows.append(
+            {
+                "table": key,
+                "question": label,
+                "female_yes": x1,
+                "female_no": n1 - x1,
+                "male_yes": x2,
+                "male_no": n2 - x2,
+                "pearson_chi2": pear["statistic"],
+                "pearson_pvalue": pear["pvalue"],
+                "published_chi2": published[key],
+                "fisher_minlike_pvalue": fish["pvalue"],
+                "boschloo_pvalue": d["test"]["boschloo"]["pvalue"],
+                "risk_ratio": d["risk_ratio"]["koopman"]["estimate"],
+            }
+        )
+    return out, pl.DataFrame(rows)
+
+
+def primary_outcome(cohort: Cohort, confidence_level: float) -> tuple[dict, pl.DataFrame]:
+    """Support uptake before follow-up among reached families, treatment vs control."""
+    from natexp.causal.twobytwo import compare_groups
+
+    counts = arm_counts(cohort, "chas_support")
+    (x1, n1), (x2, n2) = counts["treatment"], counts["control"]
+    panel = compare_groups(x1, n1, x2, n2, confidence_level=confidence_level)
+    d = panel.to_dict()
+    rd = d["risk_difference"]["exact_unconditional"]
+    p = d["test"]["boschloo"]["pvalue"]
+
+    def pct(v: Any) -> str:
+        return "undefined" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.0f}"
+
+    sentence = (
+        f"{x1} of {n1} treatment families and {x2} of {n2} control families took up support "
+        f"(difference {pct(rd['estimate'])} percentage points, "
+        f"{100 * confidence_level:g}% exact interval {pct(rd['ci_low'])} to {pct(rd['ci_high'])}; "
+        f"Boschloo exact p = {p:.2g}). With {n1 + n2} families this comparison cannot distinguish "
+        "a real difference from chance."
+        if n1 and n2
+        else "One arm is empty: no comparison is possible."
+    )
+    result = {"counts": {"x1": x1, "n1": n1, "x2": x2, "n2": n2}, "sentence": sentence,
+              "panel": d}
+    return result, panel.to_polars()
+
+
+def _write_outputs(target: Path, results: dict, tables: dict[str, pl.DataFrame]) -> None:
+    """Write everything into a staging folder, then move it into place."""
+    target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    try:
+        text = json.dumps(json_safe(results), indent=2, sort_keys=True, allow_nan=False)
+        (stage / "results.json").write_text(text + "\n", encoding="utf-8")
+        for name, frame in tables.items():
+            frame.write_csv(stage / f"{name}.csv")
+        if target.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, trash / "old")
+            os.replace(stage, target)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True) -> RunResult:
+    """Run a whole experiment.
+
+    Parameters
+    ----------
+    config : omegaconf.DictConfig, dict or NatexpConfig
+        A composed config (``natexp.config.compose([...])`` gives exactly what the CLI uses).
+    output_dir : str or Path, optional
+        Overrides ``config.output_dir`` (default ``outputs/<experiment>``).
+    write : bool
+        False: compute only (for notebooks); nothing is written.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    natexp.data.validate.InputValidationError
+        When the inputs break the contract (nothing is written).
+    natexp.config.ConfigError
+        When the configuration is invalid (nothing is written).
+
+    Examples
+    --------
+    >>> from natexp.config import compose
+    >>> res = run(compose(["+experiment=oxon_vs_rest"]), write=False)
+    >>> res.results["primary_outcome"]["counts"]
+    {'x1': 4, 'n1': 20, 'x2': 2, 'n2': 15}
+    """
+    settings = to_settings(config)
+    rollout = rollout_frame([asdict(a) for a in settings.rollout.areas])
+    design = settings.design.to_design()
+    inputs, input_desc = load_data(settings, rollout)
+    cohort = build_cohort(inputs.families, rollout, design)
+    flow = cohort.flow()
+    if not accounted(flow):  # an internal invariant, not a user error
+        raise AssertionError("cohort flow does not account for every input family")
+    level = settings.analysis.confidence_level
+    app_b, app_b_table = appendix_b(inputs, level)
+    primary, uptake_table = primary_outcome(cohort, level)
+
+    results: dict[str, Any] = {
+        "natexp_version": __version__,
+        "experiment": settings.experiment,
+        "description": settings.description,
+        "config": asdict(settings),
+        "inputs": input_desc,
+        "notices": [n.to_dict() for n in inputs.notices],
+        "rollout": [
+            {**row, "go_live": None if row["go_live"] is None else row["go_live"].isoformat()}
+            for row in rollout.iter_rows(named=True)
+        ],
+        "design": design.to_dict(),
+        "flow": flow.to_dicts(),
+        "flow_accounted": True,
+        "primary_outcome": primary,
+        "appendix_b": app_b,
+    }
+    tables = {"flow": flow, "appendix_b": app_b_table, "uptake": uptake_table}
+    out = None
+    if write:
+        out = Path(output_dir or settings.output_dir or Path("outputs") / settings.experiment)
+        _write_outputs(out, results, tables)
+    return RunResult(results, tables, cohort, out, [str(n) for n in inputs.notices])

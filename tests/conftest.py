@@ -1,0 +1,85 @@
+"""Shared fixtures: a tiny, hand-written valid input in the contract (not synthetic data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+AREAS = [
+    "Oxford", "Cherwell", "South Oxfordshire", "Vale of White Horse", "West Oxfordshire",
+    "Milton Keynes", "Buckinghamshire", "West Berkshire", "Bracknell Forest", "Reading",
+    "Slough", "Windsor and Maidenhead", "Wokingham",
+]
+AS_OF = dt.date(2026, 1, 1)
+
+
+def tiny_families() -> pl.DataFrame:
+    """Four families, every column as text, as an analyst's CSV would hold them."""
+    return pl.DataFrame(
+        {
+            "family_id": ["F1", "F2", "F3", "F4"],
+            "area": ["Oxford", "Reading", "Slough", "Cherwell"],
+            "reception_date": ["2022-08-01", "2023-01-15", "2023-05-02", "2021-01-10"],
+            "release_date": ["", "", "2024-01-01", "2021-06-01"],
+            "parent_sex": ["M", "M", "F", "M"],
+            "paramount_visit": ["true", "false", "false", "false"],
+            "chas_support": ["true", "false", "false", "false"],
+            "chas_route": ["paramount", "", "", ""],
+            "followup_reached": ["true", "false", "", ""],
+            "has_contact": ["false", "", "", ""],
+            "contact_view": ["positive", "", "", ""],
+            "wants_contact": ["false", "", "", ""],
+            "court_order": ["false", "", "", ""],
+            "referral_response": ["already_supported", "", "", ""],
+            "reason_child": ["", "", "", ""],
+            "reason_self": ["", "", "", ""],
+            "reason_legal": ["", "", "", ""],
+            "interview_consent": ["true", "", "", ""],
+            "interview_completed": ["false", "", "", ""],
+        }
+    )
+
+
+def tiny_children() -> pl.DataFrame:
+    """Five children of the four families."""
+    return pl.DataFrame(
+        {
+            "child_id": ["C1", "C2", "C3", "C4", "C5"],
+            "family_id": ["F1", "F1", "F2", "F3", "F4"],
+            "age": ["3", "11", "7", "15", "9"],
+            "carer": ["mother", "mother", "mother", "grandparent", "mother"],
+            "cwcf": ["false", "false", "false", "false", "false"],
+            "sgo": ["false", "false", "false", "true", "false"],
+        }
+    )
+
+
+def write_table(df: pl.DataFrame, path: Path) -> Path:
+    """Write ``df`` as CSV, Parquet or Excel by the path's suffix."""
+    if path.suffix == ".csv":
+        df.write_csv(path)
+    elif path.suffix == ".parquet":
+        df.write_parquet(path)
+    elif path.suffix == ".xlsx":
+        df.write_excel(path)
+    else:
+        raise ValueError(path)
+    return path
+
+
+@pytest.fixture
+def write_inputs(tmp_path):
+    """Write (families, children) frames to files; returns their paths."""
+
+    def _write(fam: pl.DataFrame | None = None, chi: pl.DataFrame | None = None, fmt="csv"):
+        fam = tiny_families() if fam is None else fam
+        chi = tiny_children() if chi is None else chi
+        return (
+            write_table(fam, tmp_path / f"families.{fmt}"),
+            write_table(chi, tmp_path / f"children.{fmt}"),
+        )
+
+    return _write
