@@ -1,0 +1,131 @@
+"""Cohort designs and the flow table, on hand-made families whose boxes are known."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from natexp.data.cohort import Design, DesignError, accounted, arm_counts, assign, build_cohort
+from natexp.data.rollout import load_rollout
+from tests.conftest import AREAS
+
+ROLLOUT = load_rollout()
+D = dt.date
+
+
+def families(rows):
+    """rows: (id, area, reception, release, reached, uptake)."""
+    return pl.DataFrame(
+        {
+            "family_id": [r[0] for r in rows],
+            "area": [r[1] for r in rows],
+            "reception_date": [r[2] for r in rows],
+            "release_date": [r[3] for r in rows],
+            "parent_sex": ["M"] * len(rows),
+            "chas_support": [r[5] for r in rows],
+            "followup_reached": [r[4] for r in rows],
+            "interview_consent": [r[4] for r in rows],
+            "interview_completed": [False] * len(rows),
+        },
+        schema={"family_id": pl.String, "area": pl.String, "reception_date": pl.Date,
+                "release_date": pl.Date, "parent_sex": pl.String, "chas_support": pl.Boolean,
+                "followup_reached": pl.Boolean, "interview_consent": pl.Boolean,
+                "interview_completed": pl.Boolean},
+    ).lazy()
+
+
+CASES = [
+    # id, area, reception, release, reached, uptake -> expected box (oxon_vs_rest), (staggered)
+    ("A", "Oxford", D(2022, 8, 1), None, True, True),             # treatment, treatment
+    ("B", "Reading", D(2023, 1, 15), None, True, False),          # control, control
+    ("C", "Slough", D(2023, 5, 2), D(2024, 1, 1), None, False),   # released, released
+    ("D", "Cherwell", D(2021, 1, 10), None, None, False),         # outside window
+    ("E", "Milton Keynes", D(2023, 3, 1), None, None, False),     # live elsewhere, treatment
+    ("F", "Buckinghamshire", D(2023, 1, 1), None, False, False),  # control (live Jul 2023)
+    ("G", "Buckinghamshire", D(2023, 7, 1), None, None, False),   # live elsewhere (go-live day)
+    ("H", "Wokingham", D(2024, 6, 30), D(2024, 11, 2), True, True),  # control: released after FU
+    ("I", "Reading", D(2024, 7, 1), None, None, False),           # outside window (day after)
+    ("J", "West Oxfordshire", D(2022, 7, 1), D(2024, 11, 1), None, False),  # released on FU day
+]
+
+
+def boxes(design):
+    got = assign(families(CASES), ROLLOUT, design).select("family_id", "box").collect()
+    return dict(got.iter_rows())
+
+
+def test_oxon_vs_rest_assigns_each_family_to_its_box():
+    assert boxes(Design()) == {
+        "A": "treatment", "B": "control", "C": "released_before_followup",
+        "D": "outside_window", "E": "live_outside_treatment_area", "F": "control",
+        "G": "live_outside_treatment_area", "H": "control", "I": "outside_window",
+        "J": "released_before_followup",
+    }
+
+
+def test_staggered_treats_every_live_area():
+    got = boxes(Design(name="staggered"))
+    assert got["E"] == "treatment" and got["G"] == "treatment"
+    assert got["A"] == "treatment" and got["B"] == "control" and got["F"] == "control"
+
+
+def test_custody_rule_can_be_switched_off_and_phases_selected():
+    got = boxes(Design(custody_at_followup=False))
+    assert got["C"] == "control" and got["J"] == "treatment"
+    got = boxes(Design(phases=(1, 5)))  # Oxford pilot and Bracknell/Reading
+    assert got["A"] == "treatment" and got["B"] == "control"
+    assert got["F"] == "phase_not_selected" and got["H"] == "phase_not_selected"
+
+
+def test_flow_table_counts_and_accounts_for_every_family():
+    cohort = build_cohort(families(CASES), ROLLOUT, Design())
+    flow = cohort.flow()
+    n = {(r["step"], r["arm"]): r["n"] for r in flow.iter_rows(named=True)}
+    assert n[("input", "all")] == 10
+    assert n[("outside_window", "all")] == 2
+    assert n[("released_before_followup", "all")] == 2
+    assert n[("live_outside_treatment_area", "all")] == 2
+    assert n[("phase_not_selected", "all")] == 0
+    assert (n[("identified", "treatment")], n[("identified", "control")]) == (1, 3)
+    assert (n[("reached", "treatment")], n[("reached", "control")]) == (1, 2)
+    assert (n[("not_reached", "control")], n[("not_called", "control")]) == (1, 0)
+    assert accounted(flow)
+    assert arm_counts(cohort, "chas_support") == {"treatment": (1, 1), "control": (1, 2)}
+
+
+def test_design_rejects_inconsistent_settings():
+    with pytest.raises(DesignError, match="window_end is before window_start"):
+        Design(window_start=D(2024, 1, 1), window_end=D(2023, 1, 1))
+    with pytest.raises(DesignError, match="design must be one of"):
+        Design(name="random")
+    with pytest.raises(DesignError, match="needs a followup_date"):
+        Design(followup_date=None)
+
+
+dates = st.dates(min_value=D(2020, 1, 1), max_value=D(2025, 12, 31))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(AREAS), dates, st.one_of(st.none(), dates),
+                  st.sampled_from([None, True, False])),
+        min_size=0, max_size=40,
+    ),
+    st.sampled_from(["oxon_vs_rest", "staggered"]),
+    st.booleans(),
+)
+def test_rows_in_equal_rows_accounted_for(rows, name, custody):
+    fams = families([(f"F{i}", a, r, rel, reached, False) for i, (a, r, rel, reached) in
+                     enumerate(rows)])
+    cohort = build_cohort(fams, ROLLOUT, Design(name=name, custody_at_followup=custody))
+    flow = cohort.flow()
+    assert flow.filter(pl.col("step") == "input")["n"].item() == len(rows)
+    assert accounted(flow)
+    assigned = cohort.frame.collect()
+    assert assigned.height == len(rows)
+    assert assigned["box"].null_count() == 0
