@@ -84,8 +84,11 @@ def synth_main(args: list[str]) -> int:
         ns = parser.parse_args(args)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
-    if ns.families is not None and ns.families < 1:
-        print("natexp synth: --families must be at least 1", file=sys.stderr)
+    if ns.families is not None and ns.families < 1000:
+        # Below 1,000 families the published proportions cannot be kept; the default
+        # (no --families) reproduces the published margins exactly.
+        print("natexp synth: --families must be at least 1000 (omit it for the published "
+              "margins)", file=sys.stderr)
         return EXIT_USAGE
     paths = write(ns.out, seed=ns.seed, n_families=ns.families, fmt=ns.format,
                   uptake_effect=ns.uptake_effect)

@@ -1,0 +1,139 @@
+"""The command line end to end: run, overrides, multirun, bad input and bad config."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import tiny_families, write_table
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "ZZSECRET-5521"
+
+
+def natexp(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "natexp", *args], cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("run")
+    proc = natexp("run", "+experiment=oxon_vs_rest", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return cwd, proc
+
+
+def test_default_run_writes_results_with_the_published_numbers(default_run):
+    cwd, proc = default_run
+    out = cwd / "outputs" / "oxon_vs_rest"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "appendix_b.csv", "flow.csv", "results.json", "uptake.csv",
+    ]
+    res = json.loads((out / "results.json").read_text())
+    flow = {(r["step"], r["arm"]): r["n"] for r in res["flow"]}
+    # Report, Methodology: "a cohort of 85 families ... of which 35 were contactable";
+    # Data Findings: "Twenty ... Oxfordshire ... and fifteen ... from other areas".
+    assert flow[("identified", "treatment")] + flow[("identified", "control")] == 85
+    assert (flow[("reached", "treatment")], flow[("reached", "control")]) == (20, 15)
+    # Figure 8: uptake 4 of 20 (treatment) vs 2 of 15 (control).
+    assert res["primary_outcome"]["counts"] == {"x1": 4, "n1": 20, "x2": 2, "n2": 15}
+    # Appendix B: chi-squared = 96.2426, 12.2932, 47.2268 (uncorrected Pearson).
+    chi2 = {k: round(v["pearson_chi2"], 4) for k, v in res["appendix_b"].items()}
+    assert chi2 == {"carer_parent": 96.2426, "cwcf": 12.2932, "sgo": 47.2268}
+    assert res["inputs"]["synthetic"] is True and "SYNTHETIC" in res["inputs"]["statement"]
+    assert len(res["inputs"]["families"]["sha256"]) == 64
+    assert res["config"]["design"]["window_start"] == "2022-07-01"
+    assert "4/20 vs control 2/15" in proc.stdout
+
+
+def test_default_run_is_byte_identical(default_run, tmp_path):
+    cwd, _ = default_run
+    proc = natexp("run", "+experiment=oxon_vs_rest", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("results.json", "flow.csv", "appendix_b.csv", "uptake.csv"):
+        a = (cwd / "outputs" / "oxon_vs_rest" / name).read_bytes()
+        b = (tmp_path / "outputs" / "oxon_vs_rest" / name).read_bytes()
+        assert a == b, name
+
+
+def test_window_override_changes_the_cohort(tmp_path):
+    proc = natexp("run", "+experiment=oxon_vs_rest", "design.window_end=2023-06-30",
+                  "output_dir=short", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "short" / "results.json").read_text())
+    flow = {(r["step"], r["arm"]): r["n"] for r in res["flow"]}
+    assert res["design"]["window_end"] == "2023-06-30"
+    assert flow[("identified", "treatment")] + flow[("identified", "control")] < 85
+    assert flow[("outside_window", "all")] > 0
+
+
+def test_unknown_config_key_is_rejected_and_nothing_written(tmp_path):
+    proc = natexp("run", "+experiment=oxon_vs_rest", "+design.windw_end=2024-01-01",
+                  cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "windw_end" in proc.stderr and "nothing was written" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_config_value_is_rejected_and_nothing_written(tmp_path):
+    proc = natexp("run", "+experiment=oxon_vs_rest", "design.window_end=2024-13-45", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "design.window_end must be a date" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_input_exits_2_names_the_problem_and_writes_nothing(tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    fam = tiny_families().with_columns(pl.Series("area", ["Oxford", SECRET, "Slough", "Cherwell"]))
+    write_table(fam, data / "families.csv")
+    write_table(pl.DataFrame({"child_id": ["C1"], "family_id": ["F1"], "age": ["40"],
+                              "carer": ["mother"], "cwcf": ["false"], "sgo": ["false"]}),
+                data / "children.csv")
+    proc = natexp("run", "+experiment=oxon_vs_rest", f"data.families={data}/families.csv",
+                  f"data.children={data}/children.csv", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "families.csv: column 'area': area not in the rollout schedule: 1 row(s) (rows 2)" \
+        in proc.stderr
+    assert "children.csv: column 'age': outside the allowed range 0-17" in proc.stderr
+    assert SECRET not in proc.stderr + proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_real_files_run_and_are_checksummed(tmp_path):
+    proc = natexp("synth", "--out", "syn", "--format", "csv", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = natexp("run", "+experiment=oxon_vs_rest", "data.families=syn/families.csv",
+                  "data.children=syn/children.csv", "data.as_of=2026-01-01", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "outputs" / "oxon_vs_rest" / "results.json").read_text())
+    assert res["inputs"]["synthetic"] is False
+    assert res["inputs"]["families"]["file"] == "families.csv"
+    assert res["primary_outcome"]["counts"] == {"x1": 4, "n1": 20, "x2": 2, "n2": 15}
+
+
+def test_multirun_sweeps_designs(tmp_path):
+    proc = natexp("run", "--multirun", "+experiment=oxon_vs_rest",
+                  "design=oxon_vs_rest,staggered", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted((tmp_path / "multirun" / "oxon_vs_rest").iterdir())
+    assert [j.name for j in jobs] == ["0", "1"]
+    designs = [json.loads((j / "results.json").read_text())["design"]["name"] for j in jobs]
+    assert designs == ["oxon_vs_rest", "staggered"]
+
+
+def test_help_and_unknown_command(tmp_path):
+    proc = natexp("--help", cwd=tmp_path)
+    assert proc.returncode == 0 and "run [OVERRIDES]" in proc.stdout and "synth" in proc.stdout
+    proc = natexp("frobnicate", cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown command" in proc.stderr
