@@ -110,6 +110,7 @@ class SyntheticConfig:
     seed: int = 20250101
     n_families: int | None = None
     uptake_effect: float = 0.10
+    followup: bool = True
 
 
 @dataclass
@@ -124,6 +125,33 @@ class AnalysisConfig:
 
 
 @dataclass
+class PanelConfig:
+    """Staggered-rollout panel analysis (area x period, before and after each go-live)."""
+
+    enabled: bool = False
+    period: str = "quarter"
+    start: str = "2021-10-01"
+    end: str = "2025-06-30"
+    outcome: str = "rate"
+    control_group: str = "notyettreated"
+    n_boot: int = 999
+    n_permutations: int = 999
+    seed: int = 20250101
+
+    def __post_init__(self) -> None:
+        if self.period not in ("quarter", "month"):
+            raise ConfigError("config: panel.period must be 'quarter' or 'month'")
+        if self.control_group not in ("nevertreated", "notyettreated"):
+            raise ConfigError("config: panel.control_group must be 'nevertreated' or 'notyettreated'")
+        if self.outcome not in ("rate", "uptake", "families"):
+            raise ConfigError("config: panel.outcome must be 'rate', 'uptake' or 'families'")
+        start = _date(self.start, "panel.start")
+        end = _date(self.end, "panel.end")
+        if end < start:
+            raise ConfigError("config: panel.end is before panel.start")
+
+
+@dataclass
 class NatexpConfig:
     """The whole run configuration."""
 
@@ -135,6 +163,7 @@ class NatexpConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     design: DesignConfig = field(default_factory=DesignConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
 
 
 _REGISTERED = False

@@ -154,14 +154,15 @@ def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, di
 
     syn = settings.synthetic
     fam, chi = generate(
-        seed=syn.seed, n_families=syn.n_families, rollout=rollout, uptake_effect=syn.uptake_effect
+        seed=syn.seed, n_families=syn.n_families, rollout=rollout,
+        uptake_effect=syn.uptake_effect, followup=syn.followup,
     )
     inputs = validate_frames(fam, chi, areas, as_of=as_of)
     desc = {
         "synthetic": True,
         "statement": SYNTHETIC_STATEMENT,
         "generator": {"seed": syn.seed, "n_families": syn.n_families,
-                      "uptake_effect": syn.uptake_effect},
+                      "uptake_effect": syn.uptake_effect, "followup": syn.followup},
         "families": {"rows": fam.height, "sha256": _sha256_frame(fam)},
         "children": {"rows": chi.height, "sha256": _sha256_frame(chi)},
     }
@@ -259,6 +260,51 @@ def primary_outcome(cohort: Cohort, confidence_level: float) -> tuple[dict, pl.D
     return result, panel.to_polars()
 
 
+def staggered_panel(
+    inputs: Inputs, rollout: pl.DataFrame, settings: NatexpConfig
+) -> tuple[dict, dict[str, pl.DataFrame]]:
+    """Area x period panel and the staggered-rollout estimators (config ``panel``).
+
+    Two-way fixed effects (reported with its known bias under staggered timing), Callaway and
+    Sant'Anna group-time ATTs aggregated overall, by event time and by cohort, a wild cluster
+    bootstrap (Webb weights) of the overall ATT, and randomization inference over go-live order.
+    """
+    from natexp.causal import staggered as st
+    from natexp.data.panel import area_period_panel
+
+    p = settings.panel
+    level = settings.analysis.confidence_level
+    panel = area_period_panel(
+        inputs.families, rollout, period=p.period,
+        start=dt.date.fromisoformat(p.start), end=dt.date.fromisoformat(p.end),
+    ).collect()
+    common = {"outcome": p.outcome, "confidence_level": level}
+    tw = st.twfe(panel, **common)
+    gt = st.att_gt(panel, control_group=p.control_group, **common)
+    simple, dynamic, group = (st.aggte(gt, kind) for kind in ("simple", "dynamic", "group"))
+    boot = st.wild_bootstrap(simple, n_boot=p.n_boot, weights="webb", rng=p.seed)
+    ri = st.randomization_inference(
+        panel, outcome=p.outcome, control_group=p.control_group,
+        n_permutations=p.n_permutations, rng=p.seed,
+    )
+    out = {
+        "settings": asdict(p),
+        "cells": panel.height,
+        "twfe": tw.to_dict(),
+        "att_gt": gt.to_dict(),
+        "aggregate": {"simple": simple.to_dict(), "dynamic": dynamic.to_dict(),
+                      "group": group.to_dict()},
+        "wild_bootstrap": boot.to_dict(),
+        "randomization_inference": ri.to_dict(),
+    }
+    tables = {
+        "panel": panel,
+        "att_gt": gt.to_polars(),
+        "event_study": dynamic.to_polars(),
+    }
+    return out, tables
+
+
 def _write_outputs(target: Path, results: dict, tables: dict[str, pl.DataFrame]) -> None:
     """Write everything into a staging folder, then move it into place."""
     target = target.resolve()
@@ -341,6 +387,9 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
         "appendix_b": app_b,
     }
     tables = {"flow": flow, "appendix_b": app_b_table, "uptake": uptake_table}
+    if settings.panel.enabled:
+        results["staggered"], panel_tables = staggered_panel(inputs, rollout, settings)
+        tables.update(panel_tables)
     out = None
     if write:
         out = Path(output_dir or settings.output_dir or Path("outputs") / settings.experiment)

@@ -426,6 +426,7 @@ def generate(
     rollout: pl.DataFrame | None = None,
     uptake_effect: float = 0.10,
     as_of: dt.date = dt.date(2025, 12, 31),
+    followup: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return synthetic ``(families, children)`` frames in natexp's input contract.
 
@@ -450,6 +451,12 @@ def generate(
         is fixed by Figures 7-9. Uptake is ``0.06 + uptake_effect`` where live, ``0.06`` where not.
     as_of : datetime.date
         Extract date: every date is on or before it. At least 2025-06-30.
+    followup : bool
+        True (default): the follow-up call of the natural experiment, with the published
+        Figure 6-11 counts (scaled with ``n_families``). False: no family is in the call list
+        (every follow-up column null) and every family's uptake follows the ``uptake_effect``
+        model, so the true effect of going live is exactly ``uptake_effect`` (used by the
+        staggered-rollout experiment, whose estimators are checked against it).
 
     Returns
     -------
@@ -538,6 +545,8 @@ def generate(
     visit = live
     chas = rng.random(n) < s.base_uptake + effect * live
     route = np.where(live, 0, np.where(rng.random(n) < 0.7, 1, 2)).astype(np.int8)
+    if not followup:
+        model_chas, model_route = chas.copy(), route.copy()
 
     # ---- follow-up call: the cohort only ----------------------------------------------------
     def column() -> np.ndarray:
@@ -590,6 +599,12 @@ def generate(
     acc = rr[np.isin(resp[rr], [0, 1])]
     reason = _shuffled(rng, _alloc(len(acc), list(s.reasons.values())))
     r_child[acc], r_self[acc], r_legal[acc] = reason == 0, reason == 1, reason == 2
+    if not followup:
+        # Drawn as usual (so the rest of the data is the same), then dropped: no call list.
+        chas, route = model_chas, model_route
+        for col in (reached, has_contact, view, wants, court, resp, r_child, r_self, r_legal,
+                    consent, completed):
+            col[:] = -1
 
     # ---- sex of the imprisoned parent: "M" for every reached family -------------------------
     female = np.zeros(n, dtype=bool)
