@@ -22,10 +22,13 @@ from typing import Any
 import polars as pl
 
 from natexp import __version__
+from natexp.causal.balance import balance_table
 from natexp.config import NatexpConfig, to_settings
 from natexp.data.cohort import Cohort, accounted, arm_counts, build_cohort
 from natexp.data.rollout import rollout_frame
+from natexp.data.tables import secondary_outcomes
 from natexp.data.validate import Inputs, load_inputs, validate_frames
+from natexp.experiments import published_items, replication_table
 
 SYNTHETIC_STATEMENT = (
     "SYNTHETIC DATA: these results come from natexp's embedded synthetic dataset, generated from "
@@ -33,12 +36,8 @@ SYNTHETIC_STATEMENT = (
     "not real records and say nothing about real families."
 )
 
-#: Appendix B of the report: children by sex of the imprisoned parent.
-APPENDIX_B = {
-    "carer_parent": ("Remaining carer is the mother or father", "carer", ("mother", "father")),
-    "cwcf": ("Child becomes a child we care for (CWCF / looked after)", "cwcf", (True,)),
-    "sgo": ("Child becomes subject to a special guardianship order (SGO)", "sgo", (True,)),
-}
+#: Pearson chi-squared values published in the report's Appendix B (uncorrected).
+PUBLISHED_CHI2 = {"carer_parent": 96.2426, "cwcf": 12.2932, "sgo": 47.2268}
 
 
 @dataclass
@@ -177,30 +176,22 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
     chi-squared the report published beside exact tests.
     """
     from natexp.causal.twobytwo import compare_groups
+    from natexp.causal.unconditional import boschloo
+    from natexp.data.tables import appendix_b_counts
 
-    kids = (
-        inputs.children.join(
-            inputs.families.select("family_id", "parent_sex"), on="family_id", how="left"
-        )
-        .group_by("parent_sex")
-        .agg(
-            pl.len().alias("n"),
-            pl.col("carer").is_in(["mother", "father"]).sum().alias("carer_parent"),
-            pl.col("cwcf").sum().alias("cwcf"),
-            pl.col("sgo").sum().alias("sgo"),
-        )
-        .collect()
-    )
-    by_sex = {row["parent_sex"]: row for row in kids.iter_rows(named=True)}
-    female = by_sex.get("F", {"n": 0, "carer_parent": 0, "cwcf": 0, "sgo": 0})
-    male = by_sex.get("M", {"n": 0, "carer_parent": 0, "cwcf": 0, "sgo": 0})
-    published = {"carer_parent": 96.2426, "cwcf": 12.2932, "sgo": 47.2268}
+    counts = appendix_b_counts(inputs.families, inputs.children)
     out: dict[str, Any] = {}
     rows = []
-    for key, (label, _, _) in APPENDIX_B.items():
-        x1, n1, x2, n2 = int(female[key]), int(female["n"]), int(male[key]), int(male["n"])
-        panel = compare_groups(x1, n1, x2, n2, confidence_level=confidence_level)
+    for key in PUBLISHED_CHI2:
+        part = {r["parent_sex"]: r for r in counts.filter(pl.col("question") == key).to_dicts()}
+        label = part["F"]["label"]
+        x1, n1, x2, n2 = part["F"]["yes"], part["F"]["n"], part["M"]["yes"], part["M"]["n"]
+        # Descriptive tables of 639 children: the exact unconditional intervals (seconds each
+        # at n = 607) add nothing to a chi-squared of 96; the Boschloo test is kept.
+        panel = compare_groups(x1, n1, x2, n2, confidence_level=confidence_level,
+                               include_unconditional=False)
         d = panel.to_dict()
+        d["test"]["boschloo"] = boschloo(x1, n1, x2, n2).to_dict()
         pear = d["test"]["pearson"]
         fish = d["test"]["fisher_minlike"]
         out[key] = {
@@ -209,7 +200,7 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
             "male": {"yes": x2, "no": n2 - x2, "n": n2},
             "pearson_chi2": pear["statistic"],
             "pearson_pvalue": pear["pvalue"],
-            "published_chi2": published[key],
+            "published_chi2": PUBLISHED_CHI2[key],
             "fisher_pvalue": fish["pvalue"],
             "panel": d,
         }
@@ -223,7 +214,7 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
                 "male_no": n2 - x2,
                 "pearson_chi2": pear["statistic"],
                 "pearson_pvalue": pear["pvalue"],
-                "published_chi2": published[key],
+                "published_chi2": PUBLISHED_CHI2[key],
                 "fisher_minlike_pvalue": fish["pvalue"],
                 "boschloo_pvalue": d["test"]["boschloo"]["pvalue"],
                 "risk_ratio": d["risk_ratio"]["koopman"]["estimate"],
@@ -386,7 +377,21 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
         "primary_outcome": primary,
         "appendix_b": app_b,
     }
-    tables = {"flow": flow, "appendix_b": app_b_table, "uptake": uptake_table}
+    secondary, secondary_frames = secondary_outcomes(cohort)
+    results["secondary"] = secondary
+    balance = {
+        "identified": balance_table(cohort, inputs.children),
+        "reached": balance_table(cohort, inputs.children, among="followup_reached"),
+    }
+    results["balance"] = {k: v.to_dicts() for k, v in balance.items()}
+    tables = {"flow": flow, "appendix_b": app_b_table, "uptake": uptake_table,
+              "balance_identified": balance["identified"], "balance_reached": balance["reached"]}
+    tables.update({f"secondary_{k}": v for k, v in secondary_frames.items()})
+    published = published_items(settings.experiment)
+    if published is not None:
+        replication = replication_table(published, results)
+        results["replication"] = replication.to_dicts()
+        tables["replication"] = replication
     if settings.panel.enabled:
         results["staggered"], panel_tables = staggered_panel(inputs, rollout, settings)
         tables.update(panel_tables)
