@@ -38,7 +38,6 @@ __all__ = [
     "reasons",
     "referral_response",
     "secondary_outcomes",
-    "secondary_tables",
     "uptake",
 ]
 
