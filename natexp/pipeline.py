@@ -90,6 +90,12 @@ class RunResult:
                 f"Appendix B {key}: Pearson chi-squared {tab['pearson_chi2']:.4f} "
                 f"(published {tab['published_chi2']}); Fisher exact p = {tab['fisher_pvalue']:.3g}"
             )
+        if "replication" in r:
+            status = [row["status"] for row in r["replication"]]
+            lines.append(
+                f"Replication: {status.count('reproduces')} of {len(status)} published numbers "
+                f"reproduce, {status.count('differs')} differ (see replication.csv)."
+            )
         if self.output_dir is not None:
             lines.append(f"Outputs: {self.output_dir}")
         return "\n".join(lines)
@@ -237,15 +243,23 @@ def primary_outcome(cohort: Cohort, confidence_level: float) -> tuple[dict, pl.D
     def pct(v: Any) -> str:
         return "undefined" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.0f}"
 
-    sentence = (
-        f"{x1} of {n1} treatment families and {x2} of {n2} control families took up support "
-        f"(difference {pct(rd['estimate'])} percentage points, "
-        f"{100 * confidence_level:g}% exact interval {pct(rd['ci_low'])} to {pct(rd['ci_high'])}; "
-        f"Boschloo exact p = {p:.2g}). With {n1 + n2} families this comparison cannot distinguish "
-        "a real difference from chance."
-        if n1 and n2
-        else "One arm is empty: no comparison is possible."
-    )
+    if not (n1 and n2):
+        sentence = "One arm is empty: no comparison is possible."
+    else:
+        lo, hi = rd["ci_low"], rd["ci_high"]
+        covers_zero = lo is None or hi is None or lo <= 0 <= hi
+        verdict = (
+            f"With {n1 + n2} families the interval includes no difference as well as large "
+            "differences either way: these data cannot tell whether the programme changed uptake."
+            if covers_zero
+            else f"The interval excludes no difference, but areas were not assigned at random and "
+            f"only {n1 + n2} families were compared: read it as an association, not an effect."
+        )
+        sentence = (
+            f"{x1} of {n1} treatment families and {x2} of {n2} control families took up support "
+            f"(difference {pct(rd['estimate'])} percentage points, {100 * confidence_level:g}% "
+            f"exact interval {pct(lo)} to {pct(hi)}; Boschloo exact p = {p:.2g}). {verdict}"
+        )
     result = {"counts": {"x1": x1, "n1": n1, "x2": x2, "n2": n2}, "sentence": sentence,
               "panel": d}
     return result, panel.to_polars()

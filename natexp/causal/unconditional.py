@@ -26,8 +26,9 @@ and scipy has no exact unconditional interval at all, nor a p-value for every ta
   where ``h_m`` is the hypergeometric probability of the region given ``x1 + x2 = m``; one
   evaluation then costs O(n1 + n2) instead of O(n1 * n2), which is what makes Barnard's and
   Boschloo's tests fast at 1000 per arm;
-* treats statistics equal to within a relative ``1e-9`` as ties (mathematically equal statistics
-  are computed with different rounding errors);
+* treats statistics equal to within ``1e-9`` (relative; absolute below 1) as ties: mathematically
+  equal statistics are computed with different rounding errors, and scipy's Barnard test, which
+  compares them exactly, drops such tables from the tail;
 * inverts the score-ordered test for the risk difference and the risk ratio (Chan and Zhang 1999;
   Agresti and Min 2001), with the supremum over the nuisance parameter at every null value.
 
@@ -399,8 +400,11 @@ def _check_alternative(alternative: str) -> None:
 
 
 def _check_confidence_level(confidence_level: float) -> float:
-    cl = float(confidence_level)
-    if not 0.0 < cl < 1.0:
+    try:
+        cl = float(confidence_level)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"confidence_level must be a number, got {confidence_level!r}") from exc
+    if isinstance(confidence_level, bool) or not 0.0 < cl < 1.0:
         raise InvalidInputError(f"confidence_level must be in (0, 1), got {confidence_level!r}")
     return cl
 
@@ -458,7 +462,8 @@ def barnard(x1, n1, x2, n2, *, pooled: bool = True, alternative: str = "two-side
     -----
     Unlike scipy (``shgo`` from 32 Sobol points by default) the supremum is searched on a grid of
     ``12 sqrt(n1 + n2) + 50`` arcsine-spaced points and its best local maxima are refined, and
-    statistics equal to within a relative 1e-9 count as ties. For the table x1/n1 vs x2/n2 pass
+    statistics equal to within 1e-9 count as ties (scipy compares them exactly and so can drop
+    a table whose Z equals the observed one, e.g. 2/11 vs 8/12 for 9/11 vs 4/12). For the table x1/n1 vs x2/n2 pass
     ``[[x1, x2], [n1 - x1, n2 - x2]]`` to scipy (scipy's samples are the columns).
 
     Examples
