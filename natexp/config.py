@@ -125,6 +125,26 @@ class AnalysisConfig:
 
 
 @dataclass
+class SensitivityConfig:
+    """Sensitivity analyses of the primary comparison (non-response, E-values, go-live
+    randomization, placebo go-live, leave-one-area-out) and the DoWhy model."""
+
+    enabled: bool = True
+    placebo_shift_months: int = 12
+    dowhy: bool = True
+    dowhy_simulations: int = 100
+    dowhy_permutations: int = 9999
+    seed: int = 20250101
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.placebo_shift_months <= 60:
+            raise ConfigError("config: sensitivity.placebo_shift_months must be in 0..60")
+        if self.dowhy_simulations < 1 or self.dowhy_permutations < 1:
+            raise ConfigError("config: sensitivity.dowhy_simulations and dowhy_permutations "
+                              "must be positive")
+
+
+@dataclass
 class PanelConfig:
     """Staggered-rollout panel analysis (area x period, before and after each go-live)."""
 
@@ -164,6 +184,7 @@ class NatexpConfig:
     design: DesignConfig = field(default_factory=DesignConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
+    sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
 
 
 _REGISTERED = False

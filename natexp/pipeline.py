@@ -23,6 +23,7 @@ import polars as pl
 
 from natexp import __version__
 from natexp.causal.balance import balance_table
+from natexp.causal.result import Result
 from natexp.config import NatexpConfig, to_settings
 from natexp.data.cohort import Cohort, accounted, arm_counts, build_cohort
 from natexp.data.rollout import rollout_frame
@@ -35,6 +36,9 @@ SYNTHETIC_STATEMENT = (
     "a seed so that its margins equal the tables published by Bekaert et al. (2025). They are "
     "not real records and say nothing about real families."
 )
+
+#: Largest group for which Appendix B also gets the Boschloo exact test.
+BOSCHLOO_MAX_N = 2000
 
 #: Pearson chi-squared values published in the report's Appendix B (uncorrected).
 PUBLISHED_CHI2 = {"carer_parent": 96.2426, "cwcf": 12.2932, "sgo": 47.2268}
@@ -86,9 +90,10 @@ class RunResult:
             f"{c['x1']}/{c['n1']} vs control {c['x2']}/{c['n2']}; {prim['sentence']}"
         )
         for key, tab in r["appendix_b"].items():
+            published = f" (published {tab['published_chi2']})" if "replication" in r else ""
             lines.append(
-                f"Appendix B {key}: Pearson chi-squared {tab['pearson_chi2']:.4f} "
-                f"(published {tab['published_chi2']}); Fisher exact p = {tab['fisher_pvalue']:.3g}"
+                f"Appendix B {key}: Pearson chi-squared {tab['pearson_chi2']:.4f}{published}; "
+                f"Fisher exact p = {tab['fisher_pvalue']:.3g}"
             )
         if "replication" in r:
             status = [row["status"] for row in r["replication"]]
@@ -197,7 +202,14 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
         panel = compare_groups(x1, n1, x2, n2, confidence_level=confidence_level,
                                include_unconditional=False)
         d = panel.to_dict()
-        d["test"]["boschloo"] = boschloo(x1, n1, x2, n2).to_dict()
+        if max(n1, n2) <= BOSCHLOO_MAX_N:
+            d["test"]["boschloo"] = boschloo(x1, n1, x2, n2).to_dict()
+        else:
+            d["test"]["boschloo"] = Result(
+                method="test.boschloo", n=(n1, n2),
+                note=f"not computed: more than {BOSCHLOO_MAX_N} per group, where the exact "
+                "test adds nothing to the chi-squared and its cost grows with n squared",
+            ).to_dict()
         pear = d["test"]["pearson"]
         fish = d["test"]["fisher_minlike"]
         out[key] = {
@@ -310,6 +322,36 @@ def staggered_panel(
     return out, tables
 
 
+def sensitivity(
+    cohort: Cohort, inputs: Inputs, settings: NatexpConfig
+) -> tuple[dict, dict[str, pl.DataFrame]]:
+    """Sensitivity analyses and the DoWhy model of the primary comparison (config
+    ``sensitivity``)."""
+    from natexp.causal.sensitivity import sensitivity_suite
+
+    cfg = settings.sensitivity
+    level = settings.analysis.confidence_level
+    k = cfg.placebo_shift_months
+    suite = sensitivity_suite(cohort, confidence_level=level, shifts=tuple(range(-k, k + 1)),
+                              rng=cfg.seed)
+    out: dict[str, Any] = suite.to_dict()
+    tables = {
+        "sensitivity": suite.to_polars(),
+        "tipping_point": suite.nonresponse.to_polars(),
+        "leave_one_area_out": suite.leave_one_out.to_polars(),
+        "placebo_go_live": suite.placebo.to_polars(),
+    }
+    if cfg.dowhy:
+        from natexp.causal.dowhy_model import dowhy_analysis
+
+        dw = dowhy_analysis(cohort, inputs.children, confidence_level=level,
+                            n_simulations=cfg.dowhy_simulations,
+                            n_permutations=cfg.dowhy_permutations, rng=cfg.seed)
+        out["dowhy"] = dw.to_dict()
+        tables["dowhy"] = dw.to_polars()
+    return out, tables
+
+
 def _write_outputs(target: Path, results: dict, tables: dict[str, pl.DataFrame]) -> None:
     """Write everything into a staging folder, then move it into place."""
     target = target.resolve()
@@ -363,6 +405,15 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
     {'x1': 4, 'n1': 20, 'x2': 2, 'n2': 15}
     """
     settings = to_settings(config)
+    # One BLAS thread: multi-threaded BLAS sums in a varying order, which changes the last
+    # bits of least-squares results between runs (Non-negotiable 6: byte-identical results).
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _run(settings, output_dir=output_dir, write=write)
+
+
+def _run(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool) -> RunResult:
     rollout = rollout_frame([asdict(a) for a in settings.rollout.areas])
     design = settings.design.to_design()
     inputs, input_desc = load_data(settings, rollout)
@@ -406,6 +457,9 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
         replication = replication_table(published, results)
         results["replication"] = replication.to_dicts()
         tables["replication"] = replication
+    if settings.sensitivity.enabled:
+        results["sensitivity"], sens_tables = sensitivity(cohort, inputs, settings)
+        tables.update(sens_tables)
     if settings.panel.enabled:
         results["staggered"], panel_tables = staggered_panel(inputs, rollout, settings)
         tables.update(panel_tables)

@@ -346,7 +346,9 @@ def _members(cohort: Any, among: str | None) -> pl.DataFrame:
         lf = lf.lazy()
     if among is not None:
         lf = lf.filter(pl.col(among) == True)  # noqa: E712
-    return lf.collect()
+    # A fixed row order: polars joins and group-bys may return rows in any order, and float
+    # sums (standard deviations) then differ in the last bits between runs.
+    return lf.sort("family_id").collect()
 
 
 def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
@@ -391,10 +393,10 @@ def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
     kids_lf = children.lazy() if isinstance(children, pl.DataFrame) else children
     kids = (
         kids_lf.select("family_id", "age", "carer").collect()
-        .join(fam.select("family_id", "arm"), on="family_id", how="inner")
+        .join(fam.select("family_id", "arm"), on="family_id", how="inner", maintain_order="left")
     )
-    per_family = kids.group_by("family_id").len(name="n_children")
-    fam = fam.join(per_family, on="family_id", how="left").with_columns(
+    per_family = kids.group_by("family_id").len(name="n_children").sort("family_id")
+    fam = fam.join(per_family, on="family_id", how="left", maintain_order="left").with_columns(
         pl.col("n_children").fill_null(0),
         (pl.col("reception_date").dt.year().cast(pl.String) + pl.lit("Q")
          + pl.col("reception_date").dt.quarter().cast(pl.String)).alias("reception_quarter"),

@@ -1,0 +1,608 @@
+"""The causal graph of the design in DoWhy: identification, an estimate and four refuters.
+
+The graph of an area-by-area rollout (one node per column of :func:`dowhy_frame`)::
+
+    area ----------> treatment ----------> outcome
+    go_live -------> treatment
+    parent_female, n_children, carer_parent --> treatment and --> outcome
+
+Which area a family lives in and when that area went live decide the treatment (they are
+instrument-like: the design assumes they affect the outcome only through the programme); the
+sex of the imprisoned parent, the number of children and whether a parent cares for them are
+common causes of living in a treated area at reception and of taking up support. DoWhy
+identifies the effect by the backdoor criterion (adjusting for the common causes).
+
+Estimator
+    ``backdoor.linear_regression`` by default: a linear probability model of the 0/1 outcome on
+    the treatment and the common causes. Its coefficient is the covariate-adjusted risk
+    difference, it needs no overlap within strata and it behaves at n = 35 or 85 (the
+    propensity-score stratification estimator splits 85 families into strata with only a
+    handful per arm, and drops strata without both arms). Its interval and p-value are DoWhy's
+    (statsmodels OLS, classical standard errors).
+
+Refuters
+    placebo treatment (permute the treatment column), random common cause, data subset (80%),
+    unobserved common cause (direct simulation). DoWhy reports the refuter p-values with a
+    normal approximation below 100 simulations; so for the placebo refuter natexp also computes
+    its own permutation p-value of the adjusted coefficient: every permutation of the treatment
+    labels when there are at most ``n_permutations`` of them (exact), otherwise
+    ``n_permutations`` random permutations drawn with ``rng`` and ``p = (1 + hits) / (1 + B)``
+    (Monte Carlo; C(85, 46) is far too many to enumerate). ``extra["exact"]`` says which.
+
+DoWhy 0.14 pitfalls handled here: the treatment is passed as 0/1 integers (the
+``add_unobserved_common_cause`` refuter fails on a boolean column under pandas 3); that refuter
+draws from numpy's global generator, which is seeded from ``rng`` for the call and restored
+afterwards; the data-subset refuter gets a ``numpy.random.RandomState`` rather than an int seed
+(DoWhy passes an int unchanged to every ``DataFrame.sample`` call, so all its "random" subsets
+would be the same one and its p-value 0); covariates constant in the sample are dropped from the
+graph (they make the design matrix singular). dowhy and pandas are imported only when a function here is called.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from natexp.causal.result import InvalidInputError, Result, _fmt, _freeze, _plain
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from natexp.data.cohort import Cohort
+
+__all__ = ["COMMON_CAUSES", "DoWhyAnalysis", "causal_graph", "dowhy_analysis", "dowhy_frame",
+           "permutation_pvalue"]
+
+#: Common causes of treatment and outcome, in graph order.
+COMMON_CAUSES = ("parent_female", "n_children", "carer_parent")
+#: Causes of the treatment only (rollout).
+ROLLOUT_CAUSES = ("area", "go_live")
+TREATMENT = "treatment"
+_PARENT_CARERS = ("mother", "father")
+
+
+def _as_generator(rng: Any) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise InvalidInputError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
+
+
+def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = None, *,
+                outcome: str = "chas_support", among: str | None = None) -> pd.DataFrame:
+    """The analysis data for DoWhy: one row per family, every column numeric.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    children : polars.DataFrame or LazyFrame, optional
+        The children table; gives ``n_children`` and ``carer_parent``. Without it only
+        ``parent_female`` is a common cause.
+    outcome : str
+        Boolean outcome column (0/1 in the frame, under its own name).
+    among : str or None
+        None: every identified family; a boolean column: only families where it is True
+        (e.g. ``"followup_reached"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``treatment`` (0/1 int), the outcome (0/1 int), ``parent_female`` (0/1),
+        ``n_children``, ``carer_parent`` (1 when at least half of the family's children live
+        with their mother or father), ``area`` (position in the rollout schedule) and
+        ``go_live`` (days from the window start to the area's go-live; 100000 when never).
+        Rows sorted by family id; no identifier column.
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> fam, kids = generate()
+    >>> df = dowhy_frame(build_cohort(fam.lazy(), load_rollout(), Design()), kids)
+    >>> df.shape, str(df["treatment"].dtype), int(df["treatment"].sum())
+    ((85, 7), 'int64', 46)
+    """
+    import pandas as pd
+
+    lf = cohort.members
+    if among is not None:
+        lf = lf.filter(pl.col(among) == True)  # noqa: E712
+    m = lf.select("family_id", "area", "arm", "go_live", "parent_sex", outcome).collect()
+    areas = cohort.rollout["area"].to_list()
+    start = cohort.design.window_start
+    m = m.with_columns(
+        (pl.col("arm") == "treatment").cast(pl.Int64).alias(TREATMENT),
+        pl.col(outcome).fill_null(False).cast(pl.Int64).alias(outcome),
+        (pl.col("parent_sex") == "F").fill_null(False).cast(pl.Int64).alias("parent_female"),
+        pl.col("area").replace_strict(areas, list(range(len(areas))), default=len(areas),
+                                      return_dtype=pl.Int64).alias("area"),
+        (pl.col("go_live") - pl.lit(start)).dt.total_days().fill_null(100_000)
+        .cast(pl.Int64).alias("go_live"),
+    )
+    cols = [TREATMENT, outcome, "parent_female"]
+    if children is not None:
+        kids = children.lazy() if isinstance(children, pl.DataFrame) else children
+        per = kids.group_by("family_id").agg(
+            pl.len().cast(pl.Int64).alias("n_children"),
+            pl.col("carer").is_in(list(_PARENT_CARERS)).mean().alias("share_parent"),
+        ).collect()
+        m = m.join(per, on="family_id", how="left").with_columns(
+            pl.col("n_children").fill_null(0),
+            (pl.col("share_parent").fill_null(0.0) >= 0.5).cast(pl.Int64).alias("carer_parent"),
+        )
+        cols += ["n_children", "carer_parent"]
+    m = m.sort("family_id")
+    return pd.DataFrame({c: m[c].to_numpy() for c in [*cols, *ROLLOUT_CAUSES]})
+
+
+def causal_graph(outcome: str = "chas_support",
+                 common_causes: tuple[str, ...] = COMMON_CAUSES) -> str:
+    """The design's causal graph in DOT (the format DoWhy accepts).
+
+    Examples
+    --------
+    >>> print(causal_graph(common_causes=("parent_female",)))
+    digraph {area -> treatment; go_live -> treatment; parent_female -> treatment; \
+parent_female -> chas_support; treatment -> chas_support;}
+    """
+    edges = [f"{c} -> {TREATMENT}" for c in ROLLOUT_CAUSES]
+    for c in common_causes:
+        edges += [f"{c} -> {TREATMENT}", f"{c} -> {outcome}"]
+    edges.append(f"{TREATMENT} -> {outcome}")
+    return "digraph {" + "; ".join(edges) + ";}"
+
+
+def _nx_graph(outcome: str, common_causes: tuple[str, ...]):
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_edges_from((c, TREATMENT) for c in ROLLOUT_CAUSES)
+    for c in common_causes:
+        g.add_edges_from([(c, TREATMENT), (c, outcome)])
+    g.add_edge(TREATMENT, outcome)
+    return g
+
+
+def _ols_effects(t: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Coefficient of each row of ``t`` in OLS of y on [t, z] (Frisch-Waugh-Lovell).
+
+    ``z`` must contain the intercept. Vectorised over the rows of ``t`` (permutations).
+    """
+    proj = z @ np.linalg.pinv(z)  # hat matrix of z (symmetric)
+    e_y = y - proj @ y
+    e_t = t - t @ proj
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (e_t @ e_y) / np.einsum("ij,ij->i", e_t, e_t)
+
+
+def permutation_pvalue(treatment: np.ndarray, outcome: np.ndarray,
+                       covariates: np.ndarray | None = None, *, n_permutations: int = 9_999,
+                       rng: Any = None) -> Result:
+    """Permutation p-value of the covariate-adjusted (OLS) treatment coefficient.
+
+    Permutes the 0/1 treatment labels, re-estimates the coefficient of the treatment in the OLS
+    regression of the outcome on an intercept, the treatment and the covariates, and counts
+    permutations with ``|b*| >= |b|`` (relative tolerance 1e-9 for rounding). Every distinct
+    assignment of the treated labels is enumerated when there are at most ``n_permutations``
+    (``p = hits / C(n, n_treated)``, exact); otherwise ``n_permutations`` random permutations
+    are drawn with ``rng`` (``p = (1 + hits) / (1 + B)``, Monte Carlo).
+
+    Without covariates the coefficient is the difference in means, and the exact p-value is
+    that of ``scipy.stats.permutation_test`` with ``permutation_type="independent"`` on
+    ``|mean difference|``.
+
+    Parameters
+    ----------
+    treatment : array of 0/1
+    outcome : array
+    covariates : 2-D array, optional
+        Columns to adjust for (an intercept is added).
+    n_permutations : int, default 9999
+    rng : numpy.random.Generator, int or None
+
+    Returns
+    -------
+    Result
+        ``method`` "refuter.placebo_treatment.permutation"; ``estimate``/``statistic`` the
+        observed coefficient; ``pvalue`` two-sided; ``extra``: ``exact``, ``n_permutations``,
+        ``null_mean``, ``null_sd``.
+
+    Examples
+    --------
+    >>> r = permutation_pvalue(np.array([1, 1, 0, 0]), np.array([1.0, 1.0, 0.0, 0.0]))
+    >>> r.extra["exact"], r.pvalue
+    (True, 0.3333333333333333)
+    """
+    t = np.asarray(treatment, dtype=float).ravel()
+    y = np.asarray(outcome, dtype=float).ravel()
+    if t.shape != y.shape or t.size < 2:
+        raise InvalidInputError("treatment and outcome must be arrays of the same length >= 2")
+    if not np.isin(t, (0.0, 1.0)).all():
+        raise InvalidInputError("treatment must be 0/1")
+    n = t.size
+    z = np.ones((n, 1))
+    if covariates is not None:
+        cov = np.asarray(covariates, dtype=float).reshape(n, -1)
+        z = np.column_stack([z, cov])
+    if isinstance(n_permutations, bool) or int(n_permutations) < 1:
+        raise InvalidInputError("n_permutations must be a positive integer")
+    n_perm = int(n_permutations)
+    obs = float(_ols_effects(t[None, :], y, z)[0])
+    label = "Placebo treatment: permutation p-value of the adjusted OLS coefficient"
+    method = "refuter.placebo_treatment.permutation"
+    if not math.isfinite(obs):
+        return Result(method=method, label=label, n=(int(t.sum()), int(n - t.sum())),
+                      note="the treatment coefficient is not estimable (no variation left)")
+    k = int(t.sum())
+    total = math.comb(n, k)
+    exact = total <= n_perm
+    if exact:
+        rows = np.zeros((total, n))
+        for r, idx in enumerate(itertools.combinations(range(n), k)):
+            rows[r, list(idx)] = 1.0
+    else:
+        gen = _as_generator(rng)
+        rows = np.array([gen.permutation(t) for _ in range(n_perm)])
+    null = np.empty(rows.shape[0])
+    chunk = 4096
+    for s in range(0, rows.shape[0], chunk):
+        null[s:s + chunk] = _ols_effects(rows[s:s + chunk], y, z)
+    finite = null[np.isfinite(null)]
+    hits = int(np.sum(np.abs(finite) >= abs(obs) * (1 - 1e-9)))
+    p = hits / rows.shape[0] if exact else (1 + hits) / (1 + rows.shape[0])
+    return Result(
+        method=method, estimate=obs, statistic=obs, pvalue=min(p, 1.0), n=(k, n - k),
+        label=label,
+        note=("every assignment of the treatment labels enumerated (exact)" if exact else
+              f"{n_perm} random permutations (Monte Carlo); C({n}, {k}) = {total} assignments"),
+        extra={"exact": exact, "n_permutations": int(rows.shape[0]),
+               "null_mean": float(finite.mean()) if finite.size else math.nan,
+               "null_sd": float(finite.std()) if finite.size else math.nan},
+    )
+
+
+def describe_estimand(estimand: Any) -> str:
+    """A deterministic text of DoWhy's identified estimand.
+
+    DoWhy's own ``str(estimand)`` prints adjustment sets and instruments in Python-set order,
+    which follows the hash seed, so the same model prints differently from run to run. This
+    lists the same content with every set sorted.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> e = SimpleNamespace(estimand_type="NONPARAMETRIC_ATE", treatment_variable=["t"],
+    ...     outcome_variable=["y"], backdoor_variables={"backdoor": ["b", "a"]},
+    ...     general_adjustment_variables=None, instrumental_variables=["z2", "z1"],
+    ...     frontdoor_variables=[])
+    >>> print(describe_estimand(e))
+    Estimand type: NONPARAMETRIC_ATE
+    backdoor: d/d[t] E[y | a, b]
+    iv: instruments z1, z2
+    frontdoor: not identified
+    """
+    t = ", ".join(sorted(estimand.treatment_variable or []))
+    y = ", ".join(sorted(estimand.outcome_variable or []))
+    kind = getattr(estimand.estimand_type, "name", estimand.estimand_type)
+    lines = [f"Estimand type: {kind}"]
+    sets = dict(estimand.backdoor_variables or {})
+    if estimand.general_adjustment_variables:
+        sets.update(estimand.general_adjustment_variables)
+    for name in sorted(sets):
+        lines.append(f"{name}: d/d[{t}] E[{y} | {', '.join(sorted(sets[name] or []))}]")
+    iv = sorted(estimand.instrumental_variables or [])
+    lines.append("iv: " + (f"instruments {', '.join(iv)}" if iv else "not identified"))
+    fd = sorted(estimand.frontdoor_variables or [])
+    lines.append("frontdoor: " + (f"mediators {', '.join(fd)}" if fd else "not identified"))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class DoWhyAnalysis:
+    """Immutable record of the DoWhy model: graph, estimand, estimate and refutations.
+
+    Attributes
+    ----------
+    graph : str
+        The causal graph in DOT.
+    estimand : str
+        DoWhy's identified estimand, as text.
+    adjustment_set : tuple of str
+        Backdoor variables adjusted for.
+    estimate : Result
+        The causal estimate (``method`` "dowhy.<estimator>").
+    refutations : Mapping[str, Result]
+        ``placebo_treatment``, ``placebo_permutation`` (natexp's permutation p-value),
+        ``random_common_cause``, ``data_subset``, ``unobserved_common_cause``.
+    diagnostics : tuple of str
+    settings : Mapping
+    """
+
+    graph: str
+    estimand: str
+    adjustment_set: tuple[str, ...]
+    estimate: Result
+    refutations: Mapping[str, Result]
+    diagnostics: tuple[str, ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "refutations", MappingProxyType(dict(self.refutations)))
+        object.__setattr__(self, "adjustment_set", tuple(self.adjustment_set))
+        object.__setattr__(self, "diagnostics", tuple(self.diagnostics))
+        object.__setattr__(self, "settings", _freeze(dict(self.settings)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict."""
+        return {
+            "method": "dowhy",
+            "graph": self.graph,
+            "estimand": self.estimand,
+            "adjustment_set": list(self.adjustment_set),
+            "estimate": self.estimate.to_dict(),
+            "refutations": {k: v.to_dict() for k, v in self.refutations.items()},
+            "diagnostics": list(self.diagnostics),
+            "settings": _plain(self.settings),
+        }
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row per result: the estimate, then each refutation."""
+        rows = [("estimate", self.estimate), *self.refutations.items()]
+        return pl.DataFrame(
+            [{"name": k, "method": r.method, "estimate": r.estimate, "ci_low": r.ci_low,
+              "ci_high": r.ci_high, "pvalue": r.pvalue, "note": r.note,
+              "extra": json.dumps(r.to_dict()["extra"], sort_keys=True, default=str)}
+             for k, r in rows],
+            schema={"name": pl.String, "method": pl.String, "estimate": pl.Float64,
+                    "ci_low": pl.Float64, "ci_high": pl.Float64, "pvalue": pl.Float64,
+                    "note": pl.String, "extra": pl.String},
+        )
+
+    def summary(self) -> str:
+        """Plain text: graph, adjustment set, estimate, refutations, diagnostics."""
+        lines = [f"DoWhy causal model: {self.graph}",
+                 "Backdoor adjustment set: " + (", ".join(self.adjustment_set) or "(empty)"),
+                 self.estimate.summary()]
+        for name, r in self.refutations.items():
+            lines.append(f"[{name}] {r.summary()}")
+        lines.extend(f"! {d}" for d in self.diagnostics)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(r.estimate))}</td>"
+                       f"<td>{html.escape(_fmt(r.pvalue))}</td><td>{html.escape(r.note)}</td>"
+                       "</tr>" for k, r in [("estimate", self.estimate),
+                                            *self.refutations.items()])
+        diag = "".join(f"<p>{html.escape(d)}</p>" for d in self.diagnostics)
+        return ("<div class='natexp-result'><strong>DoWhy causal model</strong>"
+                f"<p><code>{html.escape(self.graph)}</code></p>"
+                "<table><tr><th>result</th><th>estimate</th><th>p</th><th>note</th></tr>"
+                f"{body}</table>{diag}</div>")
+
+
+def _causal_model_class():
+    """Import ``dowhy.CausalModel``, undoing its import-time ``sympy.init_printing()``.
+
+    ``dowhy.causal_model`` calls ``sympy.init_printing()`` when imported, which replaces
+    ``sys.displayhook`` (plain Python REPL: lists and strings then print without quotes);
+    the hook is restored here. In IPython, sympy also registers its own plain-text printers,
+    which natexp does not undo.
+    """
+    import sys
+
+    hook = sys.displayhook
+    try:
+        from dowhy import CausalModel
+    finally:
+        sys.displayhook = hook
+    return CausalModel
+
+
+def _refutation(name: str, ref: Any, *, n_sim: int | None, seed: int | None,
+                label: str) -> Result:
+    res = getattr(ref, "refutation_result", None) or {}
+    p = res.get("p_value", math.nan) if isinstance(res, Mapping) else math.nan
+    p = math.nan if p is None else float(p)
+    how = ""
+    if not math.isnan(p) and n_sim is not None:
+        how = ("DoWhy p-value from a normal approximation to the simulated effects (fewer than "
+               "100 simulations)" if n_sim < 100 else
+               "DoWhy p-value: share of simulated effects beyond the estimate (bootstrap test)")
+    new = ref.new_effect
+    new = float(np.mean(new)) if np.ndim(new) else float(new)
+    return Result(
+        method=f"refuter.{name}", estimate=new, pvalue=p, label=label, note=how,
+        extra={"estimated_effect": float(ref.estimated_effect), "new_effect": new,
+               "num_simulations": n_sim, "random_state": seed,
+               "is_statistically_significant": bool(res.get("is_statistically_significant"))
+               if isinstance(res, Mapping) and "is_statistically_significant" in res else None},
+    )
+
+
+def dowhy_analysis(
+    cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = None, *,
+    outcome: str = "chas_support", among: str | None = None,
+    method: str = "backdoor.linear_regression", confidence_level: float = 0.95,
+    n_simulations: int = 100, n_permutations: int = 9_999,
+    unobserved_strength: tuple[float, float] = (0.1, 0.1), rng: Any = None,
+) -> DoWhyAnalysis:
+    """Build the design's DoWhy model, identify, estimate and refute the effect.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    children : polars.DataFrame or LazyFrame, optional
+        For the ``n_children`` and ``carer_parent`` common causes.
+    outcome : str, default "chas_support"
+        Boolean outcome (known for every identified family).
+    among : str or None, default None
+        None: all identified families (85 in the default data); e.g. ``"followup_reached"``
+        for the reached families only (35).
+    method : str, default "backdoor.linear_regression"
+        A DoWhy backdoor estimator (see the module docstring for why linear regression).
+    confidence_level : float, default 0.95
+    n_simulations : int, default 100
+        Simulations of the placebo, random-common-cause and data-subset refuters (DoWhy
+        uses a normal approximation for its refuter p-values below 100).
+    n_permutations : int, default 9999
+        natexp's own permutation test of the placebo refuter.
+    unobserved_strength : (float, float), default (0.1, 0.1)
+        DoWhy's ``effect_strength_on_treatment`` (probability that the simulated confounder
+        flips the treatment) and ``effect_strength_on_outcome`` (its linear effect on the
+        outcome) for the unobserved-common-cause refuter.
+    rng : numpy.random.Generator, int or None
+        Seeds every random step; the same seed gives identical results.
+
+    Returns
+    -------
+    DoWhyAnalysis
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> fam, kids = generate()
+    >>> a = dowhy_analysis(build_cohort(fam.lazy(), load_rollout(), Design()), kids,
+    ...                    n_simulations=10, n_permutations=999, rng=1)
+    >>> sorted(a.refutations)[:2], a.adjustment_set
+    (['data_subset', 'placebo_permutation'], ('parent_female', 'n_children', 'carer_parent'))
+    """
+    import logging
+
+    if not 0 < float(confidence_level) < 1:
+        raise InvalidInputError("confidence_level must be in (0, 1)")
+    if not method.startswith("backdoor."):
+        raise InvalidInputError(f"method must be a DoWhy backdoor estimator, got {method!r}")
+    gen = _as_generator(rng)
+    seeds = [int(s) for s in gen.integers(0, 2**31 - 1, size=5)]
+    df = dowhy_frame(cohort, children, outcome=outcome, among=among)
+    diagnostics: list[str] = []
+    causes = [c for c in COMMON_CAUSES if c in df.columns]
+    for c in list(causes):
+        if df[c].nunique() < 2:
+            causes.remove(c)
+            diagnostics.append(f"{c} is constant ({df[c].iloc[0]}) among these {len(df)} "
+                               "families: dropped from the graph and the adjustment set")
+    if children is None:
+        diagnostics.append("no children table: n_children and carer_parent are not adjusted for")
+    n1 = int(df[TREATMENT].sum())
+    n0 = len(df) - n1
+    if n1 == 0 or n0 == 0:
+        raise InvalidInputError("both arms need families for the DoWhy model")
+    data = df[[TREATMENT, outcome, *causes, *ROLLOUT_CAUSES]]
+    graph_dot = causal_graph(outcome, tuple(causes))
+
+    CausalModel = _causal_model_class()  # noqa: N806
+
+    n_warn = 0
+    dowhy_log = logging.getLogger("dowhy")
+    old_level = dowhy_log.level
+    dowhy_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = CausalModel(data=data, treatment=TREATMENT, outcome=outcome,
+                                graph=_nx_graph(outcome, tuple(causes)))
+            estimand = model.identify_effect(proceed_when_unidentifiable=True)
+            # DoWhy builds adjustment sets from Python sets, whose order follows the hash seed;
+            # the regression's column order, and so the last bits of every estimate, would then
+            # change from run to run. Sort them.
+            for key, names in list(estimand.backdoor_variables.items()):
+                estimand.backdoor_variables[key] = sorted(names)
+            est = model.estimate_effect(
+                estimand, method_name=method, confidence_intervals=True,
+                test_significance=True, method_params={"confidence_level": float(
+                    confidence_level)})
+            refs: dict[str, Result] = {}
+            r = model.refute_estimate(estimand, est, method_name="placebo_treatment_refuter",
+                                      placebo_type="permute", num_simulations=n_simulations,
+                                      random_state=seeds[0])
+            refs["placebo_treatment"] = _refutation(
+                "placebo_treatment", r, n_sim=n_simulations, seed=seeds[0],
+                label="Placebo treatment (permuted), DoWhy")
+            refs["placebo_permutation"] = permutation_pvalue(
+                data[TREATMENT].to_numpy(), data[outcome].to_numpy(),
+                data[causes].to_numpy() if causes else None, n_permutations=n_permutations,
+                rng=np.random.default_rng(seeds[1]))
+            r = model.refute_estimate(estimand, est, method_name="random_common_cause",
+                                      num_simulations=n_simulations, random_state=seeds[2])
+            refs["random_common_cause"] = _refutation(
+                "random_common_cause", r, n_sim=n_simulations, seed=seeds[2],
+                label="Random common cause added, DoWhy")
+            # an int random_state would give every simulation the SAME subset (DoWhy 0.14
+            # passes it unchanged to each DataFrame.sample call): pass a RandomState instead
+            r = model.refute_estimate(estimand, est, method_name="data_subset_refuter",
+                                      subset_fraction=0.8, num_simulations=n_simulations,
+                                      random_state=np.random.RandomState(seeds[3]))
+            refs["data_subset"] = _refutation(
+                "data_subset", r, n_sim=n_simulations, seed=seeds[3],
+                label="Random 80% subsets, DoWhy")
+            # this refuter draws from numpy's global generator: seed it, then restore it
+            state = np.random.get_state()  # noqa: NPY002 (DoWhy uses the legacy global)
+            try:
+                np.random.seed(seeds[4])  # noqa: NPY002
+                r = model.refute_estimate(
+                    estimand, est, method_name="add_unobserved_common_cause",
+                    simulation_method="direct-simulation",
+                    confounders_effect_on_treatment="binary_flip",
+                    confounders_effect_on_outcome="linear",
+                    effect_strength_on_treatment=float(unobserved_strength[0]),
+                    effect_strength_on_outcome=float(unobserved_strength[1]),
+                    plotmethod=None)
+            finally:
+                np.random.set_state(state)  # noqa: NPY002
+            refs["unobserved_common_cause"] = _refutation(
+                "unobserved_common_cause", r, n_sim=None, seed=seeds[4],
+                label="Simulated unobserved common cause, DoWhy (direct simulation)")
+            refs["unobserved_common_cause"] = Result(
+                **{k: getattr(refs["unobserved_common_cause"], k)
+                   for k in ("method", "estimate", "label", "note")},
+                extra={**refs["unobserved_common_cause"].extra,
+                       "effect_strength_on_treatment": float(unobserved_strength[0]),
+                       "effect_strength_on_outcome": float(unobserved_strength[1])})
+            n_warn = sum(1 for w in caught if "rank" in str(w.message).lower()
+                         or "singular" in str(w.message).lower())
+    finally:
+        dowhy_log.setLevel(old_level)
+    if n_warn:
+        diagnostics.append(f"{n_warn} refit(s) had a rank-deficient design matrix (a covariate "
+                           "constant within a subset or placebo sample)")
+    ci = est.get_confidence_intervals()
+    ci = tuple(float(v) for v in np.ravel(ci)[:2]) if ci is not None else (math.nan, math.nan)
+    sig = est.test_stat_significance() if hasattr(est, "test_stat_significance") else None
+    p = math.nan
+    if isinstance(sig, Mapping) and "p_value" in sig:
+        p = float(np.ravel(sig["p_value"])[0])
+    backdoor = set(estimand.get_backdoor_variables() or [])
+    estimate = Result(
+        method=f"dowhy.{method}", estimate=float(est.value), ci=ci,
+        confidence_level=float(confidence_level), pvalue=p, n=(n1, n0),
+        label=f"DoWhy backdoor estimate ({method.split('.', 1)[1]}), {outcome}",
+        note="interval and p-value from the regression (classical OLS standard errors)"
+        if method == "backdoor.linear_regression" else "",
+        extra={"outcome": outcome, "among": among, "n": len(df)},
+    )
+    return DoWhyAnalysis(
+        graph=graph_dot, estimand=describe_estimand(estimand),
+        adjustment_set=tuple(c for c in causes if c in backdoor),
+        estimate=estimate, refutations=refs, diagnostics=tuple(diagnostics),
+        settings={"method": method, "n_simulations": n_simulations,
+                  "n_permutations": n_permutations, "seeds": seeds,
+                  "unobserved_strength": list(unobserved_strength)},
+    )

@@ -1,0 +1,150 @@
+"""Tests of natexp.causal.dowhy_model: data, graph, estimate, refuters, permutation p-value."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dowhy")
+
+import statsmodels.api as sm  # noqa: E402
+from scipy.stats import permutation_test  # noqa: E402
+
+from natexp.causal.dowhy_model import (  # noqa: E402
+    COMMON_CAUSES,
+    causal_graph,
+    dowhy_analysis,
+    dowhy_frame,
+    permutation_pvalue,
+)
+from natexp.causal.result import InvalidInputError  # noqa: E402
+from natexp.data.cohort import Design, build_cohort  # noqa: E402
+from natexp.data.rollout import load_rollout  # noqa: E402
+from natexp.data.synthetic import generate  # noqa: E402
+
+FAST = {"n_simulations": 20, "n_permutations": 999}
+
+
+@pytest.fixture(scope="module")
+def data():
+    fam, kids = generate()
+    return build_cohort(fam.lazy(), load_rollout(), Design()), kids
+
+
+@pytest.fixture(scope="module")
+def analysis(data):
+    c, kids = data
+    return dowhy_analysis(c, kids, rng=2024, **FAST)
+
+
+def test_frame_is_numeric_with_integer_treatment(data):
+    c, kids = data
+    df = dowhy_frame(c, kids)
+    assert len(df) == 85 and int(df["treatment"].sum()) == 46
+    assert str(df["treatment"].dtype) == "int64"  # DoWhy 0.14 + pandas 3 pitfall
+    assert set(df.columns) == {"treatment", "chas_support", *COMMON_CAUSES, "area", "go_live"}
+    assert int(df["chas_support"].sum()) == 10  # 8 + 2 among the identified
+    reached = dowhy_frame(c, kids, among="followup_reached")
+    assert len(reached) == 35 and int(reached["chas_support"].sum()) == 6  # 4 + 2 (Fig. 7-8)
+
+
+def test_graph_and_identification(analysis):
+    assert "treatment -> chas_support" in analysis.graph
+    assert "area -> treatment" in analysis.graph
+    assert "backdoor" in analysis.estimand
+    assert set(analysis.adjustment_set) <= set(COMMON_CAUSES)
+    assert causal_graph().count("->") == 2 + 2 * len(COMMON_CAUSES) + 1
+
+
+def test_estimate_equals_statsmodels_ols(data, analysis):
+    # reference: statsmodels OLS of the outcome on an intercept, the treatment and the
+    # adjustment set, run live (the linear probability model DoWhy's estimator fits)
+    c, kids = data
+    df = dowhy_frame(c, kids)
+    x = sm.add_constant(df[["treatment", *analysis.adjustment_set]].astype(float))
+    fit = sm.OLS(df["chas_support"].astype(float), x).fit()
+    est = analysis.estimate
+    assert est.estimate == pytest.approx(fit.params["treatment"], rel=1e-9)
+    lo, hi = fit.conf_int(alpha=0.05).loc["treatment"]
+    assert est.ci == pytest.approx((lo, hi), rel=1e-9)
+    assert est.pvalue == pytest.approx(fit.pvalues["treatment"], rel=1e-6)
+    assert est.n == (46, 39)
+
+
+def test_permutation_pvalue_exact_equals_scipy_without_covariates():
+    # reference: scipy.stats.permutation_test, permutation_type="independent", exact
+    # enumeration (C(10, 4) = 210 assignments), statistic |mean difference|, run live
+    rng = np.random.default_rng(11)
+    t = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    y = rng.random(10).round(2)
+    mine = permutation_pvalue(t, y, n_permutations=1000)
+    ref = permutation_test((y[t == 1], y[t == 0]),
+                           lambda a, b: abs(a.mean() - b.mean()),
+                           permutation_type="independent", vectorized=False,
+                           n_resamples=np.inf, alternative="greater")
+    assert mine.extra["exact"] and mine.extra["n_permutations"] == 210
+    assert mine.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
+    assert mine.estimate == pytest.approx(y[t == 1].mean() - y[t == 0].mean())
+
+
+def test_permutation_pvalue_exact_with_covariates_against_statsmodels():
+    # reference: refit statsmodels OLS for each of the C(8, 3) = 56 assignments, run live
+    rng = np.random.default_rng(5)
+    t = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    z = rng.random((8, 2))
+    y = rng.random(8)
+
+    def coef(tt):
+        return sm.OLS(y, sm.add_constant(np.column_stack([tt, z]))).fit().params[1]
+
+    obs = coef(t)
+    null = []
+    for idx in itertools.combinations(range(8), 3):
+        tt = np.zeros(8)
+        tt[list(idx)] = 1
+        null.append(coef(tt))
+    expected = np.mean(np.abs(null) >= abs(obs) * (1 - 1e-9))
+    mine = permutation_pvalue(t, y, z, n_permutations=100)
+    assert mine.estimate == pytest.approx(obs, rel=1e-9)
+    assert mine.pvalue == pytest.approx(expected, rel=1e-12)
+
+
+def test_permutation_pvalue_monte_carlo_is_seeded():
+    t = np.r_[np.ones(30), np.zeros(30)]
+    y = np.r_[np.ones(10), np.zeros(50)]
+    a = permutation_pvalue(t, y, n_permutations=500, rng=1)
+    b = permutation_pvalue(t, y, n_permutations=500, rng=np.random.default_rng(1))
+    assert a.to_dict() == b.to_dict()
+    assert not a.extra["exact"] and "Monte Carlo" in a.note
+    assert a.pvalue >= 1 / 501
+    with pytest.raises(InvalidInputError):
+        permutation_pvalue(np.array([0, 2]), np.array([1.0, 0.0]))
+
+
+def test_refuters_run_and_are_deterministic(data, analysis):
+    c, kids = data
+    refs = analysis.refutations
+    assert set(refs) == {"placebo_treatment", "placebo_permutation", "random_common_cause",
+                         "data_subset", "unobserved_common_cause"}
+    assert "normal approximation" in refs["placebo_treatment"].note  # 20 < 100 simulations
+    assert refs["placebo_permutation"].extra["n_permutations"] == 999
+    assert refs["placebo_permutation"].estimate == pytest.approx(analysis.estimate.estimate)
+    # the subsets differ from one another (an int seed would repeat one subset 20 times)
+    assert refs["data_subset"].pvalue > 0
+    state = np.random.get_state()[1].copy()  # noqa: NPY002 (DoWhy uses the legacy global)
+    again = dowhy_analysis(c, kids, rng=2024, **FAST)
+    assert np.array_equal(np.random.get_state()[1], state)  # noqa: NPY002 (restored)
+    assert again.to_dict() == analysis.to_dict()  # same seed -> identical results
+    json.dumps(analysis.to_dict())
+    assert analysis.to_polars().height == 6
+    assert "DoWhy causal model" in analysis.summary()
+    assert "<table>" in analysis._repr_html_()
+
+
+def test_invalid_method(data):
+    c, kids = data
+    with pytest.raises(InvalidInputError):
+        dowhy_analysis(c, kids, method="iv.instrumental_variable")
