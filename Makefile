@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.natexp-installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup sysdeps run test lint bench clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/python -m natexp run +experiment=oxon_vs_rest
 
-test: $(STAMP)
+# System packages pip cannot provide (Chromium for the browser test of the HTML report).
+sysdeps:
+	sh scripts/install-system-deps.sh
+
+test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

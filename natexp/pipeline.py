@@ -27,7 +27,7 @@ from natexp.causal.result import Result
 from natexp.config import NatexpConfig, to_settings
 from natexp.data.cohort import Cohort, accounted, arm_counts, build_cohort
 from natexp.data.rollout import rollout_frame
-from natexp.data.tables import secondary_outcomes
+from natexp.data.tables import children_by_age, secondary_outcomes
 from natexp.data.validate import Inputs, load_inputs, validate_frames
 from natexp.experiments import published_items, replication_table
 
@@ -322,11 +322,36 @@ def staggered_panel(
     return out, tables
 
 
+def power_analysis(counts: dict, confidence_level: float) -> dict:
+    """Exact power of the primary comparison at its observed sizes and risks, the minimum
+    detectable difference at 80% power, and the families per arm needed for the observed
+    difference (all by enumeration, not a normal approximation)."""
+    from natexp.causal.power import exact_power, minimum_detectable_difference, sample_size
+
+    x1, n1, x2, n2 = counts["x1"], counts["n1"], counts["x2"], counts["n2"]
+    if not (n1 and n2):
+        return {"note": "one arm is empty: no power analysis"}
+    p1, p2 = x1 / n1, x2 / n2
+    kw = {"confidence_level": confidence_level}
+    out: dict[str, Any] = {
+        "observed": {"p1": p1, "p2": p2, "n1": n1, "n2": n2},
+        "power_boschloo": exact_power(n1, n2, p1, p2, test="boschloo", **kw).to_dict(),
+        "power_fisher": exact_power(n1, n2, p1, p2, test="fisher", **kw).to_dict(),
+        "mdd_boschloo": minimum_detectable_difference(n1, n2, p2, power=0.8, test="boschloo",
+                                                      **kw).to_dict(),
+    }
+    if p1 != p2:
+        # Fisher's test: its exact sample-size search takes seconds; Boschloo's, minutes.
+        out["sample_size_fisher"] = sample_size(p1, p2, power=0.8, test="fisher", **kw).to_dict()
+    return out
+
+
 def sensitivity(
     cohort: Cohort, inputs: Inputs, settings: NatexpConfig
 ) -> tuple[dict, dict[str, pl.DataFrame]]:
     """Sensitivity analyses and the DoWhy model of the primary comparison (config
     ``sensitivity``)."""
+    from natexp.causal.randomization import randomization_distribution
     from natexp.causal.sensitivity import sensitivity_suite
 
     cfg = settings.sensitivity
@@ -335,7 +360,9 @@ def sensitivity(
     suite = sensitivity_suite(cohort, confidence_level=level, shifts=tuple(range(-k, k + 1)),
                               rng=cfg.seed)
     out: dict[str, Any] = suite.to_dict()
+    distribution = randomization_distribution(cohort, rng=cfg.seed)
     tables = {
+        "randomization_distribution": distribution,
         "sensitivity": suite.to_polars(),
         "tipping_point": suite.nonresponse.to_polars(),
         "leave_one_area_out": suite.leave_one_out.to_polars(),
@@ -352,7 +379,19 @@ def sensitivity(
     return out, tables
 
 
-def _write_outputs(target: Path, results: dict, tables: dict[str, pl.DataFrame]) -> None:
+def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSV has no nested values: lists become ';'-joined text, structs JSON text."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.List | pl.Array):
+            exprs.append(pl.col(name).cast(pl.List(pl.String)).list.join(";"))
+        elif isinstance(dtype, pl.Struct):
+            exprs.append(pl.col(name).struct.json_encode())
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def _write_outputs(target: Path, results: dict, tables: dict[str, pl.DataFrame], *,
+                   report: bool = True) -> None:
     """Write everything into a staging folder, then move it into place."""
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -361,7 +400,11 @@ def _write_outputs(target: Path, results: dict, tables: dict[str, pl.DataFrame])
         text = json.dumps(json_safe(results), indent=2, sort_keys=True, allow_nan=False)
         (stage / "results.json").write_text(text + "\n", encoding="utf-8")
         for name, frame in tables.items():
-            frame.write_csv(stage / f"{name}.csv")
+            _csv_ready(frame).write_csv(stage / f"{name}.csv")
+        if report:
+            from natexp.report.render import write_report
+
+            write_report(stage, results, tables)
         if target.exists():
             trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
             os.replace(target, trash / "old")
@@ -442,6 +485,7 @@ def _run(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool) 
         "primary_outcome": primary,
         "appendix_b": app_b,
     }
+    results["power"] = power_analysis(primary["counts"], level)
     secondary, secondary_frames = secondary_outcomes(cohort)
     results["secondary"] = secondary
     balance = {
@@ -450,6 +494,7 @@ def _run(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool) 
     }
     results["balance"] = {k: v.to_dicts() for k, v in balance.items()}
     tables = {"flow": flow, "appendix_b": app_b_table, "uptake": uptake_table,
+              "children_by_age": children_by_age(inputs.children),
               "balance_identified": balance["identified"], "balance_reached": balance["reached"]}
     tables.update({f"secondary_{k}": v for k, v in secondary_frames.items()})
     published = published_items(settings.experiment)

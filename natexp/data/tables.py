@@ -474,3 +474,30 @@ def appendix_b_counts(families: pl.LazyFrame | pl.DataFrame,
     return pl.DataFrame(rows, schema={"question": pl.String, "parent_sex": pl.String,
                                       "label": pl.String, "yes": pl.Int64, "no": pl.Int64,
                                       "n": pl.Int64})
+
+
+def children_by_age(children: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """Count of children by age (the report's Figure 3), every age 0-17 listed.
+
+    Parameters
+    ----------
+    children : polars frame
+        The validated ``children`` table.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``age`` (0-17) and ``n``.
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> _, chi = generate()
+    >>> t = children_by_age(chi)
+    >>> t.height, int(t["n"].sum())
+    (18, 639)
+    """
+    kids = children.lazy() if isinstance(children, pl.DataFrame) else children
+    got = kids.group_by("age").agg(pl.len().cast(pl.Int64).alias("n")).collect()
+    ages = pl.DataFrame({"age": list(range(18))}, schema={"age": pl.Int64})
+    return ages.join(got, on="age", how="left").with_columns(pl.col("n").fill_null(0)).sort("age")

@@ -1,0 +1,1708 @@
+"""plotnine figures of a natexp run: the report's own figures and the design's diagnostics.
+
+Every figure comes as a pair: ``fig_x(...) -> plotnine.ggplot`` and ``fig_x_data(...) ->
+polars.DataFrame``, the exact data drawn. Figures never compute statistics: they reshape the
+count tables and the results the analyses produced (a percentage of two published counts is the
+most they derive, for a bar's height). Each function documents the columns it expects; a missing
+column raises :class:`natexp.causal.result.InvalidInputError`.
+
+Conventions: the Okabe-Ito colour-blind-safe palette (:data:`OKABE_ITO`), DejaVu Sans (shipped
+with matplotlib, so text renders the same on every machine), counts written on the bars where
+the report shows counts, and :func:`save_png` writes PNGs at print resolution without any
+timestamp or software metadata, so the same figure gives byte-identical files on every run.
+
+The report's figures (Bekaert, Olphin, Massie & Norris 2025, *What Works Series: Operation
+Paramount*):
+
+* Figures 1 and 4: :func:`fig_carer`; Figures 2 and 5: :func:`fig_care_orders` (Appendix B);
+* Figure 3: :func:`fig_child_ages` (a ``children_by_age`` count table: ``age``, ``n``);
+* Figure 6: :func:`fig_contact`; Figures 7-8: :func:`fig_uptake`; Figure 9:
+  :func:`fig_referral_response`; Figure 10: :func:`fig_reasons`; Figure 11:
+  :func:`fig_interview`.
+
+Beyond the report: :func:`fig_flow` (CONSORT-style cohort flow), :func:`fig_forest` (the primary
+risk difference across interval methods), :func:`fig_tipping_point`,
+:func:`fig_randomization`, :func:`fig_leave_one_out`, :func:`fig_placebo`,
+:func:`fig_specification_curve` and :func:`fig_event_study`.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from mizani.breaks import breaks_extended
+from plotnine import (
+    aes,
+    annotate,
+    coord_cartesian,
+    coord_flip,
+    element_blank,
+    element_line,
+    element_text,
+    geom_col,
+    geom_errorbarh,
+    geom_histogram,
+    geom_hline,
+    geom_linerange,
+    geom_point,
+    geom_pointrange,
+    geom_rect,
+    geom_segment,
+    geom_text,
+    geom_tile,
+    geom_vline,
+    ggplot,
+    labs,
+    position_dodge,
+    position_stack,
+    scale_colour_manual,
+    scale_fill_gradient2,
+    scale_fill_manual,
+    scale_shape_manual,
+    scale_x_continuous,
+    scale_y_continuous,
+    theme,
+    theme_bw,
+    theme_void,
+)
+from plotnine import (
+    arrow as p9_arrow,
+)
+
+from natexp.causal.result import InvalidInputError
+
+__all__ = [
+    "ARM_COLOURS",
+    "DPI",
+    "FONT",
+    "OKABE_ITO",
+    "fig_care_orders",
+    "fig_care_orders_data",
+    "fig_carer",
+    "fig_carer_data",
+    "fig_child_ages",
+    "fig_child_ages_data",
+    "fig_contact",
+    "fig_contact_data",
+    "fig_event_study",
+    "fig_event_study_data",
+    "fig_flow",
+    "fig_flow_data",
+    "fig_forest",
+    "fig_forest_data",
+    "fig_interview",
+    "fig_interview_data",
+    "fig_leave_one_out",
+    "fig_leave_one_out_data",
+    "fig_placebo",
+    "fig_placebo_data",
+    "fig_randomization",
+    "fig_randomization_data",
+    "fig_reasons",
+    "fig_reasons_data",
+    "fig_referral_response",
+    "fig_referral_response_data",
+    "fig_specification_curve",
+    "fig_specification_curve_data",
+    "fig_tipping_point",
+    "fig_tipping_point_data",
+    "fig_uptake",
+    "fig_uptake_data",
+    "png_bytes",
+    "save_png",
+]
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+    "grey": "#999999",
+}
+#: Arm colours: treatment blue, control orange.
+ARM_COLOURS = {"Treatment": OKABE_ITO["blue"], "Control": OKABE_ITO["orange"]}
+_SEX_COLOURS = {"Female parent imprisoned": OKABE_ITO["reddish_purple"],
+                "Male parent imprisoned": OKABE_ITO["bluish_green"]}
+_YES_NO = {"Yes": OKABE_ITO["blue"], "No": OKABE_ITO["grey"]}
+_ARMS = {"treatment": "Treatment", "control": "Control"}
+#: A font that ships with matplotlib: text renders identically everywhere.
+FONT = "DejaVu Sans"
+#: Print resolution of saved PNGs.
+DPI = 300
+_TEXT_SIZE = 8.5  # points, for counts written on bars
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _frame(data: Any, name: str, columns: Sequence[str]) -> pl.DataFrame:
+    """``data`` as a polars frame with ``columns`` (records, column dicts and pandas accepted)."""
+    if isinstance(data, pl.LazyFrame):
+        data = data.collect()
+    if not isinstance(data, pl.DataFrame):
+        try:
+            data = pl.DataFrame(data)
+        except (TypeError, ValueError) as err:
+            raise InvalidInputError(f"{name}: expected a table, got {type(data).__name__}") \
+                from err
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise InvalidInputError(f"{name}: missing column(s) {missing}; has {data.columns}")
+    return data
+
+
+def _theme(legend: str = "top") -> theme:
+    return theme_bw(base_size=11, base_family=FONT) + theme(
+        legend_position=legend,
+        legend_title=element_blank(),
+        panel_grid_minor=element_blank(),
+        plot_title=element_text(size=12, weight="bold"),
+        plot_subtitle=element_text(size=9.5),
+        plot_caption=element_text(size=8, ha="left"),
+        plot_title_position="plot",
+        plot_caption_position="plot",
+        strip_background=element_blank(),
+    )
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+def _enum(frame: pl.DataFrame, column: str, order: Sequence[str]) -> pl.DataFrame:
+    """Fix the drawing order of a text column (plotnine reads an Enum as ordered levels)."""
+    levels = list(dict.fromkeys(order))
+    levels += [v for v in frame[column].unique(maintain_order=True).to_list()
+               if v not in levels and v is not None]
+    return frame.with_columns(pl.col(column).cast(pl.Enum(levels)))
+
+
+def _pct(x: float, n: float) -> float | None:
+    return None if not n else 100.0 * x / n
+
+
+def _fmt_pct(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.1f}%" if 0 < v < 10 else f"{v:.0f}%"
+
+
+def _num(v: Any, digits: int = 1) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.{digits}f}"
+
+
+def png_bytes(plot: ggplot, *, width: float = 7.0, height: float = 4.5,
+              dpi: int = DPI) -> bytes:
+    """Render ``plot`` to PNG bytes at ``dpi`` without metadata (byte-identical across runs).
+
+    Parameters
+    ----------
+    plot : plotnine.ggplot
+    width, height : float
+        Inches.
+    dpi : int, default 300
+
+    Returns
+    -------
+    bytes
+
+    Examples
+    --------
+    >>> p = fig_child_ages(pl.DataFrame({"age": [0, 1, 2], "n": [3, 5, 4]}))
+    >>> png_bytes(p, width=3, height=2, dpi=50)[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
+    """
+    buf = io.BytesIO()
+    # metadata={"Software": None} drops matplotlib's version text chunk; PNG carries no date.
+    plot.save(buf, format="png", width=width, height=height, units="in", dpi=dpi,
+              verbose=False, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def save_png(plot: ggplot, path: str | Path, *, width: float = 7.0, height: float = 4.5,
+             dpi: int = DPI) -> Path:
+    """Save ``plot`` as a deterministic PNG (see :func:`png_bytes`).
+
+    Parameters
+    ----------
+    plot : plotnine.ggplot
+    path : str or Path
+    width, height : float
+        Inches.
+    dpi : int, default 300
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = fig_child_ages(pl.DataFrame({"age": [0, 1], "n": [3, 5]}))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     out = save_png(p, Path(d) / "ages.png", width=3, height=2, dpi=50)
+    ...     out.stat().st_size > 0
+    True
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(plot, width=width, height=height, dpi=dpi))
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Appendix B: Figures 1-2 and 4-5
+
+_APPB_COLUMNS = ("table", "female_yes", "female_no", "male_yes", "male_no")
+_APPB_SHORT = {
+    "carer_parent": "Remaining carer is the mother or father",
+    "cwcf": "Child in state care (CWCF)",
+    "sgo": "Special guardianship order (SGO)",
+}
+
+
+def _appendix_b_long(appendix_b: Any, keys: Sequence[str]) -> pl.DataFrame:
+    t = _frame(appendix_b, "appendix_b", _APPB_COLUMNS)
+    rows = []
+    for key in keys:
+        part = t.filter(pl.col("table") == key)
+        if part.height != 1:
+            raise InvalidInputError(f"appendix_b: expected one row with table == {key!r}")
+        r = part.row(0, named=True)
+        for sex, label in (("female", "Female parent imprisoned"),
+                           ("male", "Male parent imprisoned")):
+            yes, no = int(r[f"{sex}_yes"]), int(r[f"{sex}_no"])
+            pct = _pct(yes, yes + no)
+            rows.append({"table": key, "question": _APPB_SHORT.get(key, key), "parent": label,
+                         "yes": yes, "n": yes + no, "percent": pct,
+                         "label": f"{_fmt_pct(pct)}\n({yes} of {yes + no})"})
+    out = pl.DataFrame(rows, schema={"table": pl.String, "question": pl.String,
+                                     "parent": pl.String, "yes": pl.Int64, "n": pl.Int64,
+                                     "percent": pl.Float64, "label": pl.String})
+    out = _enum(out, "parent", list(_SEX_COLOURS))
+    return _enum(out, "question", [_APPB_SHORT.get(k, k) for k in keys])
+
+
+def _percent_bars(data: pl.DataFrame, x: str, title: str, subtitle: str) -> ggplot:
+    top = max([v for v in data["percent"].to_list() if v is not None] + [1.0])
+    dodge = position_dodge(width=0.8)
+    return (
+        ggplot(data, aes(x=x, y="percent", fill="parent"))
+        + geom_col(position=dodge, width=0.75)
+        + geom_text(aes(label="label", group="parent"), position=dodge, va="bottom",
+                    size=_TEXT_SIZE, family=FONT)
+        + scale_fill_manual(values=_SEX_COLOURS)
+        + scale_y_continuous(limits=(0, min(100.0, top * 1.25) if top < 80 else 110),
+                             **({"breaks": [0, 20, 40, 60, 80, 100]} if top >= 50 else {}))
+        + labs(x="", y="Percentage of children", title=title, subtitle=subtitle)
+        + _theme()
+    )
+
+
+def fig_carer_data(appendix_b: Any) -> pl.DataFrame:
+    """Data of :func:`fig_carer`.
+
+    Parameters
+    ----------
+    appendix_b : polars.DataFrame
+        The pipeline's ``appendix_b`` table: ``table`` (``carer_parent``, ``cwcf``, ``sgo``),
+        ``female_yes``, ``female_no``, ``male_yes``, ``male_no``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``table, question, parent, yes, n, percent, label`` for ``carer_parent``.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"table": ["carer_parent"], "female_yes": [8], "female_no": [24],
+    ...                   "male_yes": [536], "male_no": [71]})
+    >>> fig_carer_data(t)["percent"].round(1).to_list()
+    [25.0, 88.3]
+    """
+    return _appendix_b_long(appendix_b, ["carer_parent"])
+
+
+def fig_carer(appendix_b: Any) -> ggplot:
+    """Figures 1 and 4: children whose remaining carer is the mother or father, by parent sex.
+
+    Parameters
+    ----------
+    appendix_b : polars.DataFrame
+        See :func:`fig_carer_data`.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"table": ["carer_parent"], "female_yes": [8], "female_no": [24],
+    ...                   "male_yes": [536], "male_no": [71]})
+    >>> type(fig_carer(t)).__name__
+    'ggplot'
+    """
+    data = fig_carer_data(appendix_b)
+    return _percent_bars(
+        data, "parent", "Who remains the carer (report Figures 1 and 4)",
+        "Percentage of children whose remaining carer is the mother or father,\n"
+        "by sex of the imprisoned parent (Appendix B counts)",
+    ) + theme(legend_position="none")
+
+
+def fig_care_orders_data(appendix_b: Any) -> pl.DataFrame:
+    """Data of :func:`fig_care_orders`: the ``cwcf`` and ``sgo`` rows of Appendix B.
+
+    Parameters
+    ----------
+    appendix_b : polars.DataFrame
+        See :func:`fig_carer_data`.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``table, question, parent, yes, n, percent, label``.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"table": ["cwcf", "sgo"], "female_yes": [5, 6], "female_no": [27, 26],
+    ...                   "male_yes": [20, 7], "male_no": [587, 600]})
+    >>> fig_care_orders_data(t)["yes"].to_list()
+    [5, 20, 6, 7]
+    """
+    return _appendix_b_long(appendix_b, ["cwcf", "sgo"])
+
+
+def fig_care_orders(appendix_b: Any) -> ggplot:
+    """Figures 2 and 5: children in state care (CWCF) or under an SGO, by parent sex.
+
+    Parameters
+    ----------
+    appendix_b : polars.DataFrame
+        See :func:`fig_carer_data`.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"table": ["cwcf", "sgo"], "female_yes": [5, 6], "female_no": [27, 26],
+    ...                   "male_yes": [20, 7], "male_no": [587, 600]})
+    >>> type(fig_care_orders(t)).__name__
+    'ggplot'
+    """
+    data = fig_care_orders_data(appendix_b)
+    return _percent_bars(
+        data, "question", "State care and special guardianship (report Figures 2 and 5)",
+        "Percentage of children, by sex of the imprisoned parent (Appendix B counts)",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 3
+
+
+def fig_child_ages_data(children_by_age: Any) -> pl.DataFrame:
+    """Data of :func:`fig_child_ages`.
+
+    Parameters
+    ----------
+    children_by_age : polars.DataFrame
+        A count table with ``age`` (years) and ``n`` (children).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``age, n`` sorted by age.
+
+    Examples
+    --------
+    >>> fig_child_ages_data(pl.DataFrame({"age": [2, 1], "n": [4, 3]}))["age"].to_list()
+    [1, 2]
+    """
+    t = _frame(children_by_age, "children_by_age", ("age", "n"))
+    return t.select(pl.col("age").cast(pl.Int64), pl.col("n").cast(pl.Int64)).sort("age")
+
+
+def fig_child_ages(children_by_age: Any) -> ggplot:
+    """Figure 3: children recognised as affected by parental imprisonment, by age.
+
+    Parameters
+    ----------
+    children_by_age : polars.DataFrame
+        See :func:`fig_child_ages_data`.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> type(fig_child_ages(pl.DataFrame({"age": [0, 1], "n": [3, 5]}))).__name__
+    'ggplot'
+    """
+    data = fig_child_ages_data(children_by_age)
+    total = int(data["n"].sum())
+    top = max(data["n"].max() or 1, 1)
+    lo = min(0, data["age"].min() or 0)
+    hi = max(17, data["age"].max() or 17)
+    return (
+        ggplot(data, aes(x="age", y="n"))
+        + geom_col(fill=OKABE_ITO["blue"], width=0.8)
+        + geom_text(aes(label="n"), va="bottom", size=_TEXT_SIZE, family=FONT,
+                    nudge_y=top * 0.015)
+        + scale_x_continuous(breaks=list(range(lo, hi + 1)))
+        + scale_y_continuous(limits=(0, top * 1.12))
+        + labs(x="Age of child (years)", y="Children",
+               title="Ages of the children (report Figure 3)",
+               subtitle=f"Count of children recognised as affected by parental imprisonment "
+                        f"(n = {total})")
+        + _theme()
+        + theme(panel_grid_major_x=element_blank())
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 6
+
+_CONTACT_LABELS = {
+    "contact_positive": "Contact, seen as positive",
+    "contact_negative": "Contact, seen as negative",
+    "no_contact_positive": "No contact, seen as positive",
+    "no_contact_negative": "No contact, seen as negative",
+}
+
+
+def _arm_label(group: str) -> str:
+    return _ARMS.get(group, group)
+
+
+def fig_contact_data(contact: Any) -> pl.DataFrame:
+    """Data of :func:`fig_contact`.
+
+    Parameters
+    ----------
+    contact : polars.DataFrame
+        The pipeline's ``secondary_contact`` table: ``group`` (``treatment``, ``control``,
+        ``total``), ``measure``, ``value``, ``n``; the rows with ``measure == "contact_view"``
+        are drawn.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``cell, arm, n, total, of, category`` (``category`` is the axis label with the total).
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"group": ["treatment", "control", "total"],
+    ...                   "measure": ["contact_view"] * 3,
+    ...                   "value": ["no_contact_positive"] * 3, "n": [13, 11, 24]})
+    >>> fig_contact_data(t).filter(pl.col("arm") == "Treatment")["n"].to_list()
+    [0, 0, 13, 0]
+    """
+    t = _frame(contact, "contact", ("group", "measure", "value", "n"))
+    t = t.filter(pl.col("measure") == "contact_view")
+    totals = {r["value"]: int(r["n"]) for r in t.filter(pl.col("group") == "total").to_dicts()}
+    of = sum(totals.values())
+    rows = []
+    for cell, label in _CONTACT_LABELS.items():
+        for group in ("treatment", "control"):
+            part = t.filter((pl.col("group") == group) & (pl.col("value") == cell))
+            n = int(part["n"].sum()) if part.height else 0
+            tot = totals.get(cell, 0)
+            rows.append({"cell": cell, "arm": _arm_label(group), "n": n, "total": tot,
+                         "of": of, "category": f"{_wrap(label, 20)}\n({tot})"})
+    out = pl.DataFrame(rows, schema={"cell": pl.String, "arm": pl.String, "n": pl.Int64,
+                                     "total": pl.Int64, "of": pl.Int64,
+                                     "category": pl.String})
+    out = _enum(out, "arm", list(ARM_COLOURS))
+    return _enum(out, "category", out["category"].to_list())
+
+
+def _dodged_counts(data: pl.DataFrame, x: str, fill: str, colours: Mapping[str, str],
+                   flip: bool = False) -> ggplot:
+    top = max(int(data["n"].max() or 0), 1)
+    dodge = position_dodge(width=0.8)
+    if flip:  # coord_flip draws the first level at the bottom: reverse to read top-down
+        levels = list(data.schema[fill].categories)
+        data = data.with_columns(pl.col(fill).cast(pl.String).cast(pl.Enum(levels[::-1])),
+                                 pl.format(" {}", "n").alias("n_text"))
+    text = (geom_text(aes(label="n_text", group=fill), position=dodge, ha="left",
+                      size=_TEXT_SIZE, family=FONT) if flip else
+            geom_text(aes(label="n", group=fill), position=dodge, va="bottom", size=_TEXT_SIZE,
+                      family=FONT))
+    p = (
+        ggplot(data, aes(x=x, y="n", fill=fill))
+        + geom_col(position=dodge, width=0.75)
+        + text
+        + scale_fill_manual(values=dict(colours), breaks=list(colours))
+        + scale_y_continuous(limits=(0, top * 1.15))
+        + _theme()
+    )
+    if flip:
+        p = p + coord_flip() + theme(panel_grid_major_y=element_blank())
+    else:
+        p = p + theme(panel_grid_major_x=element_blank())
+    return p
+
+
+def fig_contact(contact: Any) -> ggplot:
+    """Figure 6: contact with the imprisoned parent and how the carer sees it, by arm.
+
+    Parameters
+    ----------
+    contact : polars.DataFrame
+        See :func:`fig_contact_data`.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"group": ["treatment", "control", "total"],
+    ...                   "measure": ["contact_view"] * 3,
+    ...                   "value": ["no_contact_positive"] * 3, "n": [13, 11, 24]})
+    >>> type(fig_contact(t)).__name__
+    'ggplot'
+    """
+    data = fig_contact_data(contact)
+    of = data["of"][0] if data.height else 0
+    return _dodged_counts(data, "category", "arm", ARM_COLOURS) + labs(
+        x="", y="Families",
+        title="Contact with the imprisoned parent (report Figure 6)",
+        subtitle=f"Reached families by arm; total of both arms in brackets "
+                 f"({of} families with an answer)",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Figures 7-8
+
+
+def fig_uptake_data(uptake: Any) -> pl.DataFrame:
+    """Data of :func:`fig_uptake`.
+
+    Parameters
+    ----------
+    uptake : polars.DataFrame
+        The pipeline's ``secondary_uptake`` table: ``group``, ``yes``, ``no``, ``n``,
+        ``percent`` (as computed by :func:`natexp.data.tables.uptake`).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``arm, answer, n, total, percent, arm_label`` (``answer`` Yes/No; one row each).
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"group": ["treatment", "control"], "yes": [4, 2], "no": [16, 13],
+    ...                   "n": [20, 15], "percent": [20.0, 13.3]})
+    >>> fig_uptake_data(t).filter(pl.col("answer") == "Yes")["n"].to_list()
+    [4, 2]
+    """
+    t = _frame(uptake, "uptake", ("group", "yes", "no", "n", "percent"))
+    rows = []
+    for group in ("treatment", "control"):
+        part = t.filter(pl.col("group") == group)
+        if part.height != 1:
+            continue
+        r = part.row(0, named=True)
+        arm_label = (f"{_arm_label(group)}\n{r['yes']} of {r['n']} took up support "
+                     f"({_fmt_pct(r['percent'])})")
+        for answer in ("Yes", "No"):
+            rows.append({"arm": _arm_label(group), "answer": answer,
+                         "n": int(r[answer.lower()]), "total": int(r["n"]),
+                         "percent": r["percent"], "arm_label": arm_label})
+    out = pl.DataFrame(rows, schema={"arm": pl.String, "answer": pl.String, "n": pl.Int64,
+                                     "total": pl.Int64, "percent": pl.Float64,
+                                     "arm_label": pl.String})
+    out = _enum(out, "answer", ["No", "Yes"])
+    return _enum(out, "arm_label", out["arm_label"].to_list())
+
+
+def fig_uptake(uptake: Any) -> ggplot:
+    """Figures 7-8: earlier uptake of Children Heard and Seen support, by arm (counts).
+
+    Parameters
+    ----------
+    uptake : polars.DataFrame
+        See :func:`fig_uptake_data`.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"group": ["treatment", "control"], "yes": [4, 2], "no": [16, 13],
+    ...                   "n": [20, 15], "percent": [20.0, 13.3]})
+    >>> type(fig_uptake(t)).__name__
+    'ggplot'
+    """
+    data = fig_uptake_data(uptake)
+    labelled = data.filter(pl.col("n") > 0)
+    return (
+        ggplot(data, aes(x="arm_label", y="n", fill="answer"))
+        + geom_col(position=position_stack(), width=0.6)
+        + geom_text(labelled, aes(label="n"), position=position_stack(vjust=0.5),
+                    size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold")
+        + scale_fill_manual(values=_YES_NO, breaks=["Yes", "No"],
+                            labels=["Took up support", "Did not"])
+        + labs(x="", y="Reached families",
+               title="Support uptake before follow-up (report Figures 7-8)",
+               subtitle="Children Heard and Seen support taken up before follow-up, by arm")
+        + _theme()
+        + theme(panel_grid_major_x=element_blank())
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 9
+
+
+def fig_referral_response_data(referral: Any) -> pl.DataFrame:
+    """Data of :func:`fig_referral_response`.
+
+    Parameters
+    ----------
+    referral : polars.DataFrame
+        The pipeline's ``secondary_referral_response`` table: ``response``, ``label``,
+        ``treatment``, ``control``, ``total`` (a ``missing`` row with total 0 is dropped).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``response, category, arm, n, total``.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"response": ["accepted", "missing"], "label": ["Yes", "Not recorded"],
+    ...                   "treatment": [11, 0], "control": [6, 0], "total": [17, 0]})
+    >>> fig_referral_response_data(t)["n"].to_list()
+    [11, 6]
+    """
+    t = _frame(referral, "referral_response",
+               ("response", "label", "treatment", "control", "total"))
+    t = t.filter(~((pl.col("response") == "missing") & (pl.col("total") == 0)))
+    rows = []
+    for r in t.iter_rows(named=True):
+        cat = f"{_wrap(r['label'], 32)} ({r['total']})"
+        for group in ("treatment", "control"):
+            rows.append({"response": r["response"], "category": cat, "arm": _arm_label(group),
+                         "n": int(r[group]), "total": int(r["total"])})
+    out = pl.DataFrame(rows, schema={"response": pl.String, "category": pl.String,
+                                     "arm": pl.String, "n": pl.Int64, "total": pl.Int64})
+    out = _enum(out, "arm", list(ARM_COLOURS))
+    # coord_flip draws the first level at the bottom: reverse to read top-down
+    return _enum(out, "category", out["category"].to_list()[::-1])
+
+
+def fig_referral_response(referral: Any) -> ggplot:
+    """Figure 9: responses to the support offer made on the follow-up call, by arm.
+
+    Parameters
+    ----------
+    referral : polars.DataFrame
+        See :func:`fig_referral_response_data`.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"response": ["accepted"], "label": ["Yes"],
+    ...                   "treatment": [11], "control": [6], "total": [17]})
+    >>> type(fig_referral_response(t)).__name__
+    'ggplot'
+    """
+    data = fig_referral_response_data(referral)
+    return _dodged_counts(data, "category", "arm", ARM_COLOURS, flip=True) + labs(
+        x="", y="Families",
+        title="Response to the support offer (report Figure 9)",
+        subtitle="Offer of a Children Heard and Seen referral on the follow-up call;\n"
+                 "both arms' total in brackets",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 10
+
+
+def fig_reasons_data(reasons: Any) -> pl.DataFrame:
+    """Data of :func:`fig_reasons`.
+
+    Parameters
+    ----------
+    reasons : polars.DataFrame
+        The pipeline's ``secondary_reasons`` table: ``reason``, ``label``, ``yes``, ``no``,
+        ``n``, ``percent_yes``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``reason, category, answer, n, total, percent_yes``.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"reason": ["child"], "label": ["Support for Child"], "yes": [9],
+    ...                   "no": [10], "n": [19], "percent_yes": [47.4]})
+    >>> fig_reasons_data(t)["n"].to_list()
+    [9, 10]
+    """
+    t = _frame(reasons, "reasons", ("reason", "label", "yes", "no", "n", "percent_yes"))
+    rows = []
+    for r in t.iter_rows(named=True):
+        cat = f"{r['label']}\n{r['yes']} of {r['n']} ({_fmt_pct(r['percent_yes'])})"
+        for answer in ("Yes", "No"):
+            rows.append({"reason": r["reason"], "category": cat, "answer": answer,
+                         "n": int(r[answer.lower()]), "total": int(r["n"]),
+                         "percent_yes": r["percent_yes"]})
+    out = pl.DataFrame(rows, schema={"reason": pl.String, "category": pl.String,
+                                     "answer": pl.String, "n": pl.Int64, "total": pl.Int64,
+                                     "percent_yes": pl.Float64})
+    out = _enum(out, "answer", ["No", "Yes"])
+    return _enum(out, "category", out["category"].to_list()[::-1])
+
+
+def fig_reasons(reasons: Any) -> ggplot:
+    """Figure 10: reasons given by the carers who asked for a referral (counts).
+
+    Parameters
+    ----------
+    reasons : polars.DataFrame
+        See :func:`fig_reasons_data`.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"reason": ["child"], "label": ["Support for Child"], "yes": [9],
+    ...                   "no": [10], "n": [19], "percent_yes": [47.4]})
+    >>> type(fig_reasons(t)).__name__
+    'ggplot'
+    """
+    data = fig_reasons_data(reasons)
+    n = int(data["total"].max() or 0) if data.height else 0
+    labelled = data.filter(pl.col("n") > 0)
+    return (
+        ggplot(data, aes(x="category", y="n", fill="answer"))
+        + geom_col(position=position_stack(reverse=True), width=0.6)
+        + geom_text(labelled, aes(label="n"), position=position_stack(vjust=0.5, reverse=True),
+                    size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold")
+        + coord_flip()
+        + scale_fill_manual(values=_YES_NO, breaks=["Yes", "No"],
+                            labels=["Gave this reason", "Did not"])
+        + labs(x="", y="Carers",
+               title="Reasons for asking for a referral (report Figure 10)",
+               subtitle=f"Carers who asked for a referral on the follow-up call (n = {n})")
+        + _theme()
+        + theme(panel_grid_major_y=element_blank())
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 11
+
+_INTERVIEW_STEPS = ("agreed", "not_agreed", "completed")
+
+
+def fig_interview_data(interview: Any) -> pl.DataFrame:
+    """Data of :func:`fig_interview`.
+
+    Parameters
+    ----------
+    interview : polars.DataFrame
+        The pipeline's ``secondary_interview`` table: ``measure`` (``agreed``,
+        ``not_agreed``, ``completed``, ...), ``label``, ``treatment``, ``control``, ``total``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``measure, category, arm, n, total``.
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"measure": ["agreed", "completed"], "label": ["Agreed", "Done"],
+    ...                   "treatment": [14, 6], "control": [10, 5], "total": [24, 11]})
+    >>> fig_interview_data(t)["n"].to_list()
+    [14, 10, 6, 5]
+    """
+    t = _frame(interview, "interview", ("measure", "label", "treatment", "control", "total"))
+    rows = []
+    for measure in _INTERVIEW_STEPS:
+        part = t.filter(pl.col("measure") == measure)
+        if part.height != 1:
+            continue
+        r = part.row(0, named=True)
+        cat = f"{_wrap(r['label'], 22)}\n({r['total']})"
+        for group in ("treatment", "control"):
+            rows.append({"measure": measure, "category": cat, "arm": _arm_label(group),
+                         "n": int(r[group]), "total": int(r["total"])})
+    out = pl.DataFrame(rows, schema={"measure": pl.String, "category": pl.String,
+                                     "arm": pl.String, "n": pl.Int64, "total": pl.Int64})
+    out = _enum(out, "arm", list(ARM_COLOURS))
+    return _enum(out, "category", out["category"].to_list())
+
+
+def fig_interview(interview: Any) -> ggplot:
+    """Figure 11: consent to an interview and completed interviews, by arm.
+
+    Parameters
+    ----------
+    interview : polars.DataFrame
+        See :func:`fig_interview_data`.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"measure": ["agreed"], "label": ["Agreed"],
+    ...                   "treatment": [14], "control": [10], "total": [24]})
+    >>> type(fig_interview(t)).__name__
+    'ggplot'
+    """
+    data = fig_interview_data(interview)
+    return _dodged_counts(data, "category", "arm", ARM_COLOURS) + labs(
+        x="", y="Families",
+        title="Interview stage (report Figure 11)",
+        subtitle="Reached families by arm; both arms' total in brackets",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# cohort flow (CONSORT-style)
+
+_MAIN_ARM_STEPS = ("identified", "reached", "agreed_interview", "interviewed")
+_LOSS_STEPS = ("not_called", "not_reached")
+
+
+def fig_flow_data(flow: Any) -> pl.DataFrame:
+    """Data of :func:`fig_flow`: one row per box or arrow, with coordinates.
+
+    Parameters
+    ----------
+    flow : polars.DataFrame
+        The cohort flow (:func:`natexp.data.cohort.flow_table`): ``order``, ``step``, ``arm``
+        (``all`` for the input and the exclusions), ``label``, ``n``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``kind`` (``box``, ``loss``, ``exclusion``, ``arrow``, ``line``, ``heading``),
+        ``x, y, xend, yend`` (box centre and half-sizes in ``xend``/``yend`` for boxes; start
+        and end for arrows and lines), ``text``.
+
+    Examples
+    --------
+    >>> f = pl.DataFrame({"order": [0, 1, 2, 2], "step": ["input", "outside_window",
+    ...                   "identified", "identified"], "arm": ["all", "all", "treatment",
+    ...                   "control"], "label": ["In", "Out", "Identified", "Identified"],
+    ...                   "n": [10, 4, 3, 3]})
+    >>> fig_flow_data(f).filter(pl.col("kind") == "box")["text"].to_list()
+    ['In\\nn = 10', 'Identified\\nn = 3', 'Identified\\nn = 3']
+    """
+    t = _frame(flow, "flow", ("order", "step", "arm", "label", "n")).sort(
+        "order", maintain_order=True)
+    rows: list[dict[str, Any]] = []
+    line = 1.55  # height of a text line at 8 pt, in the diagram's units (layout only)
+
+    def box(kind: str, x: float, y: float, w: float, h: float, text: str) -> None:
+        rows.append({"kind": kind, "x": x, "y": y, "xend": w / 2, "yend": h / 2,
+                     "text": text})
+
+    def link(kind: str, x: float, y: float, xend: float, yend: float) -> None:
+        rows.append({"kind": kind, "x": x, "y": y, "xend": xend, "yend": yend, "text": ""})
+
+    def n_of(step: str, arm: str) -> int | None:
+        part = t.filter((pl.col("step") == step) & (pl.col("arm") == arm))
+        return int(part["n"].sum()) if part.height else None
+
+    def label_of(step: str) -> str:
+        part = t.filter(pl.col("step") == step)
+        return str(part["label"][0]) if part.height else step
+
+    def height(text: str) -> float:
+        return line * (text.count("\n") + 1) + 2.4
+
+    top = 100.0
+    text = f"{_wrap(label_of('input'), 36)}\nn = {n_of('input', 'all')}"
+    box("box", 50, top, 34, height(text), text)
+    y = top - height(text) / 2
+    excl = t.filter((pl.col("arm") == "all") & (pl.col("step") != "input"))
+    if excl.height:
+        lines = [f"Excluded: n = {int(excl['n'].sum())}"]
+        lines += ["- " + _wrap(f"{r['label']}: {r['n']}", 40).replace("\n", "\n  ")
+                  for r in excl.iter_rows(named=True)]
+        text = "\n".join(lines)
+        h = height(text)
+        y_ex = y - 3 - h / 2
+        box("exclusion", 77, y_ex, 42, h, text)
+        link("arrow", 50, y_ex, 56, y_ex)
+        y = y_ex - h / 2 - 3
+    else:
+        y -= 6
+    arms = [a for a in ("treatment", "control") if n_of("identified", a) is not None]
+    xs = {"treatment": 33.0, "control": 67.0} if len(arms) == 2 else {a: 50.0 for a in arms}
+    y_split = y
+    link("line", 50, top - 4, 50, y_split)
+    if len(arms) == 2:
+        link("line", xs["treatment"], y_split, xs["control"], y_split)
+    for a in arms:
+        rows.append({"kind": "heading", "x": xs[a], "y": y_split + 2.2, "xend": 0.0,
+                     "yend": 0.0, "text": _arm_label(a)})
+    prev = {a: y_split for a in arms}
+    y_main = y_split - 9
+    for step in _MAIN_ARM_STEPS:
+        if all(n_of(step, a) is None for a in arms):
+            continue
+        if step == "reached":  # losses between identification and the follow-up call
+            for a in arms:
+                parts = [f"{_wrap(label_of(s), 18)}: {n_of(s, a)}"
+                         for s in _LOSS_STEPS if n_of(s, a)]
+                if not parts:
+                    continue
+                text = "\n".join(parts)
+                y_loss = y_main + 2
+                left = xs[a] < 50 or len(arms) == 1
+                x_loss = 10.5 if left else 89.5
+                box("loss", x_loss, y_loss, 19, height(text), text)
+                link("arrow", xs[a], y_loss, x_loss + (9.5 if left else -9.5), y_loss)
+            y_main -= 8
+        if step != "identified" and all(not n_of(step, a) for a in arms):
+            break  # nobody got this far (e.g. a design without the follow-up call)
+        for a in arms:
+            n = n_of(step, a)
+            if n is None:
+                continue
+            text = f"{_wrap(label_of(step), 30)}\nn = {n}"
+            h = height(text)
+            link("arrow", xs[a], prev[a], xs[a], y_main + h / 2)
+            box("box", xs[a], y_main, 27, h, text)
+            prev[a] = y_main - h / 2
+        y_main -= 13
+    return pl.DataFrame(rows, schema={"kind": pl.String, "x": pl.Float64, "y": pl.Float64,
+                                      "xend": pl.Float64, "yend": pl.Float64,
+                                      "text": pl.String})
+
+
+def fig_flow(flow: Any, *, title: str = "Cohort flow") -> ggplot:
+    """CONSORT-style flow diagram of the cohort: boxes with counts, exclusions at the side.
+
+    Parameters
+    ----------
+    flow : polars.DataFrame
+        See :func:`fig_flow_data`.
+    title : str
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> f = pl.DataFrame({"order": [0, 1, 2, 2], "step": ["input", "outside_window",
+    ...                   "identified", "identified"], "arm": ["all", "all", "treatment",
+    ...                   "control"], "label": ["In", "Out", "Identified", "Identified"],
+    ...                   "n": [10, 4, 3, 3]})
+    >>> type(fig_flow(f)).__name__
+    'ggplot'
+    """
+    data = fig_flow_data(flow)
+    boxes = data.filter(pl.col("kind").is_in(["box", "loss", "exclusion"])).with_columns(
+        (pl.col("x") - pl.col("xend")).alias("xmin"), (pl.col("x") + pl.col("xend")).alias("xmax"),
+        (pl.col("y") - pl.col("yend")).alias("ymin"), (pl.col("y") + pl.col("yend")).alias("ymax"),
+    )
+    main = boxes.filter(pl.col("kind") == "box")
+    side = boxes.filter(pl.col("kind") != "box")
+    arrows = data.filter(pl.col("kind") == "arrow")
+    lines = data.filter(pl.col("kind") == "line")
+    heads = data.filter(pl.col("kind") == "heading")
+    ymin = float(boxes["ymin"].min()) - 2 if boxes.height else 0.0
+    return (
+        ggplot()
+        + geom_segment(lines, aes(x="x", y="y", xend="xend", yend="yend"), colour="#444444",
+                       size=0.5)
+        + geom_segment(arrows, aes(x="x", y="y", xend="xend", yend="yend"), colour="#444444",
+                       size=0.5, arrow=p9_arrow(length=0.06, type="closed"))
+        + geom_rect(main, aes(xmin="xmin", xmax="xmax", ymin="ymin", ymax="ymax"),
+                    fill="#EAF2F8", colour=OKABE_ITO["blue"], size=0.6)
+        + geom_rect(side, aes(xmin="xmin", xmax="xmax", ymin="ymin", ymax="ymax"),
+                    fill="#FFFFFF", colour=OKABE_ITO["grey"], size=0.5)
+        + geom_text(main, aes(x="x", y="y", label="text"), size=8, family=FONT)
+        + geom_text(side.with_columns((pl.col("xmin") + 1.2).alias("x")),
+                    aes(x="x", y="y", label="text"), size=7.5, family=FONT, ha="left")
+        + geom_text(heads, aes(x="x", y="y", label="text"), size=10, family=FONT,
+                    fontweight="bold")
+        + coord_cartesian(xlim=(0, 100), ylim=(ymin, 104), expand=False)
+        + labs(title=title)
+        + theme_void(base_family=FONT)
+        + theme(plot_title=element_text(size=12, weight="bold"),
+                plot_background=element_blank())
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# forest plot of the primary effect
+
+_RD_SHORT = {
+    "risk_difference.wald": "Wald",
+    "risk_difference.agresti_caffo": "Agresti-Caffo",
+    "risk_difference.newcombe": "Newcombe hybrid score",
+    "risk_difference.miettinen_nurminen": "Miettinen-Nurminen score",
+    "risk_difference.exact_unconditional": "Exact unconditional\n(Agresti-Min)",
+}
+
+
+def fig_forest_data(effects: Any, *, prefix: str = "risk_difference.") -> pl.DataFrame:
+    """Data of :func:`fig_forest`: the intervals of one effect measure, in percentage points.
+
+    Parameters
+    ----------
+    effects : polars.DataFrame
+        The pipeline's ``uptake`` table (one row per method, as
+        :meth:`natexp.causal.twobytwo.TwoByTwo.to_polars` gives): ``method``, ``label``,
+        ``estimate``, ``ci_low``, ``ci_high``, ``confidence_level``.
+    prefix : str
+        Methods drawn (default the risk difference).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``method, name, estimate, ci_low, ci_high, confidence_level, text`` (estimates
+        scaled to percentage points).
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"method": ["risk_difference.wald", "test.pearson"],
+    ...                   "label": ["Wald", "Pearson"], "estimate": [0.0667, float("nan")],
+    ...                   "ci_low": [-0.179, float("nan")], "ci_high": [0.312, float("nan")],
+    ...                   "confidence_level": [0.95, None]})
+    >>> fig_forest_data(t)["text"].to_list()
+    ['6.7 (-17.9 to 31.2)']
+    """
+    t = _frame(effects, "effects", ("method", "label", "estimate", "ci_low", "ci_high",
+                                    "confidence_level"))
+    t = t.filter(pl.col("method").str.starts_with(prefix))
+    rows = []
+    for r in t.iter_rows(named=True):
+        est, lo, hi = (None if v is None or math.isnan(v) else 100 * v
+                       for v in (r["estimate"], r["ci_low"], r["ci_high"]))
+        rows.append({"method": r["method"], "name": _RD_SHORT.get(r["method"], r["label"]),
+                     "estimate": est, "ci_low": lo, "ci_high": hi,
+                     "confidence_level": r["confidence_level"],
+                     "text": f"{_num(est)} ({_num(lo)} to {_num(hi)})"})
+    out = pl.DataFrame(rows, schema={"method": pl.String, "name": pl.String,
+                                     "estimate": pl.Float64, "ci_low": pl.Float64,
+                                     "ci_high": pl.Float64, "confidence_level": pl.Float64,
+                                     "text": pl.String})
+    return _enum(out, "name", out["name"].to_list()[::-1])
+
+
+def fig_forest(effects: Any, *, counts: Mapping[str, int] | None = None) -> ggplot:
+    """Forest plot of the primary risk difference under every interval method.
+
+    Parameters
+    ----------
+    effects : polars.DataFrame
+        See :func:`fig_forest_data`.
+    counts : dict, optional
+        ``x1, n1, x2, n2`` for the subtitle.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"method": ["risk_difference.wald"], "label": ["Wald"],
+    ...                   "estimate": [0.0667], "ci_low": [-0.179], "ci_high": [0.312],
+    ...                   "confidence_level": [0.95]})
+    >>> type(fig_forest(t, counts={"x1": 4, "n1": 20, "x2": 2, "n2": 15})).__name__
+    'ggplot'
+    """
+    data = fig_forest_data(effects)
+    lows = [v for v in data["ci_low"].to_list() if v is not None] + [0.0]
+    highs = [v for v in data["ci_high"].to_list() if v is not None] + [0.0]
+    lo, hi = min(lows), max(highs)
+    span = max(hi - lo, 1.0)
+    text_x = hi + 0.08 * span
+    cl = data["confidence_level"].drop_nulls()
+    level = f"{100 * cl[0]:g}% " if cl.len() else ""
+    sub = f"Risk difference, treatment minus control, with {level}confidence intervals"
+    if counts:
+        sub += (f"\nTreatment {counts['x1']} of {counts['n1']} vs control {counts['x2']} of "
+                f"{counts['n2']} (reached families)")
+    return (
+        ggplot(data, aes(y="name", x="estimate"))
+        + geom_vline(xintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
+        + geom_errorbarh(aes(xmin="ci_low", xmax="ci_high"), height=0.25,
+                         colour=OKABE_ITO["blue"], size=0.8)
+        + geom_point(size=3, colour=OKABE_ITO["blue"])
+        + geom_text(aes(label="text"), x=text_x, ha="left", size=8.5, family=FONT)
+        + scale_x_continuous(limits=(lo - 0.05 * span, hi + 0.55 * span))
+        + labs(x="Difference in uptake (percentage points)", y="",
+               title="Primary outcome: difference in support uptake", subtitle=sub)
+        + _theme()
+        + theme(panel_grid_major_y=element_blank())
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# sensitivity: tipping point, randomization, leave one out, placebo, specification curve
+
+
+def fig_tipping_point_data(grid: Any) -> pl.DataFrame:
+    """Data of :func:`fig_tipping_point`.
+
+    Parameters
+    ----------
+    grid : polars.DataFrame or dict of columns
+        The tipping-point grid (:attr:`natexp.causal.sensitivity.TippingPoint.grid`, or
+        ``results["sensitivity"]["nonresponse"]["grid"]``): ``k1``, ``k2``, ``rd``, and
+        ``sig_boschloo`` and/or ``sig_fisher`` (Boschloo is used where it was computed).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``k1, k2, rd_pp`` (percentage points), ``significant`` (bool), ``test``.
+
+    Examples
+    --------
+    >>> g = {"k1": [0, 1], "k2": [0, 0], "rd": [0.1, 0.2], "sig_boschloo": [False, True],
+    ...      "sig_fisher": [False, True]}
+    >>> fig_tipping_point_data(g)["significant"].to_list()
+    [False, True]
+    """
+    t = _frame(grid, "tipping-point grid", ("k1", "k2", "rd"))
+    if "sig_boschloo" in t.columns and t["sig_boschloo"].null_count() < t.height:
+        sig, test = pl.col("sig_boschloo").fill_null(False), "Boschloo"
+    elif "sig_fisher" in t.columns:
+        sig, test = pl.col("sig_fisher").fill_null(False), "Fisher"
+    else:
+        raise InvalidInputError("tipping-point grid: needs sig_boschloo or sig_fisher")
+    return t.select(
+        pl.col("k1").cast(pl.Int64), pl.col("k2").cast(pl.Int64),
+        (pl.col("rd") * 100).alias("rd_pp"), sig.alias("significant"),
+        pl.lit(test).alias("test"),
+    )
+
+
+def fig_tipping_point(grid: Any, *, mar_cell: Mapping[str, Any] | None = None,
+                      counts: Mapping[str, int] | None = None,
+                      confidence_level: float = 0.95) -> ggplot:
+    """Heatmap of every completion of the unreached outcomes (non-response tipping point).
+
+    Fill: the risk difference among all identified families under that completion (diverging
+    blue-white-vermillion, white at zero, so a sign flip is a colour change); a dot marks the
+    completions where the exact test is significant.
+
+    Parameters
+    ----------
+    grid : polars.DataFrame or dict
+        See :func:`fig_tipping_point_data`.
+    mar_cell : dict, optional
+        ``{"k1": .., "k2": ..}``: outlined (the unreached at the reached families' rates).
+    counts : dict, optional
+        ``m1``, ``m2`` (unreached per arm) for the axis titles.
+    confidence_level : float
+        For the legend (significance is ``p < 1 - confidence_level``).
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> g = {"k1": [0, 0, 1, 1], "k2": [0, 1, 0, 1], "rd": [0.1, -0.1, 0.3, 0.1],
+    ...      "sig_boschloo": [False, False, True, False]}
+    >>> type(fig_tipping_point(g, mar_cell={"k1": 0, "k2": 0})).__name__
+    'ggplot'
+    """
+    data = fig_tipping_point_data(grid)
+    test = data["test"][0] if data.height else "exact"
+    lim = max(abs(data["rd_pp"].min() or 0), abs(data["rd_pp"].max() or 0), 1.0)
+    m1 = counts.get("m1") if counts else None
+    m2 = counts.get("m2") if counts else None
+    sig_label = f"p < {1 - confidence_level:g} ({test})"
+    p = (
+        ggplot(data, aes(x="k1", y="k2"))
+        + geom_tile(aes(fill="rd_pp"), colour="white", size=0.2)
+        + scale_fill_gradient2(low=OKABE_ITO["blue"], mid="#F7F7F7",
+                               high=OKABE_ITO["vermillion"], midpoint=0,
+                               limits=(-lim, lim), name="Difference\n(points)")
+        + geom_point(data.filter(pl.col("significant")).with_columns(
+            pl.lit(sig_label).alias("sig")), aes(shape="sig"), size=1.1, colour="black")
+        + scale_shape_manual(values={sig_label: "o"}, name=" ")
+        + labs(x=f"Uptake among the {m1} unreached treatment families" if m1 is not None
+               else "Uptake among the unreached treatment families (k1)",
+               y=f"Uptake among the {m2} unreached control families" if m2 is not None
+               else "Uptake among the unreached control families (k2)",
+               title="Non-response tipping point",
+               subtitle="Difference in uptake among all identified families for every "
+                        "possible outcome of the unreached")
+        + _theme(legend="right")
+        + theme(legend_title=element_text(size=9), panel_grid_major=element_blank())
+    )
+    if mar_cell and "k1" in mar_cell and "k2" in mar_cell:
+        k1, k2 = float(mar_cell["k1"]), float(mar_cell["k2"])
+        p = p + annotate("rect", xmin=k1 - 0.5, xmax=k1 + 0.5, ymin=k2 - 0.5, ymax=k2 + 0.5,
+                         fill="none", colour="black", size=0.9) + labs(
+            caption="Outlined: the unreached take up support at the reached families' rates.")
+    return p
+
+
+def fig_randomization_data(distribution: Any) -> pl.DataFrame:
+    """Data of :func:`fig_randomization`.
+
+    Parameters
+    ----------
+    distribution : polars.DataFrame
+        :func:`natexp.causal.randomization.randomization_distribution`: ``rd`` (NaN when an
+        arm is empty) and ``observed`` (True for the observed assignment).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``rd_pp`` (percentage points), ``observed``, ``as_extreme`` (``|rd| >= |observed|``);
+        assignments without a difference dropped.
+
+    Examples
+    --------
+    >>> d = pl.DataFrame({"rd": [0.1, -0.2, 0.05, float("nan")],
+    ...                   "observed": [True, False, False, False]})
+    >>> fig_randomization_data(d)["as_extreme"].to_list()
+    [True, True, False]
+    """
+    t = _frame(distribution, "randomization distribution", ("rd", "observed"))
+    obs = t.filter(pl.col("observed"))
+    if obs.height != 1:
+        raise InvalidInputError("randomization distribution: exactly one observed row needed")
+    rd_obs = float(obs["rd"][0])
+    t = t.filter(pl.col("rd").is_not_nan() & pl.col("rd").is_not_null())
+    # tolerance: differences of fractions recomputed in floating point
+    return t.select(
+        (pl.col("rd") * 100).alias("rd_pp"), pl.col("observed"),
+        (pl.col("rd").abs() >= abs(rd_obs) - 1e-12).alias("as_extreme"),
+    )
+
+
+def fig_randomization(distribution: Any, *, pvalue: float | None = None) -> ggplot:
+    """The randomization distribution of the difference with the observed value.
+
+    Parameters
+    ----------
+    distribution : polars.DataFrame
+        See :func:`fig_randomization_data`.
+    pvalue : float, optional
+        The randomization p-value the analysis reported (for the subtitle).
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> d = pl.DataFrame({"rd": [0.1, -0.2, 0.05, 0.0], "observed": [True, False, False, False]})
+    >>> type(fig_randomization(d, pvalue=0.5)).__name__
+    'ggplot'
+    """
+    data = fig_randomization_data(distribution)
+    obs = float(data.filter(pl.col("observed"))["rd_pp"][0])
+    data = data.with_columns(
+        pl.when(pl.col("as_extreme")).then(pl.lit("At least as extreme as observed"))
+        .otherwise(pl.lit("Less extreme")).alias("region"))
+    data = _enum(data, "region", ["Less extreme", "At least as extreme as observed"])
+    span = max((data["rd_pp"].max() or 0) - (data["rd_pp"].min() or 0), 1.0)
+    sub = (f"Difference under each of {data.height} assignments of the go-live order to "
+           f"areas;\nblack line: the observed difference, {obs:.1f} points")
+    if pvalue is not None and not math.isnan(pvalue):
+        sub += f" (randomization p = {pvalue:.3g})"
+    return (
+        ggplot(data, aes(x="rd_pp", fill="region"))
+        + geom_histogram(binwidth=span / 40, boundary=0, colour="white", size=0.2)
+        + geom_vline(xintercept=obs, colour=OKABE_ITO["black"], size=0.9)
+        + scale_fill_manual(values={"Less extreme": OKABE_ITO["grey"],
+                                    "At least as extreme as observed": OKABE_ITO["vermillion"]})
+        + labs(x="Difference in uptake (percentage points)", y="Assignments",
+               title="Randomization inference over the go-live order", subtitle=sub)
+        + _theme()
+    )
+
+
+def fig_leave_one_out_data(table: Any) -> pl.DataFrame:
+    """Data of :func:`fig_leave_one_out`.
+
+    Parameters
+    ----------
+    table : polars.DataFrame or list of dict
+        :func:`natexp.causal.sensitivity.leave_one_area_out` (``.frame``, or its ``to_dict()
+        ["table"]`` records): ``dropped_area`` (null: full cohort), ``dropped_treatment``,
+        ``dropped_control``, ``rd``, ``exact_low``, ``exact_high``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``scenario, rd_pp, low_pp, high_pp, full`` for the full cohort and each area with
+        families in the comparison.
+
+    Examples
+    --------
+    >>> t = [{"dropped_area": None, "dropped_treatment": 0, "dropped_control": 0, "rd": 0.07,
+    ...       "exact_low": -0.2, "exact_high": 0.3},
+    ...      {"dropped_area": "Oxford", "dropped_treatment": 4, "dropped_control": 0,
+    ...       "rd": 0.03, "exact_low": -0.25, "exact_high": 0.3}]
+    >>> fig_leave_one_out_data(t)["scenario"].to_list()
+    ['Full cohort', 'Without Oxford (-4 / -0)']
+    """
+    t = _frame(table, "leave one area out", ("dropped_area", "dropped_treatment",
+                                             "dropped_control", "rd", "exact_low",
+                                             "exact_high"))
+    t = t.filter(pl.col("dropped_area").is_null()
+                 | (pl.col("dropped_treatment") + pl.col("dropped_control") > 0))
+    out = t.select(
+        pl.when(pl.col("dropped_area").is_null()).then(pl.lit("Full cohort"))
+        .otherwise(pl.format("Without {} (-{} / -{})", "dropped_area", "dropped_treatment",
+                             "dropped_control")).alias("scenario"),
+        (pl.col("rd") * 100).alias("rd_pp"), (pl.col("exact_low") * 100).alias("low_pp"),
+        (pl.col("exact_high") * 100).alias("high_pp"),
+        pl.col("dropped_area").is_null().alias("full"),
+    )
+    return _enum(out, "scenario", out["scenario"].to_list()[::-1])
+
+
+def fig_leave_one_out(table: Any) -> ggplot:
+    """The risk difference with each area left out in turn (exact intervals).
+
+    Parameters
+    ----------
+    table : polars.DataFrame or list of dict
+        See :func:`fig_leave_one_out_data`.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = [{"dropped_area": None, "dropped_treatment": 0, "dropped_control": 0, "rd": 0.07,
+    ...       "exact_low": -0.2, "exact_high": 0.3}]
+    >>> type(fig_leave_one_out(t)).__name__
+    'ggplot'
+    """
+    data = fig_leave_one_out_data(table).with_columns(
+        pl.when(pl.col("full")).then(pl.lit("Full cohort")).otherwise(pl.lit("One area left out"))
+        .alias("kind"))
+    return (
+        ggplot(data, aes(y="scenario", x="rd_pp", colour="kind"))
+        + geom_vline(xintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
+        + geom_errorbarh(aes(xmin="low_pp", xmax="high_pp"), height=0.3, size=0.7)
+        + geom_point(size=2.5)
+        + scale_colour_manual(values={"Full cohort": OKABE_ITO["black"],
+                                      "One area left out": OKABE_ITO["blue"]})
+        + labs(x="Difference in uptake (percentage points), exact interval", y="",
+               title="Leave one area out",
+               subtitle="Families dropped (treatment / control) in brackets")
+        + _theme()
+        + theme(panel_grid_major_y=element_blank())
+    )
+
+
+def fig_placebo_data(table: Any) -> pl.DataFrame:
+    """Data of :func:`fig_placebo`.
+
+    Parameters
+    ----------
+    table : polars.DataFrame or list of dict
+        :func:`natexp.causal.randomization.placebo_go_live`: ``shift`` (months), ``rd``,
+        ``significant``, ``observed``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``shift, rd_pp, kind`` (observed schedule, placebo p below threshold, placebo).
+
+    Examples
+    --------
+    >>> t = [{"shift": 0, "rd": 0.1, "significant": False, "observed": True},
+    ...      {"shift": 1, "rd": 0.3, "significant": True, "observed": False}]
+    >>> fig_placebo_data(t)["kind"].to_list()
+    ['Observed schedule', 'Placebo: significant']
+    """
+    t = _frame(table, "placebo go-live", ("shift", "rd", "significant", "observed"))
+    return t.select(
+        pl.col("shift").cast(pl.Int64), (pl.col("rd") * 100).alias("rd_pp"),
+        pl.when(pl.col("observed")).then(pl.lit("Observed schedule"))
+        .when(pl.col("significant").fill_null(False)).then(pl.lit("Placebo: significant"))
+        .otherwise(pl.lit("Placebo: not significant")).alias("kind"),
+    )
+
+
+def fig_placebo(table: Any, *, confidence_level: float = 0.95) -> ggplot:
+    """The difference every schedule shifted by -12..+12 months would have found.
+
+    Parameters
+    ----------
+    table : polars.DataFrame or list of dict
+        See :func:`fig_placebo_data`.
+    confidence_level : float
+        For the legend.
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = [{"shift": 0, "rd": 0.1, "significant": False, "observed": True}]
+    >>> type(fig_placebo(t)).__name__
+    'ggplot'
+    """
+    data = fig_placebo_data(table)
+    colours = {"Observed schedule": OKABE_ITO["black"],
+               "Placebo: significant": OKABE_ITO["vermillion"],
+               "Placebo: not significant": OKABE_ITO["sky_blue"]}
+    return (
+        ggplot(data, aes(x="shift", y="rd_pp", colour="kind", shape="kind"))
+        + geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
+        + geom_vline(xintercept=0, colour=OKABE_ITO["grey"], size=0.3)
+        + geom_point(size=2.6)
+        + scale_colour_manual(values=colours)
+        + scale_shape_manual(values={"Observed schedule": "D", "Placebo: significant": "s",
+                                     "Placebo: not significant": "o"})
+        + labs(x="Every go-live date shifted by (months)",
+               y="Difference in uptake\n(percentage points)",
+               title="Placebo go-live dates",
+               subtitle=f"All identified families; significant: exact Boschloo p < "
+                        f"{1 - confidence_level:g}")
+        + _theme()
+    )
+
+
+_SPEC_RESERVED = {"estimate", "ci_low", "ci_high", "pvalue", "significant", "spec", "label",
+                  "confidence_level", "n1", "n2", "x1", "x2", "note"}
+
+
+def fig_specification_curve_data(specs: Any, *, choices: Sequence[str] | None = None,
+                                 scale: float = 100.0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Data of :func:`fig_specification_curve`: the curve and the choice indicators.
+
+    Parameters
+    ----------
+    specs : polars.DataFrame
+        One row per specification: ``estimate``, ``ci_low``, ``ci_high``, optionally
+        ``significant`` (bool), and one text column per analytic choice (e.g. ``window``,
+        ``among``, ``interval``).
+    choices : sequence of str, optional
+        The choice columns (default: every other column that is not numeric).
+    scale : float, default 100
+        Multiplier of the estimates (100: risk differences in percentage points).
+
+    Returns
+    -------
+    (polars.DataFrame, polars.DataFrame)
+        The curve: ``rank, estimate, ci_low, ci_high, kind``; the indicators: ``rank, row,
+        choice, level, ylabel``.
+
+    Examples
+    --------
+    >>> s = pl.DataFrame({"estimate": [0.1, -0.05], "ci_low": [-0.1, -0.3],
+    ...                   "ci_high": [0.3, 0.2], "window": ["2022-24", "2021-25"]})
+    >>> curve, marks = fig_specification_curve_data(s)
+    >>> curve["rank"].to_list(), marks["level"].to_list()
+    ([1, 2], ['2021-25', '2022-24'])
+    """
+    t = _frame(specs, "specifications", ("estimate", "ci_low", "ci_high"))
+    if choices is None:
+        choices = [c for c in t.columns
+                   if c not in _SPEC_RESERVED and not t.schema[c].is_numeric()]
+    missing = [c for c in choices if c not in t.columns]
+    if missing:
+        raise InvalidInputError(f"specifications: missing choice column(s) {missing}")
+    t = t.sort("estimate", *choices, nulls_last=True).with_row_index("rank", offset=1)
+    t = t.with_columns(pl.col("rank").cast(pl.Int64))
+    if "significant" in t.columns:
+        kind = (pl.when(pl.col("significant").fill_null(False))
+                .then(pl.lit("Interval excludes 0")).otherwise(pl.lit("Interval includes 0")))
+    else:
+        kind = (pl.when((pl.col("ci_low") > 0) | (pl.col("ci_high") < 0))
+                .then(pl.lit("Interval excludes 0")).otherwise(pl.lit("Interval includes 0")))
+    curve = t.select("rank", pl.col("estimate") * scale, pl.col("ci_low") * scale,
+                     pl.col("ci_high") * scale, kind.alias("kind"))
+    marks = []
+    row = 0
+    for choice in choices:
+        for level in sorted(str(v) for v in t[choice].unique().to_list()):
+            row += 1
+            for r in t.filter(pl.col(choice).cast(pl.String) == level)["rank"].to_list():
+                marks.append({"rank": r, "row": row, "choice": choice, "level": level,
+                              "ylabel": f"{choice}: {level}"})
+    indicators = pl.DataFrame(marks, schema={"rank": pl.Int64, "row": pl.Int64,
+                                             "choice": pl.String, "level": pl.String,
+                                             "ylabel": pl.String})
+    return curve, indicators
+
+
+def fig_specification_curve(specs: Any, *, choices: Sequence[str] | None = None,
+                            scale: float = 100.0,
+                            ylab: str = "Difference in uptake (percentage points)") -> ggplot:
+    """Specification curve: estimates sorted, intervals, and which choices each one made.
+
+    One panel: the sorted estimates with intervals on top; under them a dot matrix with one
+    row per (choice, level), a dot where a specification made that choice.
+
+    Parameters
+    ----------
+    specs : polars.DataFrame
+        See :func:`fig_specification_curve_data`.
+    choices : sequence of str, optional
+    scale : float, default 100
+    ylab : str
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> s = pl.DataFrame({"estimate": [0.1, -0.05], "ci_low": [-0.1, -0.3],
+    ...                   "ci_high": [0.3, 0.2], "window": ["2022-24", "2021-25"]})
+    >>> type(fig_specification_curve(s)).__name__
+    'ggplot'
+    """
+    curve, marks = fig_specification_curve_data(specs, choices=choices, scale=scale)
+    lo = min([v for v in curve["ci_low"].to_list() if v is not None] + [0.0])
+    hi = max([v for v in curve["ci_high"].to_list() if v is not None] + [0.0])
+    span = max(hi - lo, 1.0)
+    n_rows = int(marks["row"].max() or 0) if marks.height else 0
+    gap = 0.12 * span
+    row_h = 0.09 * span
+    # the dot matrix sits below the curve, in the same coordinates (layout only)
+    marks = marks.with_columns((lo - gap - pl.col("row") * row_h).alias("y"))
+    labels = marks.unique("row", keep="first", maintain_order=True).select("row", "y",
+                                                                           "ylabel")
+    n = curve.height
+    breaks = [float(b) for b in breaks_extended(n=5)((lo, hi)) if lo <= b <= hi]
+    colours = {"Interval excludes 0": OKABE_ITO["vermillion"],
+               "Interval includes 0": OKABE_ITO["blue"]}
+    return (
+        ggplot()
+        + geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
+        + geom_hline(yintercept=lo - gap / 2, colour="#CCCCCC", size=0.4)
+        + geom_linerange(curve, aes(x="rank", ymin="ci_low", ymax="ci_high", colour="kind"),
+                         size=0.6)
+        + geom_point(curve, aes(x="rank", y="estimate", colour="kind"), size=1.8)
+        + geom_point(marks, aes(x="rank", y="y"), size=1.4, colour="#333333")
+        + geom_text(labels, aes(y="y", label="ylabel"), x=0.3, ha="right", size=7.5,
+                    family=FONT)
+        + scale_colour_manual(values=colours)
+        + scale_x_continuous(limits=(-0.35 * max(n, 4), n + 0.7),
+                             breaks=list(range(1, n + 1)) if n <= 30 else None)
+        + scale_y_continuous(breaks=breaks,
+                             limits=(lo - gap - (n_rows + 0.7) * row_h, hi + 0.03 * span))
+        + labs(x="Specification (sorted by estimate)", y=ylab, title="Specification curve",
+               subtitle="Each specification's estimate and interval; dots below mark its "
+                        "choices")
+        + _theme()
+        + theme(panel_grid_major_x=element_blank(), panel_grid_major_y=element_line(
+            colour="#EEEEEE"))
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# staggered rollout
+
+
+def fig_event_study_data(event_study: Any) -> pl.DataFrame:
+    """Data of :func:`fig_event_study`.
+
+    Parameters
+    ----------
+    event_study : polars.DataFrame
+        The pipeline's ``event_study`` table (``aggte(..., "dynamic").to_polars()``):
+        ``level`` (``overall`` or ``event_time``), ``value`` (event time), ``estimate``,
+        ``ci_low``, ``ci_high``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``event_time, estimate, ci_low, ci_high, period`` (before / after go-live).
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"level": ["overall", "event_time", "event_time"],
+    ...                   "value": [None, -1, 0], "estimate": [0.1, 0.0, 0.1],
+    ...                   "ci_low": [0.0, -0.1, 0.0], "ci_high": [0.2, 0.1, 0.2]})
+    >>> fig_event_study_data(t)["period"].to_list()
+    ['Before go-live', 'After go-live']
+    """
+    t = _frame(event_study, "event_study", ("level", "value", "estimate", "ci_low", "ci_high"))
+    out = t.filter(pl.col("level") == "event_time").select(
+        pl.col("value").cast(pl.Int64).alias("event_time"), "estimate", "ci_low", "ci_high",
+        pl.when(pl.col("value") < 0).then(pl.lit("Before go-live"))
+        .otherwise(pl.lit("After go-live")).alias("period"),
+    ).sort("event_time")
+    return _enum(out, "period", ["Before go-live", "After go-live"])
+
+
+def fig_event_study(event_study: Any, *, overall: Mapping[str, Any] | None = None,
+                    ylab: str = "Effect on the uptake rate") -> ggplot:
+    """Event-study plot of the staggered rollout (Callaway and Sant'Anna dynamic effects).
+
+    Parameters
+    ----------
+    event_study : polars.DataFrame
+        See :func:`fig_event_study_data`.
+    overall : dict, optional
+        The overall ATT as a Result dict (``estimate``, ``ci_low``, ``ci_high``) for the
+        subtitle.
+    ylab : str
+
+    Returns
+    -------
+    plotnine.ggplot
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"level": ["event_time", "event_time"], "value": [-1, 0],
+    ...                   "estimate": [0.0, 0.1], "ci_low": [-0.1, 0.0], "ci_high": [0.1, 0.2]})
+    >>> type(fig_event_study(t)).__name__
+    'ggplot'
+    """
+    data = fig_event_study_data(event_study)
+    sub = "Average effect by periods since go-live, with pointwise confidence intervals"
+    if overall and overall.get("estimate") is not None:
+        sub += (f"\nOverall ATT {overall['estimate']:.3g} "
+                f"({overall.get('ci_low', float('nan')):.3g} to "
+                f"{overall.get('ci_high', float('nan')):.3g})")
+    return (
+        ggplot(data, aes(x="event_time", y="estimate", colour="period"))
+        + geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
+        + geom_vline(xintercept=-0.5, colour=OKABE_ITO["grey"], size=0.4)
+        + geom_pointrange(aes(ymin="ci_low", ymax="ci_high"), size=0.4)
+        + scale_colour_manual(values={"Before go-live": OKABE_ITO["grey"],
+                                      "After go-live": OKABE_ITO["blue"]})
+        + labs(x="Periods since go-live", y=ylab, title="Event study (staggered rollout)",
+               subtitle=sub)
+        + _theme()
+    )

@@ -1,0 +1,1073 @@
+"""The report a person reads: one self-contained HTML file and its Markdown twin.
+
+:func:`write_report` is what the pipeline calls on its staging folder (before the folder is
+moved into place): it draws every figure whose inputs the run produced
+(:func:`write_figures`, PNG at 300 dpi under ``figures/``), then writes ``report.html`` (figures
+embedded as base64 data URIs, inline CSS, no script, no network: a Content-Security-Policy
+forbids any request) and ``report.md`` (figures referenced by relative path).
+
+The report consumes results and computes none: every number comes from ``results`` (the dict
+written to ``results.json``) or from ``tables`` (the polars frames written as CSV). Text is
+rendered with Jinja2 templates (``natexp/report/templates``). Output is byte-identical across
+runs: no timestamps, fixed ordering, deterministic PNGs.
+
+Tables the report uses when present (name in ``tables`` -> what it draws):
+
+* ``flow``, ``uptake``, ``appendix_b``, ``balance_identified``, ``balance_reached``,
+  ``secondary_contact``, ``secondary_uptake``, ``secondary_referral_response``,
+  ``secondary_reasons``, ``secondary_interview``, ``replication``: the pipeline's tables;
+* ``children_by_age`` (``age``, ``n``): Figure 3;
+* ``tipping_point`` (else ``results["sensitivity"]["nonresponse"]["grid"]``),
+  ``randomization_distribution``, ``leave_one_area_out`` (else
+  ``results["sensitivity"]["leave_one_out"]["table"]``), ``placebo_go_live`` (else
+  ``results["sensitivity"]["placebo"]["table"]``), ``specification_curve`` (else
+  ``results["sensitivity"]["specification_curve"]["table"]``): the sensitivity figures;
+* ``event_study``: the staggered-rollout event study.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from natexp.report import figures as F
+
+__all__ = ["FIGURES", "FigureSpec", "render_report", "write_figures", "write_report"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+# --------------------------------------------------------------------------------------------
+# formatting (for people: sensible precision, no NaN)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v)))
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value for people: ``< 0.001`` below 0.001, two significant digits otherwise.
+
+    Examples
+    --------
+    >>> fmt_p(0.72764), fmt_p(0.0059336), fmt_p(3.6e-15), fmt_p(None)
+    ('0.73', '0.0059', '< 0.001', '-')
+    """
+    if _missing(p):
+        return "-"
+    p = float(p)
+    if p < 0.001:
+        return "< 0.001"
+    return f"{p:.2f}" if p >= 0.1 else f"{p:.2g}"
+
+
+def fmt_num(v: Any, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (integers as integers; missing as ``-``).
+
+    Examples
+    --------
+    >>> fmt_num(96.24261), fmt_num(12), fmt_num(float("nan")), fmt_num(0.000123)
+    ('96.2', '12', '-', '0.000123')
+    """
+    if _missing(v):
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e15):
+        return f"{int(v)}"
+    return f"{v:.{digits}g}"
+
+
+def fmt_pct(v: Any, digits: int = 0) -> str:
+    """A proportion (0-1) as a percentage.
+
+    Examples
+    --------
+    >>> fmt_pct(0.2), fmt_pct(0.13333, 1), fmt_pct(None)
+    ('20%', '13.3%', '-')
+    """
+    return "-" if _missing(v) else f"{100 * float(v):.{digits}f}%"
+
+
+def fmt_pp(v: Any, digits: int = 1) -> str:
+    """A risk difference (proportion scale) in percentage points.
+
+    Examples
+    --------
+    >>> fmt_pp(0.0667), fmt_pp(-0.2359)
+    ('6.7', '-23.6')
+    """
+    return "-" if _missing(v) else f"{100 * float(v):.{digits}f}"
+
+
+def _of(x: Any, n: Any) -> str:
+    if _missing(x) or _missing(n):
+        return "-"
+    return f"{int(x)} of {int(n)} ({fmt_pct(x / n, 0) if n else '-'})"
+
+
+# --------------------------------------------------------------------------------------------
+# blocks of the report (the templates draw them)
+
+
+def _p(text: str) -> dict:
+    return {"type": "p", "text": text}
+
+
+def _ul(items: Sequence[str]) -> dict:
+    return {"type": "ul", "items": [str(i) for i in items if i]}
+
+
+def _callout(text: str, kind: str = "info") -> dict:
+    return {"type": "callout", "kind": kind, "text": text}
+
+
+def _table(caption: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+           align: str | None = None, notes: Sequence[str] = (), collapsed: bool = False,
+           status_column: int | None = None) -> dict:
+    align = align or ("l" + "r" * (len(columns) - 1))
+    return {"type": "table", "caption": caption, "columns": list(columns),
+            "rows": [["" if c is None else str(c) for c in r] for r in rows],
+            "align": list(align), "notes": list(notes), "collapsed": collapsed,
+            "status_column": status_column}
+
+
+def _get(d: Any, *path: Any, default: Any = None) -> Any:
+    for key in path:
+        if isinstance(d, Mapping) and key in d:
+            d = d[key]
+        elif isinstance(d, Sequence) and not isinstance(d, str) and isinstance(key, int) \
+                and -len(d) <= key < len(d):
+            d = d[key]
+        else:
+            return default
+    return d
+
+
+def _frame(tables: Mapping[str, Any], name: str, fallback: Any = None) -> pl.DataFrame | None:
+    t = tables.get(name) if tables else None
+    if t is None:
+        t = fallback
+    if t is None:
+        return None
+    if isinstance(t, pl.LazyFrame):
+        t = t.collect()
+    if not isinstance(t, pl.DataFrame):
+        try:
+            t = pl.DataFrame(t)
+        except (TypeError, ValueError):
+            return None
+    return t
+
+
+# --------------------------------------------------------------------------------------------
+# the figures
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the report.
+
+    Attributes
+    ----------
+    name : str
+        File stem (``figures/<name>.png``) and key of :func:`write_figures`' result.
+    section : str
+        Report section it belongs to.
+    caption : str
+        Shown under the figure.
+    build : callable
+        ``build(results, tables) -> plotnine.ggplot or None`` (None: inputs absent).
+    width, height : float
+        Inches at 300 dpi.
+    """
+
+    name: str
+    section: str
+    caption: str
+    build: Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
+    width: float = 7.0
+    height: float = 4.5
+
+
+def _sens(results: Mapping[str, Any], *path: str) -> Any:
+    return _get(results, "sensitivity", *path)
+
+
+def _has_reached(results: Mapping[str, Any]) -> bool:
+    return bool(_get(results, "secondary", "uptake", "total", "n", default=0))
+
+
+def _build_flow(results, tables):
+    t = _frame(tables, "flow", results.get("flow"))
+    return None if t is None else F.fig_flow(t)
+
+
+def _build_forest(results, tables):
+    t = _frame(tables, "uptake")
+    if t is None or not _get(results, "primary_outcome", "counts", "n1") \
+            or not _get(results, "primary_outcome", "counts", "n2"):
+        return None
+    return F.fig_forest(t, counts=_get(results, "primary_outcome", "counts"))
+
+
+def _secondary(name: str, fn: Callable) -> Callable:
+    def build(results, tables):
+        t = _frame(tables, f"secondary_{name}")
+        return None if t is None or not _has_reached(results) else fn(t)
+    return build
+
+
+def _build_appendix_b(fn: Callable) -> Callable:
+    def build(results, tables):
+        t = _frame(tables, "appendix_b")
+        return None if t is None else fn(t)
+    return build
+
+
+def _build_ages(results, tables):
+    t = _frame(tables, "children_by_age")
+    return None if t is None or t.height == 0 else F.fig_child_ages(t)
+
+
+def _build_tipping(results, tables):
+    t = _frame(tables, "tipping_point", _sens(results, "nonresponse", "grid"))
+    if t is None:
+        return None
+    return F.fig_tipping_point(t, mar_cell=_sens(results, "nonresponse", "mar_cell"),
+                               counts=_sens(results, "nonresponse", "counts"),
+                               confidence_level=_sens(results, "nonresponse",
+                                                      "confidence_level") or 0.95)
+
+
+def _build_randomization(results, tables):
+    t = _frame(tables, "randomization_distribution")
+    if t is None:
+        return None
+    return F.fig_randomization(t, pvalue=_sens(results, "randomization", "pvalue"))
+
+
+def _build_loo(results, tables):
+    t = _frame(tables, "leave_one_area_out", _sens(results, "leave_one_out", "table"))
+    return None if t is None or t.height == 0 else F.fig_leave_one_out(t)
+
+
+def _build_placebo(results, tables):
+    t = _frame(tables, "placebo_go_live", _sens(results, "placebo", "table"))
+    if t is None or t.height == 0:
+        return None
+    cl = _sens(results, "placebo", "meta", "confidence_level") or 0.95
+    return F.fig_placebo(t, confidence_level=cl)
+
+
+def _build_spec(results, tables):
+    t = _frame(tables, "specification_curve", _sens(results, "specification_curve", "table"))
+    return None if t is None or t.height == 0 else F.fig_specification_curve(t)
+
+
+def _build_event(results, tables):
+    t = _frame(tables, "event_study")
+    if t is None or "staggered" not in results:
+        return None
+    return F.fig_event_study(t, overall=_get(results, "staggered", "aggregate", "dynamic",
+                                            "overall"))
+
+
+#: Every figure the report can hold, in report order.
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("flow", "design", "Cohort flow: every input family lands in exactly one box.",
+               _build_flow, 7.5, 7.5),
+    FigureSpec("primary_forest", "primary",
+               "The primary risk difference under every interval method the run computed.",
+               _build_forest, 7.5, 3.8),
+    FigureSpec("fig06_contact", "secondary",
+               "Report Figure 6: contact with the imprisoned parent and how the carer sees it.",
+               _secondary("contact", F.fig_contact)),
+    FigureSpec("fig07_08_uptake", "secondary",
+               "Report Figures 7-8: support uptake before the follow-up call, by arm.",
+               _secondary("uptake", F.fig_uptake), 6.0, 4.5),
+    FigureSpec("fig09_referral_response", "secondary",
+               "Report Figure 9: response to the support offer on the follow-up call.",
+               _secondary("referral_response", F.fig_referral_response), 7.0, 4.5),
+    FigureSpec("fig10_reasons", "secondary",
+               "Report Figure 10: reasons given by carers who asked for a referral.",
+               _secondary("reasons", F.fig_reasons), 7.0, 3.6),
+    FigureSpec("fig11_interview", "secondary",
+               "Report Figure 11: interview consent and completion, by arm.",
+               _secondary("interview", F.fig_interview)),
+    FigureSpec("fig01_04_carer", "descriptive",
+               "Report Figures 1 and 4: the remaining carer by sex of the imprisoned parent.",
+               _build_appendix_b(F.fig_carer), 6.0, 4.5),
+    FigureSpec("fig02_05_care_orders", "descriptive",
+               "Report Figures 2 and 5: state care (CWCF) and special guardianship (SGO).",
+               _build_appendix_b(F.fig_care_orders)),
+    FigureSpec("fig03_child_ages", "descriptive",
+               "Report Figure 3: children by age.", _build_ages, 7.0, 4.0),
+    FigureSpec("tipping_point", "sensitivity",
+               "Every possible outcome of the unreached families and the difference it implies.",
+               _build_tipping, 7.0, 5.5),
+    FigureSpec("randomization", "sensitivity",
+               "The difference under every assignment of the go-live order to areas.",
+               _build_randomization),
+    FigureSpec("leave_one_out", "sensitivity",
+               "The difference with each area left out in turn.", _build_loo, 7.0, 5.0),
+    FigureSpec("placebo_go_live", "sensitivity",
+               "The difference under go-live dates shifted by -12 to +12 months.",
+               _build_placebo),
+    FigureSpec("specification_curve", "sensitivity",
+               "The estimate under every specification of the analysis.", _build_spec,
+               7.0, 5.0),
+    FigureSpec("event_study", "staggered",
+               "Effect of going live by periods since go-live (Callaway and Sant'Anna).",
+               _build_event, 7.5, 4.5),
+)
+
+
+def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
+                  out_dir: str | Path, *, dpi: int = F.DPI) -> dict[str, Path]:
+    """Draw every figure whose inputs the run produced and save it as PNG.
+
+    Parameters
+    ----------
+    results : Mapping
+        The run's results dict.
+    tables : Mapping of str to polars.DataFrame
+        The run's tables (see the module docstring for the names used).
+    out_dir : str or Path
+        Folder of the PNGs (created).
+    dpi : int, default 300
+
+    Returns
+    -------
+    dict of str to Path
+        Figure name -> PNG path, in report order.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> flow = pl.DataFrame({"order": [0, 1, 1], "step": ["input", "identified", "identified"],
+    ...                      "arm": ["all", "treatment", "control"],
+    ...                      "label": ["In", "Identified", "Identified"], "n": [6, 3, 3]})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = write_figures({}, {"flow": flow}, d, dpi=40)
+    ...     sorted(paths), paths["flow"].name
+    (['flow'], 'flow.png')
+    """
+    from natexp.progress import progress
+
+    out = Path(out_dir)
+    plots = []
+    for spec in FIGURES:
+        plot = spec.build(results, tables)
+        if plot is not None:
+            plots.append((spec, plot))
+    paths: dict[str, Path] = {}
+    for spec, plot in progress(plots, "figures"):
+        paths[spec.name] = F.save_png(plot, out / f"{spec.name}.png", width=spec.width,
+                                      height=spec.height, dpi=dpi)
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# sections
+
+
+_ARM = {"treatment": "Treatment", "control": "Control", "all": "All", "total": "Total"}
+
+
+def _design_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> dict:
+    d = results.get("design", {}) or {}
+    blocks: list[dict] = []
+    counties = ", ".join(d.get("treatment_counties") or []) or "-"
+    custody = ("still in custody at follow-up" if d.get("custody_at_followup")
+               else "whether or not still in custody")
+    blocks.append(_p(
+        f"Design {d.get('name', '-')}: families whose parent was received into prison between "
+        f"{d.get('window_start', '-')} and {d.get('window_end', '-')} and {custody} "
+        f"(follow-up date {d.get('followup_date', '-')}). Families in areas where the programme "
+        f"was live at the reception date in the treatment counties ({counties}) form the "
+        "treatment arm; families in areas not yet live form the control arm. Areas were not "
+        "chosen at random: the comparison is a natural experiment, not a trial."
+    ))
+    flow = results.get("flow") or []
+    by = {(r["step"], r["arm"]): r["n"] for r in flow}
+    ident = [by.get(("identified", a)) for a in ("treatment", "control")]
+    reached = [by.get(("reached", a)) for a in ("treatment", "control")]
+    if all(v is not None for v in ident + reached) and not sum(reached):
+        blocks.append(_p(
+            f"Of {by.get(('input', 'all'), '-')} families in the input, {sum(ident)} were "
+            f"identified for the comparison ({ident[0]} treatment, {ident[1]} control); no "
+            "family was reached by a follow-up call in this design."))
+    elif all(v is not None for v in ident + reached):
+        tot_i, tot_r = sum(ident), sum(reached)
+        blocks.append(_p(
+            f"Of {by.get(('input', 'all'), '-')} families in the input, {tot_i} were identified "
+            f"for the comparison ({ident[0]} treatment, {ident[1]} control) and {tot_r} were "
+            f"reached by the follow-up call ({reached[0]} treatment, {reached[1]} control)."
+            + (f" {tot_i - tot_r} identified families ({fmt_pct((tot_i - tot_r) / tot_i)}) "
+               "have no recorded follow-up outcome." if tot_i and tot_r else "")
+        ))
+    blocks.append({"type": "figure", "name": "flow"})
+    if flow:
+        blocks.append(_table(
+            "Cohort flow", ["Step", "Arm", "Families"],
+            [[r["label"], _ARM.get(r["arm"], r["arm"]), fmt_num(r["n"])] for r in flow],
+            align="llr", collapsed=True))
+    rollout = results.get("rollout") or []
+    if rollout:
+        blocks.append(_table(
+            "Rollout schedule", ["Area", "County", "Go-live", "Phase"],
+            [[r.get("area"), r.get("county"), r.get("go_live") or "not live",
+              fmt_num(r.get("phase"))] for r in rollout],
+            align="lllr", collapsed=True))
+    return {"id": "design", "title": "Design and cohort flow", "blocks": blocks}
+
+
+def _balance_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[list[str]], list[str]]:
+    notes: list[str] = []
+    out = []
+    for r in rows:
+        stat = r.get("statistic")
+        if stat == "proportion":
+            t, c = fmt_pct(r.get("treatment"), 1), fmt_pct(r.get("control"), 1)
+        elif stat == "mean":
+            t = f"{fmt_num(r.get('treatment'))} (SD {fmt_num(r.get('treatment_sd'))})"
+            c = f"{fmt_num(r.get('control'))} (SD {fmt_num(r.get('control_sd'))})"
+        else:  # a categorical variable's overall SMD
+            t = c = ""
+        note = r.get("note") or ""
+        mark = ""
+        if note:
+            if note not in notes:
+                notes.append(note)
+            mark = f"[{notes.index(note) + 1}]"
+        smd = r.get("smd")
+        level = r.get("level") or ("all levels (overall SMD)" if stat == "categorical" else "")
+        out.append([r.get("variable"), level, t, c,
+                    "-" if _missing(smd) else f"{smd:.2f}", mark])
+    return out, [f"[{i + 1}] {n}" for i, n in enumerate(notes)]
+
+
+def _balance_section(results: Mapping[str, Any]) -> dict | None:
+    bal = results.get("balance")
+    if not bal:
+        return None
+    blocks = [_p(
+        "Standardised mean differences (SMD) compare the arms on what was recorded before the "
+        "programme could act. An absolute SMD above 0.1 is a common flag for imbalance; with "
+        "so few families, large SMDs arise by chance as well as by design."
+    )]
+    for key, title in (("reached", "families reached by the follow-up call (the primary "
+                                   "analysis population)"),
+                       ("identified", "all identified families")):
+        rows = bal.get(key)
+        if not rows or not (rows[0].get("n_treatment") or rows[0].get("n_control")):
+            continue
+        first = rows[0]
+        flagged = sorted({r["variable"] for r in rows if not _missing(r.get("smd"))
+                          and abs(r["smd"]) > 0.1 and r.get("variable") != "area"})
+        body, notes = _balance_rows(rows)
+        if flagged:
+            blocks.append(_p(f"Among {title}: |SMD| above 0.1 for " + ", ".join(flagged)
+                             + "."))
+        blocks.append(_table(
+            f"Balance among {title} (treatment n = {first.get('n_treatment')}, control "
+            f"n = {first.get('n_control')} in the unit of each row)",
+            ["Characteristic", "Level", "Treatment", "Control", "SMD", "Note"], body,
+            align="llrrrl", notes=notes, collapsed=key == "identified"))
+    return {"id": "balance", "title": "Balance between the arms", "blocks": blocks}
+
+
+_METHOD_NAMES = {
+    "risk_difference": "Risk difference (points)",
+    "risk_ratio": "Risk ratio",
+    "odds_ratio": "Odds ratio",
+}
+
+
+def _primary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> dict | None:
+    prim = results.get("primary_outcome")
+    if not prim:
+        return None
+    c = prim.get("counts", {})
+    x1, n1, x2, n2 = (c.get(k) for k in ("x1", "n1", "x2", "n2"))
+    blocks: list[dict] = []
+    if not n1 or not n2:
+        blocks.append(_callout(prim.get("sentence") or "No comparison is possible: an arm "
+                               "is empty.", "warning"))
+        return {"id": "primary", "title": "Primary outcome: support uptake", "blocks": blocks}
+    panel = prim.get("panel", {})
+    cl = _get(results, "config", "analysis", "confidence_level", default=0.95)
+    level = f"{100 * cl:g}%"
+    rd = _get(panel, "risk_difference", "exact_unconditional", default={}) or {}
+    bos = _get(panel, "test", "boschloo", "pvalue")
+    est, lo, hi = rd.get("estimate"), rd.get("ci_low"), rd.get("ci_high")
+    blocks.append(_table(
+        "Support uptake before the follow-up call (reached families)",
+        ["Arm", "Took up support", "Did not", "Families", "Uptake"],
+        [["Treatment", fmt_num(x1), fmt_num(n1 - x1), fmt_num(n1), fmt_pct(x1 / n1, 1)],
+         ["Control", fmt_num(x2), fmt_num(n2 - x2), fmt_num(n2), fmt_pct(x2 / n2, 1)]],
+        align="lrrrr"))
+    text = (f"Among the {n1 + n2} families reached by the follow-up call, {_of(x1, n1)} in "
+            f"the treatment arm and {_of(x2, n2)} in the control arm had taken up support "
+            f"before follow-up: a difference of {fmt_pp(est)} percentage points.")
+    if not _missing(lo) and not _missing(hi):
+        text += (f" The {level} exact unconditional interval runs from {fmt_pp(lo)} to "
+                 f"{fmt_pp(hi)} points")
+        if lo <= 0 <= hi:
+            text += (f": these data are consistent with the programme lowering uptake by up "
+                     f"to {fmt_pp(abs(lo), 0)} points or raising it by up to {fmt_pp(hi, 0)} "
+                     "points. The interval includes zero, so the data cannot distinguish a "
+                     "real difference from chance.")
+        else:
+            text += (": the interval excludes zero, but areas were not assigned at random, so "
+                     "the difference may reflect how areas differ rather than the programme "
+                     "(see the sensitivity analyses and limitations).")
+    if not _missing(bos):
+        text += f" Boschloo's exact test gives p = {fmt_p(bos)}."
+    blocks.append(_p(text))
+    if n1 + n2 < 100:
+        blocks.append(_callout(
+            f"With {n1 + n2} families the comparison is very imprecise. An interval this "
+            "wide is an absence of evidence, not evidence that the programme has no effect.",
+            "warning"))
+    blocks.append({"type": "figure", "name": "primary_forest"})
+    t = _frame(tables, "uptake")
+    if t is not None and {"method", "label", "estimate", "ci_low", "ci_high"} <= set(t.columns):
+        rows = []
+        for r in t.iter_rows(named=True):
+            kind = r["method"].split(".")[0]
+            if kind not in _METHOD_NAMES:
+                continue
+            scale = fmt_pp if kind == "risk_difference" else fmt_num
+            rows.append([_METHOD_NAMES[kind], r["label"], scale(r["estimate"]),
+                         f"{scale(r['ci_low'])} to {scale(r['ci_high'])}"])
+        blocks.append(_table(f"Effect measures with {level} intervals",
+                             ["Measure", "Method", "Estimate", f"{level} interval"], rows,
+                             align="llrr", collapsed=True))
+        rows = [[r["label"], fmt_num(r["statistic"]), fmt_p(r["pvalue"]),
+                 "; ".join(filter(None, [r.get("note"), r.get("diagnostics")]))]
+                for r in t.iter_rows(named=True) if r["method"].startswith("test.")]
+        if rows:
+            blocks.append(_table("Tests of no difference (two-sided)",
+                                 ["Test", "Statistic", "p", "Caveat"], rows, align="lrrl",
+                                 collapsed=True))
+    return {"id": "primary", "title": "Primary outcome: support uptake", "blocks": blocks}
+
+
+def _arm_table(caption: str, t: pl.DataFrame | None, label_col: str,
+               keep: Callable[[Mapping[str, Any]], bool] = lambda r: True) -> dict | None:
+    if t is None or not {"treatment", "control", "total", label_col} <= set(t.columns):
+        return None
+    rows = [[r[label_col], fmt_num(r["treatment"]), fmt_num(r["control"]), fmt_num(r["total"])]
+            for r in t.iter_rows(named=True) if keep(r)]
+    return _table(caption, ["", "Treatment", "Control", "Total"], rows, align="lrrr")
+
+
+def _secondary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> dict | None:
+    sec = results.get("secondary")
+    if not sec:
+        return None
+    blocks: list[dict] = []
+    n = _get(sec, "uptake", "total", "n", default=0)
+    if not n:
+        blocks.append(_callout("No family was reached by a follow-up call in this design: "
+                               "the secondary outcomes (report Figures 6-11) are not available."))
+        return {"id": "secondary", "title": "Secondary outcomes", "blocks": blocks}
+    blocks.append(_p(
+        f"Answers of the {n} families reached by the follow-up call. These are descriptive "
+        "counts: with arms of this size no test of a difference between them is informative, "
+        "and none is reported."
+    ))
+    ct = _get(sec, "contact", "total", default={}) or {}
+    if ct:
+        blocks.append({"type": "h3", "text": "Contact with the imprisoned parent"})
+        blocks.append(_p(
+            f"{_of(ct.get('no_contact_positive'), ct.get('n'))} reached families had no "
+            "contact with the imprisoned parent and saw that as positive; "
+            f"{_of(_get(ct, 'wants_contact', 'yes'), ct.get('n'))} wanted contact and "
+            f"{_of(_get(ct, 'court_order', 'yes'), ct.get('n'))} expected a court order to be "
+            "in place on release."))
+        blocks.append({"type": "figure", "name": "fig06_contact"})
+    up = sec.get("uptake") or {}
+    if up:
+        blocks.append({"type": "h3", "text": "Support uptake before follow-up"})
+        tr, co = up.get("treatment", {}), up.get("control", {})
+        routes = _get(up, "total", "route", default={}) or {}
+        blocks.append(_p(
+            f"Treatment {_of(tr.get('yes'), tr.get('n'))}, control "
+            f"{_of(co.get('yes'), co.get('n'))} had taken up Children Heard and Seen support "
+            f"before follow-up (routes: {routes.get('paramount', 0)} through Operation "
+            f"Paramount, {routes.get('school', 0)} through school, {routes.get('other', 0)} "
+            "other). The primary outcome section gives the comparison with its uncertainty."))
+        blocks.append({"type": "figure", "name": "fig07_08_uptake"})
+    rr = sec.get("referral_response") or {}
+    if rr:
+        blocks.append({"type": "h3", "text": "Response to the support offer"})
+        tot = rr.get("total", {})
+        yes = (tot.get("accepted") or 0) + (tot.get("re_referral") or 0)
+        blocks.append(_p(
+            f"{_of(yes, n)} reached families accepted a referral when it was offered on the "
+            f"follow-up call (including {tot.get('re_referral', 0)} re-referrals); "
+            f"{_of(tot.get('declined'), n)} declined."))
+        blocks.append({"type": "figure", "name": "fig09_referral_response"})
+        tab = _arm_table("Response to the support offer (report Figure 9)",
+                         _frame(tables, "secondary_referral_response"), "label",
+                         lambda r: not (r["response"] == "missing" and not r["total"]))
+        if tab:
+            blocks.append(tab)
+    rs = sec.get("reasons") or {}
+    if rs:
+        blocks.append({"type": "h3", "text": "Reasons for asking for a referral"})
+        m = rs.get("n")
+        parts = [f"{_get(rs, k, 'yes')} {w}" for k, w in
+                 (("child", "support for the child"), ("self", "support for themselves"),
+                  ("legal", "help with legal matters")) if _get(rs, k, "yes") is not None]
+        blocks.append(_p(f"Of the {m} carers who asked for a referral, "
+                         + ", ".join(parts) + " as a reason (a carer could give several)."))
+        blocks.append({"type": "figure", "name": "fig10_reasons"})
+    iv = _get(sec, "interview", "total", default={}) or {}
+    if iv:
+        blocks.append({"type": "h3", "text": "Interview stage"})
+        blocks.append(_p(
+            f"{_of(iv.get('agreed'), iv.get('reached', n))} reached families agreed to be "
+            f"contacted for an interview and {fmt_num(iv.get('completed'))} completed it."))
+        blocks.append({"type": "figure", "name": "fig11_interview"})
+        tab = _arm_table("Interview stage (report Figure 11)",
+                         _frame(tables, "secondary_interview"), "label",
+                         lambda r: r["measure"] != "consent_missing" or r["total"])
+        if tab:
+            blocks.append(tab)
+    return {"id": "secondary", "title": "Secondary outcomes (report Figures 6-11)",
+            "blocks": blocks}
+
+
+def _descriptive_section(results: Mapping[str, Any], tables: Mapping[str, Any],
+                         figure_names: Sequence[str]) -> dict | None:
+    app = results.get("appendix_b")
+    if not app:
+        return None
+    blocks: list[dict] = []
+    carer = app.get("carer_parent") or next(iter(app.values()))
+    f_n, m_n = _get(carer, "female", "n"), _get(carer, "male", "n")
+    if f_n is not None and m_n is not None and f_n + m_n:
+        blocks.append(_p(
+            f"All {f_n + m_n} children in the identification data: the imprisoned parent was "
+            f"the mother for {_of(f_n, f_n + m_n)} of them. These tables describe who cares "
+            "for the children; they compare children of imprisoned mothers with children of "
+            "imprisoned fathers, not the programme's arms."))
+    rows = []
+    for key, tab in app.items():
+        fy, fn_ = _get(tab, "female", "yes"), _get(tab, "female", "n")
+        my, mn = _get(tab, "male", "yes"), _get(tab, "male", "n")
+        bos = _get(tab, "panel", "test", "boschloo", "pvalue")
+        rows.append([tab.get("question", key), _of(fy, fn_), _of(my, mn),
+                     fmt_num(tab.get("pearson_chi2"), 6), fmt_num(tab.get("published_chi2"), 6),
+                     fmt_p(tab.get("pearson_pvalue")), fmt_p(tab.get("fisher_pvalue")),
+                     fmt_p(bos)])
+    blocks.append({"type": "figure", "name": "fig01_04_carer"})
+    blocks.append({"type": "figure", "name": "fig02_05_care_orders"})
+    if "fig03_child_ages" in figure_names:
+        blocks.append({"type": "figure", "name": "fig03_child_ages"})
+    else:
+        blocks.append(_callout("Report Figure 3 (children by age) needs the children_by_age "
+                               "count table, which this run did not produce."))
+    blocks.append(_table(
+        "Appendix B: children by sex of the imprisoned parent",
+        ["Question", "Mother imprisoned", "Father imprisoned", "Pearson chi-squared",
+         "Published chi-squared", "p (chi-squared)", "p (Fisher exact)", "p (Boschloo exact)"],
+        rows, align="lrrrrrrr",
+        notes=["Pearson chi-squared without continuity correction, as published. Where an "
+               "expected count is below 5 the exact tests are the safer reading (see the "
+               "replication table)."]))
+    return {"id": "descriptive",
+            "title": "Descriptive findings (report Figures 1-5, Appendix B)", "blocks": blocks}
+
+
+def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
+                         figure_names: Sequence[str]) -> dict | None:
+    sens = results.get("sensitivity")
+    names = set(figure_names)
+    sens_figs = [s.name for s in FIGURES if s.section == "sensitivity" and s.name in names]
+    if not sens and not sens_figs:
+        return None
+    sens = sens or {}
+    blocks: list[dict] = [_p(
+        "How much would it take to change the answer? Each analysis below varies one thing "
+        "the primary analysis had to assume.")]
+    nr = sens.get("nonresponse") or {}
+    if nr or "tipping_point" in names:
+        blocks.append({"type": "h3", "text": "Families not reached (non-response)"})
+        man = _get(nr, "manski", "extra", default={}) or {}
+        if man:
+            blocks.append(_p(
+                f"The outcome is known only for reached families. If every unreached "
+                f"family's outcome is unknown, the difference among all identified families "
+                f"can be anywhere from {fmt_pp(man.get('lower'))} to {fmt_pp(man.get('upper'))} "
+                "percentage points (Manski bounds)."))
+        if nr.get("notes"):
+            blocks.append(_ul(nr["notes"]))
+        blocks.append({"type": "figure", "name": "tipping_point"})
+    ev = sens.get("evalues") or {}
+    if ev:
+        blocks.append({"type": "h3", "text": "Unmeasured confounding (E-values)"})
+        rows = [[r.get("label", k), fmt_num(r.get("estimate")),
+                 fmt_num(_get(r, "extra", "evalue_ci")), r.get("note", "")]
+                for k, r in ev.items()]
+        blocks.append(_table("E-values (VanderWeele and Ding 2017)",
+                             ["Measure", "E-value", "E-value of the interval limit", "Note"],
+                             rows, align="lrrl"))
+        blocks.append(_p(
+            "An E-value is how strongly an unmeasured confounder would need to be associated "
+            "with both the arm and uptake (as a risk ratio) to explain the observed difference "
+            "away; an interval-limit E-value of 1 means no confounding at all is needed to make "
+            "the interval include no difference."))
+    ri = sens.get("randomization") or {}
+    if ri or "randomization" in names:
+        blocks.append({"type": "h3", "text": "Randomization over which areas went live first"})
+        if ri:
+            ex = ri.get("extra", {}) or {}
+            blocks.append(_p(
+                f"If the programme changed no family's outcome, {fmt_pct(ri.get('pvalue'), 1)} "
+                f"of the {fmt_num(ex.get('n_assignments'))} ways of giving the treated role to "
+                f"{len(ex.get('treated_areas') or []) or 'the same number of'} areas produce a "
+                f"difference at least as far from zero as the observed "
+                f"{fmt_pp(ri.get('estimate'))} points ({ri.get('alternative', 'two-sided')} "
+                f"randomization p = {fmt_p(ri.get('pvalue'))}; the smallest possible "
+                f"p-value is {fmt_num(ex.get('min_pvalue'))}). Statistic: "
+                f"{ex.get('statistic_definition', 'the difference in uptake')}."))
+            if ri.get("diagnostics"):
+                blocks.append(_ul(ri["diagnostics"]))
+        blocks.append({"type": "figure", "name": "randomization"})
+    loo = sens.get("leave_one_out") or {}
+    if loo or "leave_one_out" in names:
+        blocks.append({"type": "h3", "text": "Leaving out one area at a time"})
+        if loo.get("notes"):
+            blocks.append(_ul(loo["notes"]))
+        blocks.append({"type": "figure", "name": "leave_one_out"})
+    pg = sens.get("placebo") or {}
+    if pg or "placebo_go_live" in names:
+        blocks.append({"type": "h3", "text": "Placebo go-live dates"})
+        if pg.get("notes"):
+            blocks.append(_ul(pg["notes"]))
+        blocks.append({"type": "figure", "name": "placebo_go_live"})
+    dw = sens.get("dowhy") or {}
+    if dw:
+        blocks.append({"type": "h3", "text": "Causal model (DoWhy) and refutation tests"})
+        est = dw.get("estimate") or {}
+        adj = ", ".join(dw.get("adjustment_set") or []) or "nothing"
+        n = _get(est, "extra", "n")
+        among = _get(est, "extra", "among")
+        who = (f" among {n} {'identified families' if among is None else 'families with ' + among}"
+               if n else "")
+        note = str(est.get("note") or "")
+        note = (note[:1].upper() + note[1:] + ("" if note.endswith(".") else ".")) if note else ""
+        blocks.append(_p(
+            f"A causal graph of the design identifies the effect by adjusting for {adj}. "
+            f"{est.get('label', 'The estimate')}{who}: {fmt_pp(est.get('estimate'))} percentage "
+            f"points ({fmt_pp(est.get('ci_low'))} to {fmt_pp(est.get('ci_high'))}; "
+            f"p = {fmt_p(est.get('pvalue'))}). {note} The refutation tests below re-estimate "
+            "the effect after a change that should (placebo) or should not (random common "
+            "cause, subsets) move it.".replace("  ", " ")))
+        rows = [[r.get("label", k), fmt_pp(r.get("estimate")), fmt_p(r.get("pvalue")),
+                 r.get("note", "")]
+                for k, r in (dw.get("refutations") or {}).items()]
+        if rows:
+            blocks.append(_table("DoWhy refutations", ["Refuter", "Effect (points)", "p",
+                                                       "Note"], rows, align="lrrl"))
+        if dw.get("diagnostics"):
+            blocks.append(_ul(dw["diagnostics"]))
+    if "specification_curve" in names:
+        blocks.append({"type": "h3", "text": "Specification curve"})
+        sc = sens.get("specification_curve") or {}
+        if isinstance(sc, Mapping) and sc.get("notes"):
+            blocks.append(_ul(sc["notes"]))
+        blocks.append({"type": "figure", "name": "specification_curve"})
+    return {"id": "sensitivity", "title": "Sensitivity analyses", "blocks": blocks}
+
+
+def _staggered_section(results: Mapping[str, Any]) -> dict | None:
+    st = results.get("staggered")
+    if not st:
+        return None
+    blocks: list[dict] = []
+    settings = st.get("settings", {}) or {}
+    blocks.append(_p(
+        f"Every area, by {settings.get('period', 'period')} from {settings.get('start', '-')} "
+        f"to {settings.get('end', '-')}: the {settings.get('outcome', 'outcome')} of each "
+        f"area-period cell ({fmt_num(st.get('cells'))} cells) before and after its go-live. "
+        "Callaway and Sant'Anna group-time effects compare each go-live cohort with areas not "
+        "yet live; two-way fixed effects is shown only as a benchmark, because under staggered "
+        "timing it can be biased."))
+    effect = _get(results, "config", "synthetic", "uptake_effect")
+    if _get(results, "inputs", "synthetic") and effect is not None:
+        blocks.append(_callout(
+            f"The synthetic data were generated with a true effect of {fmt_num(effect)} on the "
+            "probability of taking up support, so the estimates can be checked against a known "
+            "answer."))
+    rows = []
+    for label, res in (
+        ("Callaway-Sant'Anna, overall (simple)", _get(st, "aggregate", "simple", "overall")),
+        ("Callaway-Sant'Anna, overall (event time)", _get(st, "aggregate", "dynamic",
+                                                         "overall")),
+        ("Callaway-Sant'Anna, overall (by cohort)", _get(st, "aggregate", "group", "overall")),
+        ("Wild cluster bootstrap of the simple ATT", st.get("wild_bootstrap")),
+        ("Randomization inference over go-live order", st.get("randomization_inference")),
+        ("Two-way fixed effects (benchmark)", st.get("twfe")),
+    ):
+        if not res:
+            continue
+        rows.append([label, fmt_num(res.get("estimate")),
+                     "-" if _missing(res.get("ci_low")) else
+                     f"{fmt_num(res.get('ci_low'))} to {fmt_num(res.get('ci_high'))}",
+                     fmt_p(res.get("pvalue"))])
+    blocks.append(_table("Staggered-rollout estimates", ["Estimator", "Estimate", "Interval",
+                                                         "p"], rows, align="lrrr"))
+    blocks.append({"type": "figure", "name": "event_study"})
+    diags: list[str] = []
+    for part in (_get(st, "att_gt", "diagnostics"), _get(st, "twfe", "diagnostics"),
+                 [_get(st, "twfe", "note")], _get(st, "wild_bootstrap", "diagnostics")):
+        for d in part or []:
+            if d and d not in diags:
+                diags.append(d)
+    if diags:
+        blocks.append({"type": "h3", "text": "Caveats reported by the estimators"})
+        blocks.append(_ul(diags))
+    return {"id": "staggered", "title": "Staggered rollout", "blocks": blocks}
+
+
+def _replication_section(results: Mapping[str, Any]) -> dict | None:
+    rep = results.get("replication")
+    if not rep:
+        return None
+    counts: dict[str, int] = {}
+    for r in rep:
+        counts[r.get("status", "?")] = counts.get(r.get("status", "?"), 0) + 1
+    blocks = [_p(
+        f"Every number the study published that natexp can recompute, checked at the precision "
+        f"it was published with: {counts.get('reproduces', 0)} of {len(rep)} reproduce, "
+        f"{counts.get('differs', 0)} differ and {counts.get('not_recomputed', 0)} could not be "
+        "recomputed from this run.")]
+    differs = [r for r in rep if r.get("status") == "differs"]
+    if differs:
+        blocks.append({"type": "h3", "text": "Where the published numbers differ"})
+        blocks.append(_ul([f"{r.get('id')} ({r.get('where')}): published "
+                           f"{fmt_num(r.get('published'), 6)}, recomputed "
+                           f"{fmt_num(r.get('recomputed'), 6)}. {r.get('explanation') or ''}"
+                           for r in differs]))
+    if _get(results, "inputs", "synthetic"):
+        blocks.append(_callout(
+            "On the embedded synthetic data the counts reproduce by construction (the data "
+            "were generated to match the published margins); the derived statistics and the "
+            "discrepancies are the informative part.", "info"))
+    mark = {"reproduces": "reproduces", "differs": "DIFFERS",
+            "not_recomputed": "not recomputed"}
+    rows = [[r.get("id"), r.get("where"), fmt_num(r.get("published"), 6),
+             fmt_num(r.get("recomputed"), 6), mark.get(r.get("status"), r.get("status")),
+             r.get("explanation") or ""] for r in rep]
+    blocks.append(_table("Replication of the published numbers",
+                         ["Item", "Where published", "Published", "Recomputed", "Status",
+                          "Explanation"], rows, align="llrrll", collapsed=True,
+                         status_column=4))
+    return {"id": "replication", "title": "Replication of the published report",
+            "blocks": blocks}
+
+
+def _limitations_section(results: Mapping[str, Any]) -> dict:
+    items = []
+    if _get(results, "inputs", "synthetic"):
+        items.append("These results come from SYNTHETIC data generated to match the published "
+                     "margins. They say nothing about real families.")
+    by = {(r["step"], r["arm"]): r["n"] for r in results.get("flow") or []}
+    ident = sum(by.get(("identified", a), 0) for a in ("treatment", "control"))
+    reached = sum(by.get(("reached", a), 0) for a in ("treatment", "control"))
+    if ident and reached:
+        items.append(f"Small numbers: {reached} families were reached, so every comparison "
+                     "between the arms has wide uncertainty and low power.")
+        if ident > reached:
+            items.append(f"Non-response: {ident - reached} of {ident} identified families were "
+                         "not reached by the follow-up call; if they differ from those reached, "
+                         "the comparison is biased (see the tipping-point analysis).")
+    items.append("Areas were not chosen at random: the treatment arm is Oxfordshire, where the "
+                 "programme went live first. Differences between areas, or over time, can look "
+                 "like an effect of the programme.")
+    items.append("Support uptake is recorded only up to the follow-up call and only as "
+                 "recorded by the support provider; uptake through other routes may be missed.")
+    items.append("The secondary outcomes are descriptive counts from a phone call and were not "
+                  "designed to compare the arms.")
+    items.append("Appendix B compares children of imprisoned mothers and fathers: it describes "
+                 "who cares for the children and says nothing about the programme's effect.")
+    return {"id": "limitations", "title": "Limitations", "blocks": [_ul(items)]}
+
+
+def _about_section(results: Mapping[str, Any], figure_names: Sequence[str]) -> dict:
+    inputs = results.get("inputs", {}) or {}
+    items = [f"natexp version {results.get('natexp_version', '-')}, experiment "
+             f"{results.get('experiment', '-')}."]
+    if inputs.get("synthetic"):
+        gen = inputs.get("generator", {}) or {}
+        items.append("Input: embedded synthetic dataset, seed "
+                     f"{gen.get('seed', '-')}" + "".join(
+                         f"; {name} {fmt_num(_get(inputs, name, 'rows'))} rows (SHA-256 "
+                         f"{str(_get(inputs, name, 'sha256', default=''))[:16]}...)"
+                         for name in ("families", "children") if name in inputs) + ".")
+    else:
+        for name in ("families", "children"):
+            part = inputs.get(name) or {}
+            if part:
+                items.append(f"Input {name}: {part.get('file', '-')}, "
+                             f"{fmt_num(part.get('rows'))} rows, SHA-256 "
+                             f"{part.get('sha256', '-')}.")
+    items.append("Everything in this report is in results.json and the CSV tables beside it; "
+                 f"the {len(figure_names)} figures are in figures/ as PNG.")
+    return {"id": "about", "title": "About this run", "blocks": [_ul(items)]}
+
+
+# --------------------------------------------------------------------------------------------
+# rendering
+
+
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",),
+                                            default_for_string=False),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md_cell"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    env.filters["md_text"] = lambda s: str(s).replace("\n", " ")
+    return env
+
+
+def _figure_rel(path: Path, base_dir: Path | None) -> str:
+    if base_dir is not None:
+        return Path(os.path.relpath(path, base_dir)).as_posix()
+    return f"{path.parent.name}/{path.name}"
+
+
+def render_report(results: Mapping[str, Any], tables: Mapping[str, Any],
+                  figure_paths: Mapping[str, str | Path], *,
+                  base_dir: str | Path | None = None) -> tuple[str, str]:
+    """Render the report as (HTML, Markdown).
+
+    Parameters
+    ----------
+    results : Mapping
+        The run's results dict (as written to ``results.json``).
+    tables : Mapping of str to polars.DataFrame
+        The run's tables.
+    figure_paths : Mapping of str to Path
+        :func:`write_figures`' result. The HTML embeds each PNG as a data URI; the Markdown
+        links it relative to ``base_dir``.
+    base_dir : str or Path, optional
+        Folder of ``report.md`` (default: links are ``<figure folder name>/<file>``).
+
+    Returns
+    -------
+    (str, str)
+        The self-contained HTML and the Markdown.
+
+    Examples
+    --------
+    >>> html, md = render_report({"experiment": "demo", "inputs": {"synthetic": True}}, {}, {})
+    >>> "SYNTHETIC DATA" in html and "SYNTHETIC DATA" in md
+    True
+    """
+    names = list(figure_paths)
+    base = Path(base_dir) if base_dir is not None else None
+    sections = [
+        _design_section(results, tables),
+        _balance_section(results),
+        _primary_section(results, tables),
+        _secondary_section(results, tables),
+        _descriptive_section(results, tables, names),
+        _sensitivity_section(results, tables, names),
+        _staggered_section(results),
+        _replication_section(results),
+        _limitations_section(results),
+        _about_section(results, names),
+    ]
+    sections = [s for s in sections if s]
+    captions = {s.name: s.caption for s in FIGURES}
+    figures: dict[str, dict[str, str]] = {}
+    for name, path in figure_paths.items():
+        path = Path(path)
+        figures[name] = {
+            "data_uri": "data:image/png;base64,"
+                        + base64.b64encode(path.read_bytes()).decode("ascii"),
+            "path": _figure_rel(path, base),
+            "caption": captions.get(name, name),
+        }
+    for s in sections:  # drop figure blocks whose figure was not drawn
+        s["blocks"] = [b for b in s["blocks"]
+                       if b["type"] != "figure" or b["name"] in figures]
+    synthetic = bool(_get(results, "inputs", "synthetic"))
+    statement = _get(results, "inputs", "statement") or (
+        "SYNTHETIC DATA: these results come from natexp's embedded synthetic dataset. They are "
+        "not real records and say nothing about real families.")
+    prim = results.get("primary_outcome") or {}
+    ctx = {
+        "title": f"natexp report: {results.get('experiment', 'experiment')}",
+        "description": results.get("description") or "",
+        "version": results.get("natexp_version", ""),
+        "synthetic": synthetic,
+        "synthetic_statement": statement if statement.startswith("SYNTHETIC") else
+        f"SYNTHETIC DATA: {statement}",
+        "headline": prim.get("sentence") or "",
+        "sections": sections,
+        "figures": figures,
+    }
+    env = _env()
+    html = env.get_template("report.html.j2").render(**ctx)
+    md = env.get_template("report.md.j2").render(**ctx)
+    return html, md
+
+
+def write_report(out_dir: str | Path, results: Mapping[str, Any],
+                 tables: Mapping[str, Any], *, dpi: int = F.DPI) -> dict[str, Path]:
+    """Draw the figures and write ``report.html`` and ``report.md`` into ``out_dir``.
+
+    The pipeline calls this on its staging folder, before the folder is moved into place.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output folder (figures go to ``out_dir/figures``).
+    results : Mapping
+        The run's results dict.
+    tables : Mapping of str to polars.DataFrame
+        The run's tables.
+    dpi : int, default 300
+
+    Returns
+    -------
+    dict of str to Path
+        ``html``, ``markdown`` and ``figure:<name>`` for every figure written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = write_report(d, {"experiment": "demo", "inputs": {"synthetic": False}}, {})
+    ...     sorted(paths), paths["html"].read_text().startswith("<!DOCTYPE html>")
+    (['html', 'markdown'], True)
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figs = write_figures(results, tables, out / "figures", dpi=dpi)
+    html, md = render_report(results, tables, figs, base_dir=out)
+    paths = {"html": out / "report.html", "markdown": out / "report.md"}
+    paths["html"].write_text(html, encoding="utf-8")
+    paths["markdown"].write_text(md, encoding="utf-8")
+    paths.update({f"figure:{k}": v for k, v in figs.items()})
+    return paths

@@ -1,0 +1,276 @@
+"""The report: self-contained HTML, its Markdown twin, byte-identical runs; the progress display.
+
+One in-process pipeline run of the default experiment feeds the report tests. The report
+computes nothing, so the checks are that it shows what the run's results say, that the numbers
+the study published (Bekaert et al. 2025: 4 of 20 vs 2 of 15, Figure 8; 85 identified, 35
+reached, Methodology) appear, and that the files are self-contained and deterministic.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import os
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from natexp.progress import Progress, progress
+from natexp.report.render import (
+    FIGURES,
+    fmt_p,
+    fmt_pp,
+    render_report,
+    write_figures,
+    write_report,
+)
+
+DPI = 50  # keeps the tests fast; the pipeline uses 300
+
+
+def _config():
+    """The default experiment; DoWhy off when the config has the switch (it adds ~10 s and
+    the report only lays out its numbers)."""
+    from natexp.config import compose
+
+    try:
+        return compose(["+experiment=oxon_vs_rest", "sensitivity.dowhy=false"])
+    except Exception:  # noqa: BLE001 - a config without the sensitivity group
+        return compose(["+experiment=oxon_vs_rest"])
+
+
+@pytest.fixture(scope="module")
+def run():
+    from natexp.pipeline import run as run_pipeline
+
+    res = run_pipeline(_config(), write=False)
+    tables = dict(res.tables)
+    # the count table Figure 3 needs (the pipeline is asked to add it as children_by_age)
+    tables.setdefault("children_by_age",
+                      pl.DataFrame({"age": list(range(18)), "n": [3] * 18}))
+    return res.results, tables
+
+
+@pytest.fixture(scope="module")
+def written(run, tmp_path_factory):
+    results, tables = run
+    out = tmp_path_factory.mktemp("report")
+    return out, write_report(out, results, tables, dpi=DPI)
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(html: str) -> _Page:
+    p = _Page()
+    p.feed(html)
+    return p
+
+
+def test_html_is_self_contained(written):
+    out, paths = written
+    html = paths["html"].read_text(encoding="utf-8")
+    page = _parse(html)
+    tags = [t for t, _ in page.tags]
+    assert "script" not in tags and "link" not in tags and "iframe" not in tags
+    imgs = [a for t, a in page.tags if t == "img"]
+    figs = {k.split(":", 1)[1]: v for k, v in paths.items() if k.startswith("figure:")}
+    assert len(imgs) == len(figs) >= 12
+    for a in imgs:
+        assert a["src"].startswith("data:image/png;base64,")
+        assert a.get("alt")
+    embedded = {base64.b64decode(a["src"].split(",", 1)[1]) for a in imgs}
+    assert embedded == {p.read_bytes() for p in figs.values()}
+    # no URL that would need the network, and a policy that forbids any request
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert "default-src 'none'" in html and 'name="viewport"' in html
+
+
+def test_every_figure_of_the_run_is_drawn(written):
+    _, paths = written
+    names = {k.split(":", 1)[1] for k in paths if k.startswith("figure:")}
+    expected = {"flow", "primary_forest", "fig06_contact", "fig07_08_uptake",
+                "fig09_referral_response", "fig10_reasons", "fig11_interview",
+                "fig01_04_carer", "fig02_05_care_orders", "fig03_child_ages"}
+    assert expected <= names
+    assert names <= {s.name for s in FIGURES}
+
+
+def test_markdown_twin_links_figures_relatively(written):
+    out, paths = written
+    md = paths["markdown"].read_text(encoding="utf-8")
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert links and all(not Path(link).is_absolute() for link in links)
+    assert all((out / link).is_file() for link in links)
+    assert md.count("\n## ") >= 7
+
+
+def test_report_shows_the_results(run, written):
+    results, _ = run
+    _, paths = written
+    for text in (paths["html"].read_text(encoding="utf-8"),
+                 paths["markdown"].read_text(encoding="utf-8")):
+        # published counts (report Figure 8 and Methodology)
+        assert "4 of 20 (20%)" in text and "2 of 15 (13%)" in text
+        assert "85 were identified" in text and "35 were reached" in text
+        # the exact interval of the run, as the run computed it
+        rd = results["primary_outcome"]["panel"]["risk_difference"]["exact_unconditional"]
+        assert f"from {fmt_pp(rd['ci_low'])} to {fmt_pp(rd['ci_high'])} points" in text
+        p = results["primary_outcome"]["panel"]["test"]["boschloo"]["pvalue"]
+        assert f"Boschloo's exact test gives p = {fmt_p(p)}" in text
+        assert "cannot distinguish a real difference from chance" in text
+        assert "SYNTHETIC DATA" in text
+        # every replication row is in the table, with its status
+        n_rep = len(results["replication"])
+        assert text.count("reproduces") + text.count("DIFFERS") >= n_rep
+        assert "Limitations" in text
+
+
+def test_replication_table_rows(run, written):
+    results, _ = run
+    _, paths = written
+    page = _parse(paths["html"].read_text(encoding="utf-8"))
+    status_cells = [a.get("class", "") for t, a in page.tags if t == "td"
+                    and "status-" in a.get("class", "")]
+    assert len(status_cells) == len(results["replication"])
+    differs = sum(r["status"] == "differs" for r in results["replication"])
+    assert sum("status-differs" in c for c in status_cells) == differs
+
+
+def test_byte_identical_across_runs(run, written, tmp_path):
+    results, tables = run
+    out, paths = written
+    again = write_report(tmp_path, copy.deepcopy(results), tables, dpi=DPI)
+    assert sorted(again) == sorted(paths)
+    for key, path in paths.items():
+        assert again[key].read_bytes() == path.read_bytes(), key
+    html = paths["html"].read_text(encoding="utf-8")
+    assert not re.search(r"20\d\d-\d\d-\d\dT\d\d:\d\d", html)  # no timestamp
+
+
+def test_synthetic_banner_only_for_synthetic_data(run):
+    results, tables = run
+    real = copy.deepcopy(results)
+    real["inputs"] = {"synthetic": False,
+                      "families": {"file": "f.csv", "rows": 85, "sha256": "ab" * 32}}
+    html, md = render_report(real, tables, {})
+    assert "SYNTHETIC" not in html and "SYNTHETIC" not in md
+    html, md = render_report(results, tables, {})
+    assert html.count("SYNTHETIC DATA") == 2  # banner on top and again in the footer
+    assert md.startswith("# natexp report: oxon_vs_rest\n\n> **SYNTHETIC DATA")
+
+
+def test_sections_follow_what_the_run_produced(run, tmp_path):
+    results, tables = run
+    minimal = {"experiment": "demo", "natexp_version": "0", "inputs": {"synthetic": False}}
+    html, md = render_report(minimal, {}, {})
+    assert "Limitations" in md and "Sensitivity" not in md and "Staggered" not in md
+    # sensitivity (the SensitivitySuite.to_dict() layout) and the staggered results
+    more = copy.deepcopy(results)
+    more["sensitivity"] = {
+        "nonresponse": {"notes": ["675 completions"], "counts": {"m1": 1, "m2": 1},
+                        "manski": {"extra": {"lower": -0.58, "upper": 0.6}},
+                        "grid": {"k1": [0, 0, 1, 1], "k2": [0, 1, 0, 1],
+                                 "rd": [0.1, 0.0, 0.2, 0.1],
+                                 "sig_boschloo": [False, False, True, False]}},
+        "randomization": {"estimate": 0.12, "pvalue": 0.096, "alternative": "two-sided",
+                          "extra": {"n_assignments": 1287, "min_pvalue": 1 / 1287,
+                                    "treated_areas": ["a"] * 5}},
+        "leave_one_out": {"notes": ["dropping one area"], "table": [
+            {"dropped_area": None, "dropped_treatment": 0, "dropped_control": 0, "rd": 0.07,
+             "exact_low": -0.2, "exact_high": 0.3}]},
+    }
+    more["staggered"] = {
+        "settings": {"period": "month", "start": "2021-12-01", "end": "2025-06-30",
+                     "outcome": "rate"},
+        "cells": 559,
+        "twfe": {"estimate": 0.096, "ci_low": 0.044, "ci_high": 0.148, "pvalue": 0.0003,
+                 "note": "TWFE is biased under staggered timing", "diagnostics": []},
+        "aggregate": {"simple": {"overall": {"estimate": 0.133, "ci_low": 0.07,
+                                             "ci_high": 0.19, "pvalue": 2e-5}},
+                      "dynamic": {"overall": {"estimate": 0.134, "ci_low": 0.068,
+                                              "ci_high": 0.2, "pvalue": 7e-5}}},
+    }
+    event = pl.DataFrame({"level": ["overall", "event_time", "event_time"],
+                          "value": [None, -1, 0], "estimate": [0.13, 0.0, 0.12],
+                          "ci_low": [0.07, -0.1, 0.02], "ci_high": [0.2, 0.1, 0.22]})
+    t2 = {"uptake": tables["uptake"], "event_study": event}  # few figures: a fast test
+    figs = write_figures(more, t2, tmp_path, dpi=30)
+    assert {"tipping_point", "leave_one_out", "event_study"} <= set(figs)
+    assert "randomization" not in figs  # needs the randomization_distribution table
+    html, md = render_report(more, t2, figs, base_dir=tmp_path.parent)
+    assert "## Sensitivity analyses" in md and "## Staggered rollout" in md
+    assert "-58.0 to 60.0 percentage points (Manski bounds)" in md
+    assert "(two-sided randomization p = 0.096" in md
+    assert "| Two-way fixed effects (benchmark) | 0.096 | 0.044 to 0.148 | < 0.001 |" in md
+    assert f"]({tmp_path.name}/tipping_point.png)" in md
+
+
+def test_empty_arm_says_so():
+    res = {"experiment": "x", "inputs": {"synthetic": False},
+           "primary_outcome": {"counts": {"x1": 0, "n1": 0, "x2": 0, "n2": 0},
+                               "sentence": "One arm is empty: no comparison is possible."},
+           "secondary": {"uptake": {"total": {"n": 0}}}}
+    html, md = render_report(res, {}, {})
+    assert "One arm is empty" in md and "not available" in md
+
+
+# --------------------------------------------------------------------------------------------
+# progress display (natexp.progress): silent unless on a terminal
+
+
+def test_progress_silent_when_not_a_terminal(capsys, monkeypatch):
+    monkeypatch.delenv("NATEXP_PROGRESS", raising=False)
+    buf = io.StringIO()
+    assert list(progress(range(5), "work", stream=buf)) == [0, 1, 2, 3, 4]
+    with Progress(3, "more", stream=buf) as bar:
+        bar.update(status="a")
+        bar.update(2)
+    assert buf.getvalue() == ""
+    # default stream: stderr, captured by pytest, so not a terminal either
+    list(progress(range(3), "stderr"))
+    assert capsys.readouterr() == ("", "")
+
+
+def test_progress_draws_on_a_real_terminal(monkeypatch):
+    monkeypatch.delenv("NATEXP_PROGRESS", raising=False)
+    master, slave = os.openpty()
+    try:
+        with os.fdopen(slave, "w", closefd=False) as tty:
+            assert tty.isatty()
+            assert list(progress(range(4), "figures", stream=tty)) == [0, 1, 2, 3]
+        out = os.read(master, 65536).decode()
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert "\r" in out and "figures [" in out and "4/4 100%" in out
+    assert out.endswith(("\n", "\r\n"))
+
+
+def test_progress_environment_switch(monkeypatch):
+    class FakeTTY(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("NATEXP_PROGRESS", "0")
+    tty = FakeTTY()
+    list(progress(range(3), "off", stream=tty))
+    assert tty.getvalue() == ""
+    monkeypatch.setenv("NATEXP_PROGRESS", "1")
+    buf = io.StringIO()
+    list(progress(range(2), "on", stream=buf))
+    assert "2/2" in buf.getvalue()
