@@ -23,13 +23,17 @@ commands:
                        'python -m natexp run --help' shows Hydra's options and the config.
   synth --out DIR      write the synthetic dataset (families, children) in the input contract
                          [--seed S] [--families N] [--format parquet|csv|xlsx] [--uptake-effect E]
+  speccurve SWEEP_DIR  one specification-curve table and figure across the runs of a sweep
+                         python -m natexp run --multirun +experiment=oxon_vs_rest hydra/launcher=joblib \\
+                             design=oxon_vs_rest,staggered design.custody_at_followup=true,false
+                         python -m natexp speccurve multirun/oxon_vs_rest
   table X1 N1 X2 N2    the whole 2x2 panel for treated X1/N1 vs control X2/N2
                          [--confidence-level 0.95] [--alternative two-sided|less|greater] [--json]
 
 exit status: 0 success, 2 bad input or configuration (nothing is written), 1 internal error.
 """
 
-COMMANDS = ("run", "synth", "table")
+COMMANDS = ("run", "synth", "speccurve", "table")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         from natexp.cli import synth_main
 
         return synth_main(rest)
+    if command == "speccurve":
+        from natexp.cli import speccurve_main
+
+        return speccurve_main(rest)
     if command == "table":
         from natexp.cli_table import main as table_main
 

@@ -95,3 +95,36 @@ def synth_main(args: list[str]) -> int:
     for name, path in paths.items():
         print(f"{name}: {path}")
     return EXIT_OK
+
+
+def speccurve_main(args: list[str]) -> int:
+    """``python -m natexp speccurve SWEEP_DIR [--out DIR]``: one specification-curve table and
+    figure across the runs of a Hydra multirun sweep."""
+    from natexp.report.figures import fig_specification_curve, save_png
+    from natexp.speccurve import collect_multirun
+
+    parser = argparse.ArgumentParser(
+        prog="python -m natexp speccurve",
+        description="Summarise a multirun sweep (python -m natexp run --multirun ...) as one "
+        "specification-curve table (specification_curve.csv) and figure "
+        "(specification_curve.png).",
+    )
+    parser.add_argument("sweep_dir", type=Path, help="the sweep folder, e.g. multirun/oxon_vs_rest")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: sweep_dir)")
+    try:
+        ns = parser.parse_args(args)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        table = collect_multirun(ns.sweep_dir)
+    except FileNotFoundError as exc:
+        print(f"natexp speccurve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = ns.out or ns.sweep_dir
+    out.mkdir(parents=True, exist_ok=True)
+    table.write_csv(out / "specification_curve.csv")
+    save_png(fig_specification_curve(table.drop("job", "method", "note")),
+             out / "specification_curve.png")
+    print(f"{table.height} specifications: {out / 'specification_curve.csv'}, "
+          f"{out / 'specification_curve.png'}")
+    return EXIT_OK

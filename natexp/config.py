@@ -135,13 +135,29 @@ class SensitivityConfig:
     dowhy_simulations: int = 100
     dowhy_permutations: int = 9999
     seed: int = 20250101
+    spec_curve: bool = True
+    spec_designs: list[str] = field(default_factory=lambda: ["oxon_vs_rest", "staggered"])
+    spec_window_starts: list[str] = field(default_factory=lambda: ["2022-07-01", "2023-01-01"])
+    spec_window_ends: list[str] = field(default_factory=lambda: ["2023-12-31", "2024-06-30"])
+    spec_followup_dates: list[str] = field(default_factory=lambda: ["2024-11-01", "2025-03-01"])
+    spec_custody: list[bool] = field(default_factory=lambda: [True, False])
 
     def __post_init__(self) -> None:
+        for key in ("spec_window_starts", "spec_window_ends", "spec_followup_dates"):
+            for value in getattr(self, key):
+                _date(value, f"sensitivity.{key}")
         if not 0 <= self.placebo_shift_months <= 60:
             raise ConfigError("config: sensitivity.placebo_shift_months must be in 0..60")
         if self.dowhy_simulations < 1 or self.dowhy_permutations < 1:
             raise ConfigError("config: sensitivity.dowhy_simulations and dowhy_permutations "
                               "must be positive")
+
+
+@dataclass
+class ReportConfig:
+    """Figures and the HTML/Markdown report written with every run."""
+
+    enabled: bool = True
 
 
 @dataclass
@@ -185,6 +201,7 @@ class NatexpConfig:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
     sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 _REGISTERED = False

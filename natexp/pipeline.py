@@ -368,6 +368,20 @@ def sensitivity(
         "leave_one_area_out": suite.leave_one_out.to_polars(),
         "placebo_go_live": suite.placebo.to_polars(),
     }
+    if cfg.spec_curve:
+        from natexp.speccurve import specification_curve
+
+        iso = dt.date.fromisoformat
+        specs = specification_curve(
+            inputs.families, cohort.rollout, cohort.design,
+            designs=cfg.spec_designs,
+            windows=[(iso(a), iso(b)) for a in cfg.spec_window_starts
+                     for b in cfg.spec_window_ends],
+            followup_dates=[iso(d) for d in cfg.spec_followup_dates],
+            custody=cfg.spec_custody, confidence_level=level,
+        )
+        out["specification_curve"] = {"table": specs.to_dicts()}
+        tables["specification_curve"] = specs
     if cfg.dowhy:
         from natexp.causal.dowhy_model import dowhy_analysis
 
@@ -511,5 +525,5 @@ def _run(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool) 
     out = None
     if write:
         out = Path(output_dir or settings.output_dir or Path("outputs") / settings.experiment)
-        _write_outputs(out, results, tables)
+        _write_outputs(out, results, tables, report=settings.report.enabled)
     return RunResult(results, tables, cohort, out, [str(n) for n in inputs.notices])
