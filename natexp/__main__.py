@@ -29,11 +29,17 @@ commands:
                          python -m natexp speccurve multirun/oxon_vs_rest
   table X1 N1 X2 N2    the whole 2x2 panel for treated X1/N1 vs control X2/N2
                          [--confidence-level 0.95] [--alternative two-sided|less|greater] [--json]
+  bundle [OVERRIDES] [--out PATH]
+                       a peer-review replication bundle (one zip; disclosure-controlled)
+                         python -m natexp bundle +experiment=oxon_vs_rest --out oxon_vs_rest.zip
+  verify BUNDLE        re-run the analysis a bundle describes; 'matches' or 'differs' per output
+                         [--data-families PATH --data-children PATH] for real inputs
 
-exit status: 0 success, 2 bad input or configuration (nothing is written), 1 internal error.
+exit status: 0 success, 2 bad input or configuration (nothing is written), 3 verify found
+differences, 1 internal error.
 """
 
-COMMANDS = ("run", "synth", "speccurve", "table")
+COMMANDS = ("run", "synth", "speccurve", "table", "bundle", "verify")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         from natexp.cli import speccurve_main
 
         return speccurve_main(rest)
+    if command == "bundle":
+        from natexp.bundle.cli import bundle_main
+
+        return bundle_main(rest)
+    if command == "verify":
+        from natexp.bundle.cli import verify_main
+
+        return verify_main(rest)
     if command == "table":
         from natexp.cli_table import main as table_main
 

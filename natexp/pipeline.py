@@ -57,6 +57,20 @@ class RunResult:
     cohort : Cohort
     output_dir : Path or None
         Where the outputs were written (None when ``write=False``).
+
+    Examples
+    --------
+    ``run(config)`` returns one (its own example runs a whole experiment); the fields hold
+    what a run computed:
+
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design
+    >>> fam, _ = generate()
+    >>> cohort = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> res = RunResult(results={}, tables={"flow": cohort.flow()}, cohort=cohort)
+    >>> res.output_dir is None, res.tables["flow"].height, arm_counts(res.cohort, "chas_support")
+    (True, 17, {'treatment': (4, 20), 'control': (2, 15)})
     """
 
     results: dict[str, Any]

@@ -1136,6 +1136,20 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
     Returns
     -------
     SensitivitySuite
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> fam, _ = generate()
+    >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                           shifts=[-1, 0, 1])
+    >>> suite.nonresponse.counts
+    NonresponseCounts(x1=4, r1=20, m1=26, x2=2, r2=15, m2=24)
+    >>> suite.to_polars()["analysis"].to_list()  # doctest: +NORMALIZE_WHITESPACE
+    ['nonresponse', 'manski', 'evalue_risk_ratio', 'evalue_risk_difference',
+     'leave_one_out', 'randomization']
     """
     from natexp.causal.randomization import placebo_go_live, randomization_test
 

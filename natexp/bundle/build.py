@@ -1,0 +1,739 @@
+"""Build a replication bundle: one deterministic zip a peer reviewer can verify.
+
+``build_bundle(["+experiment=oxon_vs_rest"])`` runs the experiment into a staging folder, applies
+disclosure control (:mod:`natexp.bundle.disclosure`) to every output, and writes a BagIt bag
+zipped deterministically:
+
+.. code-block:: text
+
+    <experiment>-replication/
+      README.md                 Social Science Data Editors' template README
+      bagit.txt, bag-info.txt, manifest-sha256.txt, tagmanifest-sha256.txt
+      data/results/             results.json and the CSV tables (cleared), figures, report
+      data/config/              resolved_config.json (machine paths scrubbed), overrides.txt
+      data/inputs/inputs.json   how the inputs are described (never their records)
+      data/environment/         environment.json (versions used), requirements.lock
+      data/disclosure/          disclosure_log.json / .md, the exception file used
+
+Inputs are described, never included: a real input by file name, format, row count, schema and
+an order-independent content checksum (SHA-256 of the validated contract columns as CSV, rows
+sorted by id); a synthetic input by its generator settings and seed. The SHA-256 of the input
+*file bytes* is deliberately not recorded: it changes when the same rows are exported in another
+order or format, and the bundle must not (the run prints it for the analyst's own records).
+
+Same inputs, config and seed give a byte-identical zip: sorted entries, fixed timestamps and
+permissions, no dates, machine paths or user names, runtime recorded only as the template's
+time bucket. The zip is built in a staging folder beside the target and linked into place only
+when complete; an existing target is never overwritten; a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from natexp.bundle.disclosure import (
+    DisclosureError,
+    DisclosureLog,
+    DisclosureSettings,
+    Exceptions,
+    exceptions_path,
+    publication_mode,
+)
+from natexp.bundle.manifest import content_sha256, sha256_file, write_bag_files, write_zip
+from natexp.causal.result import NatexpError
+
+__all__ = ["BundleError", "BundleResult", "DisclosureFailure", "build_bundle"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+#: Who holds the confidential record-level data and how access is requested (the report's
+#: acknowledgements and contact section).
+DATA_HOLDERS = (
+    "The record-level data are confidential police and partnership data about children and "
+    "families and are not in this package. They are held by Thames Valley Police (the data "
+    "controller of the Operation Paramount identification data) and the Thames Valley Violence "
+    "Prevention Partnership (TVVPP, which matched and analysed the extract with Thames Valley "
+    "Police's support). Researchers may request access through the TVVPP core programme team "
+    "(vpp@thamesvalley.police.uk, the contact given in the report), stating the purpose of the "
+    "request; access is at the data controller's discretion, normally under a data-sharing "
+    "agreement and within an approved secure environment, and can take several months."
+)
+
+#: Output name (CSV stem or file) -> (code that produces it, config that drives it).
+OUTPUT_SOURCES: dict[str, tuple[str, str]] = {
+    "results.json": ("natexp.pipeline.run", "the whole resolved config"),
+    "flow": ("natexp.data.cohort.flow_table", "design.*, rollout.*"),
+    "appendix_b": ("natexp.pipeline.appendix_b (natexp.data.tables.appendix_b_counts, "
+                   "natexp.causal.twobytwo.compare_groups)", "analysis.confidence_level"),
+    "uptake": ("natexp.pipeline.primary_outcome (natexp.causal.twobytwo.compare_groups)",
+               "design.*, analysis.confidence_level"),
+    "balance_identified": ("natexp.causal.balance.balance_table", "design.*, rollout.*"),
+    "balance_reached": ("natexp.causal.balance.balance_table", "design.*, rollout.*"),
+    "secondary_referral_response": ("natexp.data.tables.referral_response", "design.*"),
+    "secondary_reasons": ("natexp.data.tables.reasons", "design.*"),
+    "secondary_interview": ("natexp.data.tables.interview", "design.*"),
+    "secondary_contact": ("natexp.data.tables.contact", "design.*"),
+    "secondary_uptake": ("natexp.data.tables.uptake", "design.*"),
+    "children_by_age": ("natexp.data.tables.children_by_age", "data.*, synthetic.*"),
+    "randomization_distribution": ("natexp.pipeline.sensitivity "
+                                   "(natexp.causal.randomization)", "sensitivity.*"),
+    "specification_curve": ("natexp.speccurve.specification_curve", "sensitivity.spec_*"),
+    "replication": ("natexp.experiments.replication_table",
+                    "experiments/<experiment>/published.yaml"),
+    "sensitivity": ("natexp.pipeline.sensitivity", "sensitivity.*"),
+    "tipping_point": ("natexp.pipeline.sensitivity", "sensitivity.*"),
+    "leave_one_area_out": ("natexp.pipeline.sensitivity", "sensitivity.*"),
+    "placebo_go_live": ("natexp.pipeline.sensitivity", "sensitivity.*"),
+    "dowhy": ("natexp.pipeline.sensitivity (natexp.causal.dowhy_model)", "sensitivity.*"),
+    "panel": ("natexp.pipeline.staggered_panel", "panel.*"),
+    "att_gt": ("natexp.pipeline.staggered_panel", "panel.*"),
+    "event_study": ("natexp.pipeline.staggered_panel", "panel.*"),
+}
+
+#: Callables ``(cleared_results, cleared_tables, folder) -> None`` that write extra outputs
+#: (figures, a report) into ``folder`` from the CLEARED results only. Files they write are
+#: built only from cleared counts and pass disclosure control as such. The report module can
+#: register itself here.
+RENDERERS: list[Callable[[dict, dict[str, pl.DataFrame], Path], None]] = []
+
+#: The Social Science Data Editors' template's runtime buckets.
+RUNTIME_BUCKETS = ((600, "<10 minutes"), (3600, "10-60 minutes"), (7200, "1-2 hours"),
+                   (28800, "2-8 hours"), (86400, "8-24 hours"), (259200, "1-3 days"),
+                   (1209600, "3-14 days"))
+
+
+class BundleError(NatexpError, ValueError):
+    """The bundle cannot be built (existing target, bad configuration, invalid input)."""
+
+
+class DisclosureFailure(BundleError):
+    """An output failed disclosure control: nothing was written. ``log`` says which and why."""
+
+    def __init__(self, log: DisclosureLog):
+        self.log = log
+        lines = ["disclosure control failed: nothing was written."]
+        for o in log.failures():
+            lines.append(f"  fail  {o.output}")
+            lines += [f"        {r}" for r in o.reasons if r.startswith("threshold")
+                      or "cannot" in r or "not recognised" in r]
+        lines.append("Record an exception for counts the data owner already published "
+                     "(experiments/<experiment>/disclosure_exceptions.yaml), or suppress "
+                     "with --suppress.")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class BundleResult:
+    """What :func:`build_bundle` produced.
+
+    Attributes
+    ----------
+    path : Path
+        The zip.
+    log : DisclosureLog
+    runtime_seconds : float
+        Measured wall time of the analysis run.
+    files : list of str
+        Every file in the bag (relative paths).
+    input_file_sha256 : dict
+        SHA-256 of the real input files' bytes (for the analyst's records; not in the bundle).
+    """
+
+    path: Path
+    log: DisclosureLog
+    runtime_seconds: float
+    files: list[str]
+    input_file_sha256: dict[str, str]
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def resolve_config(overrides: Sequence[str]) -> dict:
+    """Compose the run config exactly as ``python -m natexp run`` does; return a plain dict."""
+    from omegaconf import OmegaConf
+
+    from natexp.config import ConfigError, compose
+
+    try:
+        cfg = compose(list(overrides))
+    except ConfigError:
+        raise
+    except Exception as exc:  # hydra's composition errors: report the first line only
+        text = str(exc).strip().splitlines()
+        raise BundleError(f"the configuration could not be composed: "
+                          f"{text[0] if text else type(exc).__name__}") from None
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain.pop("hydra", None)
+    return plain
+
+
+def _is_path(value: str) -> bool:
+    return len(value) > 1 and (os.path.isabs(value) or value.startswith("~")
+                               or (len(value) > 2 and value[1] == ":" and value[2] in "\\/"))
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _scrub_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_value(v) for v in value]
+    if isinstance(value, str) and _is_path(value):
+        return Path(value.replace("\\", "/")).name
+    return value
+
+
+def scrub_config(cfg: Mapping) -> dict:
+    """The config without machine paths: data paths become file names, output_dir null.
+
+    Any other absolute path in the config also becomes its file name.
+
+    Examples
+    --------
+    >>> scrub_config({"data": {"families": "/home/ana/x/families.csv"}, "output_dir": "/tmp/o"})
+    {'data': {'families': 'families.csv'}, 'output_dir': None}
+    """
+    out = _scrub_value(dict(cfg))
+    if "output_dir" in out:
+        out["output_dir"] = None
+    data = out.get("data")
+    if isinstance(data, dict):
+        for k in ("families", "children"):
+            if isinstance(data.get(k), str):
+                data[k] = Path(data[k].replace("\\", "/")).name
+    return out
+
+
+def scrub_overrides(overrides: Sequence[str]) -> list[str]:
+    """Hydra overrides with machine paths reduced to file names; ``output_dir`` dropped.
+
+    Examples
+    --------
+    >>> scrub_overrides(["+experiment=oxon_vs_rest", "data.families=/srv/a/f.csv",
+    ...                  "output_dir=/tmp/x"])
+    ['+experiment=oxon_vs_rest', 'data.families=f.csv']
+    """
+    out = []
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        if key.lstrip("+~") == "output_dir":
+            continue
+        if key.lstrip("+~") in ("data.families", "data.children") and value:
+            value = Path(value.replace("\\", "/")).name
+        out.append(f"{key}{sep}{_scrub_value(value)}" if sep else o)
+    return out
+
+
+def load_exceptions(experiment: str, exceptions: str | Path | Exceptions | None
+                    ) -> Exceptions | None:
+    """The exceptions to apply: ``"auto"`` = the experiment's file if any; None = none."""
+    if exceptions is None or isinstance(exceptions, Exceptions):
+        return exceptions
+    if exceptions == "auto":
+        p = exceptions_path(experiment)
+        return Exceptions.load(p) if p else None
+    return Exceptions.load(exceptions)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def describe_inputs(settings: Any) -> tuple[dict, dict[str, str]]:
+    """Describe the inputs without their records.
+
+    Returns
+    -------
+    (dict, dict)
+        The description that goes into the bundle (and replaces ``results["inputs"]``), and the
+        SHA-256 of the real input files' bytes (not in the bundle).
+    """
+    from dataclasses import asdict
+
+    from natexp.data.rollout import rollout_frame
+    from natexp.data.schema import ID_COLUMNS, TABLES
+    from natexp.pipeline import load_data
+
+    rollout = rollout_frame([asdict(a) for a in settings.rollout.areas])
+    inputs, desc = load_data(settings, rollout)
+    out: dict[str, Any] = {"synthetic": bool(desc["synthetic"])}
+    file_hashes: dict[str, str] = {}
+    if desc["synthetic"]:
+        out["statement"] = desc.get("statement", "")
+        out["generator"] = desc.get("generator", {})
+        out["regenerate"] = ("python -m natexp synth --out DIR --seed "
+                             f"{desc.get('generator', {}).get('seed')}")
+    for name in ("families", "children"):
+        frame = getattr(inputs, name).collect()
+        key = ID_COLUMNS[name]
+        d: dict[str, Any] = {
+            "rows": frame.height,
+            "columns": [{"name": c.name, "type": c.kind, "nullable": c.nullable}
+                        for c in TABLES[name]],
+            "content_sha256": content_sha256(frame, key),
+        }
+        if not desc["synthetic"]:
+            path = Path(inputs.sources[name])
+            d["file"] = path.name
+            d["format"] = path.suffix.lstrip(".").lower()
+            file_hashes[name] = sha256_file(path)
+        out[name] = d
+    out["content_checksum"] = (
+        "content_sha256 is the SHA-256 of the validated contract columns written as CSV with "
+        "the rows sorted by id (family_id, child_id): the same rows in any order or file "
+        "format give the same checksum. The SHA-256 of the file bytes is not recorded because "
+        "it changes with row order and format.")
+    return out, file_hashes
+
+
+def sorted_inputs(cfg: Mapping, folder: Path) -> tuple[dict, dict[str, str]]:
+    """Copies of the real input files with their rows sorted by id, and a config using them.
+
+    Some results depend on row order at the last bit of floating point (a standard deviation
+    summed in file order), so the bundle and verify both run on copies sorted by
+    ``family_id`` / ``child_id``: the same rows in any order give byte-identical outputs.
+    CSV and Parquet copies keep their format and file name; an Excel file is copied as CSV text
+    (its cells read as text, as the loader reads them).
+
+    Returns
+    -------
+    (dict, dict)
+        The config pointing at the copies, and copy file name -> original file name.
+    """
+    from natexp.data.schema import ID_COLUMNS
+
+    out = json.loads(json.dumps(cfg))
+    names: dict[str, str] = {}
+    data = out.get("data") or {}
+    for name in ("families", "children"):
+        if not data.get(name):
+            continue
+        src = Path(data[name])
+        key = ID_COLUMNS[name]
+        sub = folder / name
+        sub.mkdir(parents=True, exist_ok=True)
+        suffix = src.suffix.lower()
+        if suffix == ".csv":
+            dst = sub / src.name
+            frame = pl.read_csv(src, infer_schema=False, encoding="utf8-lossy")
+            frame.sort(key, maintain_order=True, nulls_last=True).write_csv(dst)
+        elif suffix in (".parquet", ".pq"):
+            dst = sub / src.name
+            frame = pl.read_parquet(src)
+            frame.sort(pl.col(key).cast(pl.String), maintain_order=True,
+                       nulls_last=True).write_parquet(dst)
+        else:
+            dst = sub / f"{src.stem}.csv"
+            frame = pl.read_excel(src, engine="calamine", infer_schema_length=0)
+            frame.sort(key, maintain_order=True, nulls_last=True).write_csv(dst)
+        names[dst.name] = src.name
+        data[name] = str(dst)
+    return out, names
+
+
+def restore_names(results: Mapping, cfg: Mapping, names: Mapping[str, str]) -> dict:
+    """Put the recorded input file names back into a run's results (config and notices)."""
+    res = dict(results)
+    if isinstance(res.get("config"), Mapping) and isinstance(cfg.get("data"), Mapping):
+        data = {**res["config"].get("data", {}),
+                **{k: cfg["data"].get(k) for k in ("families", "children")}}
+        res["config"] = {**res["config"], "data": data}
+    if names and isinstance(res.get("notices"), list):
+        res["notices"] = [{**n, "file": names.get(n.get("file"), n.get("file"))}
+                          if isinstance(n, Mapping) else n for n in res["notices"]]
+    return res
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def locked_packages() -> dict[str, str]:
+    """Exact versions pinned in the repository's ``requirements.lock`` (name -> version)."""
+    from natexp.paths import REPO_DIR
+
+    lock = REPO_DIR / "requirements.lock"
+    out: dict[str, str] = {}
+    if lock.is_file():
+        for line in lock.read_text(encoding="utf-8").splitlines():
+            line = line.split("#")[0].strip()
+            if "==" in line:
+                name, _, version = line.partition("==")
+                out[name.strip()] = version.strip()
+    return out
+
+
+def installed_versions(names: Sequence[str]) -> dict[str, str | None]:
+    """Installed version of each distribution (None: not installed).
+
+    Examples
+    --------
+    >>> installed_versions(["no-such-distribution-xyz"])
+    {'no-such-distribution-xyz': None}
+    """
+    out: dict[str, str | None] = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+def environment() -> dict:
+    """Python, platform and package versions of this environment (no host or user names).
+
+    Examples
+    --------
+    >>> env = environment()
+    >>> sorted(env)
+    ['implementation', 'locked', 'natexp', 'packages', 'platform', 'python']
+    >>> env["packages"]["natexp"] == env["natexp"]
+    True
+    """
+    from natexp import __version__
+
+    locked = locked_packages()
+    names = sorted(set(locked) | {"natexp", "bagit", "repro-zipfile"}, key=str.lower)
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "natexp": __version__,
+        "packages": installed_versions(names),
+        "locked": locked,
+    }
+
+
+def runtime_bucket(seconds: float) -> str:
+    """The template README's runtime bucket.
+
+    Examples
+    --------
+    >>> runtime_bucket(3.2), runtime_bucket(4000)
+    ('<10 minutes', '1-2 hours')
+    """
+    for limit, label in RUNTIME_BUCKETS:
+        if seconds < limit:
+            return label
+    return "> 14 days"
+
+
+# --------------------------------------------------------------------------- payload
+
+
+def _json_bytes(obj: Any) -> bytes:
+    from natexp.pipeline import json_safe
+
+    return (json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False,
+                       ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _csv_bytes(frame: pl.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.write_csv(buf)
+    return buf.getvalue()
+
+
+def render_outputs(
+    results: Mapping,
+    tables: Mapping[str, pl.DataFrame],
+    run_dir: Path | None,
+    inputs: Mapping,
+    *,
+    settings: DisclosureSettings,
+    exceptions: Exceptions | None,
+) -> tuple[dict[str, bytes], DisclosureLog]:
+    """Every output file of the bundle (path under the bag -> bytes) and the disclosure log.
+
+    Shared by :func:`build_bundle` and :func:`natexp.bundle.verify.verify_bundle`, so that a
+    re-run is compared with exactly what was published.
+    """
+    res = dict(results)
+    if isinstance(res.get("config"), Mapping):
+        res["config"] = scrub_config(res["config"])
+    res["inputs"] = dict(inputs)
+    skip = {"results.json", *(f"{n}.csv" for n in tables)}
+    extra: list[str] = []
+    if run_dir is not None and run_dir.is_dir():
+        extra = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
+                       if p.is_file() and p.relative_to(run_dir).as_posix() not in skip)
+    pub = publication_mode(res, tables, settings=settings, exceptions=exceptions,
+                           files=[f"results/{f}" for f in extra], table_prefix="results/",
+                           results_name="results/results.json")
+    out: dict[str, bytes] = {"data/results/results.json": _json_bytes(pub.results)}
+    for name, frame in sorted(pub.tables.items()):
+        out[f"data/results/{name}.csv"] = _csv_bytes(frame)
+    withheld = set(pub.withheld_files)
+    for f in extra:
+        if f"results/{f}" not in withheld and run_dir is not None:
+            out[f"data/results/{f}"] = (run_dir / f).read_bytes()
+    log = pub.log
+    if RENDERERS and pub.status != "fail":
+        with tempfile.TemporaryDirectory(prefix="natexp-render-") as tmp:
+            for render in RENDERERS:
+                render(pub.results, pub.tables, Path(tmp))
+            from natexp.bundle.disclosure import OutputCheck
+
+            added = []
+            for p in sorted(Path(tmp).rglob("*")):
+                if p.is_file():
+                    rel = p.relative_to(tmp).as_posix()
+                    out[f"data/results/{rel}"] = p.read_bytes()
+                    added.append(OutputCheck(f"results/{rel}", "pass", (
+                        "built by a registered renderer from the cleared results only",)))
+            log = DisclosureLog(log.settings, (*log.outputs, *added), log.cells, log.exceptions)
+    out["data/inputs/inputs.json"] = _json_bytes(pub.results.get("inputs", {}))
+    out["data/disclosure/disclosure_log.json"] = _json_bytes(log.to_dict())
+    out["data/disclosure/disclosure_log.md"] = log.to_markdown().encode("utf-8")
+    if exceptions is not None:
+        out["data/disclosure/exceptions.yaml"] = exceptions.text.encode("utf-8")
+    return out, log
+
+
+#: Outputs verify regenerates and compares (everything else is description).
+def is_output(rel: str) -> bool:
+    """True for bag paths that verify regenerates and compares.
+
+    Examples
+    --------
+    >>> is_output("data/results/flow.csv"), is_output("data/environment/environment.json")
+    (True, False)
+    """
+    return rel.startswith(("data/results/", "data/disclosure/", "data/inputs/"))
+
+
+# --------------------------------------------------------------------------- README
+
+
+def _readme(ctx: dict) -> bytes:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False,
+    )
+    return env.get_template("README.md.j2").render(**ctx).encode("utf-8")
+
+
+def _seeds(cfg: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out += _seeds(v, key + ".")
+        elif "seed" in str(k):
+            out.append((key, v))
+    return out
+
+
+def _source(output: str) -> tuple[str, str]:
+    stem = Path(output).name
+    if stem.endswith(".csv"):
+        stem = stem[:-4]
+    return OUTPUT_SOURCES.get(stem, OUTPUT_SOURCES.get(Path(output).name, (
+        "natexp.pipeline.run (written by the run)", "the whole resolved config")))
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _forbidden_strings(paths: Sequence[Path]) -> list[str]:
+    out = {str(Path.cwd()), str(Path.home()), tempfile.gettempdir() + os.sep}
+    for p in paths:
+        out.add(str(Path(p).resolve().parent))
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name to look for
+        user = ""
+    if user:
+        out |= {f"/{user}/", f"\\{user}\\", f"/home/{user}"}
+    return sorted(s for s in out if len(s) > 1 and s not in ("/", "\\"))
+
+
+def _guard(bag: Path, forbidden: Sequence[str]) -> None:
+    for p in sorted(bag.rglob("*")):
+        if not p.is_file():
+            continue
+        data = p.read_bytes()
+        for s in forbidden:
+            if s.encode("utf-8") in data:
+                raise BundleError(f"internal error: {p.relative_to(bag).as_posix()} contains a "
+                                  "machine path or user name; nothing was written")
+
+
+def _place(src: Path, target: Path) -> None:
+    """Move ``src`` to ``target`` atomically, never replacing an existing file."""
+    try:
+        os.link(src, target)
+    except FileExistsError:
+        raise BundleError(f"{target.name} already exists: not overwritten") from None
+    except OSError:  # no hard links on this filesystem: check, then rename
+        if target.exists():
+            raise BundleError(f"{target.name} already exists: not overwritten") from None
+        os.replace(src, target)
+        return
+    src.unlink()
+
+
+def build_bundle(
+    overrides: Sequence[str],
+    out: str | Path | None = None,
+    *,
+    disclosure: DisclosureSettings | None = None,
+    exceptions: str | Path | Exceptions | None = "auto",
+    echo: Callable[[str], None] | None = None,
+) -> BundleResult:
+    """Run an experiment and write its replication bundle.
+
+    Parameters
+    ----------
+    overrides : sequence of str
+        Hydra overrides, e.g. ``["+experiment=oxon_vs_rest"]``.
+    out : str or Path, optional
+        The zip to write (default ``<experiment>-replication.zip``). Never overwritten.
+    disclosure : DisclosureSettings, optional
+        Threshold (default 10, floor 3), zeros, suppression.
+    exceptions : "auto", path, Exceptions or None
+        ``"auto"``: ``experiments/<experiment>/disclosure_exceptions.yaml`` when present.
+    echo : callable, optional
+        Receives progress lines (default: silent).
+
+    Returns
+    -------
+    BundleResult
+
+    Raises
+    ------
+    BundleError
+        Existing target, configuration that cannot be composed, invalid input.
+    DisclosureFailure
+        An output failed disclosure control (nothing written).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, zipfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> res = build_bundle(["+experiment=oxon_vs_rest"], d / "b.zip")  # doctest: +SKIP
+    >>> "oxon_vs_rest-replication/README.md" in zipfile.ZipFile(res.path).namelist()
+    ... # doctest: +SKIP
+    True
+    """
+    from natexp.config import ConfigError, to_settings
+    from natexp.data.validate import InputValidationError
+    from natexp.pipeline import run
+
+    say = echo or (lambda _s: None)
+    disclosure = disclosure or DisclosureSettings()
+    try:
+        cfg = resolve_config(overrides)
+        settings = to_settings(cfg)
+    except ConfigError as exc:
+        raise BundleError(str(exc)) from None
+    experiment = settings.experiment
+    target = Path(out) if out is not None else Path(f"{experiment}-replication.zip")
+    if target.exists():
+        raise BundleError(f"{target.name} already exists: not overwritten")
+    exc_obj = load_exceptions(experiment, exceptions)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    data_paths = [Path(p) for p in (settings.data.families, settings.data.children) if p]
+    try:
+        say(f"running {experiment} ...")
+        t0 = time.perf_counter()
+        try:
+            inputs, file_hashes = describe_inputs(settings)  # validates the originals
+            run_cfg, names = sorted_inputs(cfg, stage / "inputs")
+            result = run(run_cfg, output_dir=stage / "run", write=True)
+        except (InputValidationError, ConfigError) as exc:
+            raise BundleError(str(exc)) from None
+        runtime = time.perf_counter() - t0
+        say(f"analysis ran in {runtime:.1f} s; applying disclosure control ...")
+        results = restore_names(result.results, scrub_config(cfg), names)
+        files, log = render_outputs(results, result.tables, stage / "run", inputs,
+                                    settings=disclosure, exceptions=exc_obj)
+        if log.status == "fail":
+            raise DisclosureFailure(log)
+        arcroot = f"{experiment}-replication"
+        bag = stage / "bag"
+        for rel, data in files.items():
+            (bag / rel).parent.mkdir(parents=True, exist_ok=True)
+            (bag / rel).write_bytes(data)
+        env = environment()
+        scrubbed = scrub_config(cfg)
+        ovr = scrub_overrides(overrides)
+        extra_files = {
+            "data/config/resolved_config.json": _json_bytes(scrubbed),
+            "data/config/overrides.txt": ("\n".join(ovr) + "\n").encode("utf-8"),
+            "data/environment/environment.json": _json_bytes(env),
+        }
+        from natexp.paths import REPO_DIR
+
+        if (REPO_DIR / "requirements.lock").is_file():
+            extra_files["data/environment/requirements.lock"] = (
+                REPO_DIR / "requirements.lock").read_bytes()
+        for rel, data in extra_files.items():
+            (bag / rel).parent.mkdir(parents=True, exist_ok=True)
+            (bag / rel).write_bytes(data)
+        outputs = sorted(
+            (o for o in log.outputs if not o.withheld), key=lambda o: o.output)
+        ctx = {
+            "experiment": experiment,
+            "description": settings.description,
+            "natexp_version": env["natexp"],
+            "command": " ".join(["python -m natexp bundle", *ovr]),
+            "overrides": ovr,
+            "inputs": inputs,
+            "data_holders": DATA_HOLDERS,
+            "env": env,
+            "locked": sorted(env["locked"].items(), key=lambda kv: kv[0].lower()),
+            "seeds": _seeds(scrubbed),
+            "runtime_bucket": runtime_bucket(runtime),
+            "buckets": [b for _, b in RUNTIME_BUCKETS] + ["> 14 days"],
+            "outputs": [{"name": o.output, "status": o.status,
+                         "code": _source(o.output)[0], "config": _source(o.output)[1]}
+                        for o in outputs],
+            "withheld": sorted(o.output for o in log.outputs if o.withheld),
+            "log": log,
+            "cells": log.cells,
+            "exceptions": log.exceptions,
+            "arcroot": arcroot,
+        }
+        (bag / "README.md").write_bytes(_readme(ctx))
+        write_bag_files(bag, {
+            "External-Description": f"natexp replication bundle of experiment {experiment}",
+            "External-Identifier": arcroot,
+            "Bag-Software-Agent": f"natexp {env['natexp']}",
+        })
+        _guard(bag, _forbidden_strings([stage, *data_paths]))
+        write_zip(bag, stage / "bundle.zip", arcroot)
+        _place(stage / "bundle.zip", target)
+        say(f"wrote {target}")
+        names = sorted(p.relative_to(bag).as_posix() for p in bag.rglob("*") if p.is_file())
+        return BundleResult(target, log, runtime, names, file_hashes)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _print_err(*lines: str) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def exception_summary(exc: BaseException) -> str:
+    """One message for a bundle error, never a record value."""
+    return str(exc) if isinstance(exc, BundleError | DisclosureError) else type(exc).__name__
