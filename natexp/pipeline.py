@@ -485,14 +485,27 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
 
 
 def _run(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool) -> RunResult:
+    from natexp.progress import Progress
+
+    steps = 6 + settings.sensitivity.enabled + settings.panel.enabled
+    with Progress(total=steps, description=f"natexp run {settings.experiment}") as bar:
+        return _steps(settings, output_dir=output_dir, write=write, bar=bar)
+
+
+def _steps(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool,
+           bar: Any) -> RunResult:
+    """The run's steps; ``bar`` shows which one is running (on a terminal only)."""
     rollout = rollout_frame([asdict(a) for a in settings.rollout.areas])
     design = settings.design.to_design()
+    bar.update(0, status="loading and validating the inputs")
     inputs, input_desc = load_data(settings, rollout)
+    bar.update(status="cohort and flow")
     cohort = build_cohort(inputs.families, rollout, design)
     flow = cohort.flow()
     if not accounted(flow):  # an internal invariant, not a user error
         raise AssertionError("cohort flow does not account for every input family")
     level = settings.analysis.confidence_level
+    bar.update(status="Appendix B and the primary outcome")
     app_b, app_b_table = appendix_b(inputs, level)
     primary, uptake_table = primary_outcome(cohort, level)
 
@@ -513,7 +526,9 @@ def _run(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool) 
         "primary_outcome": primary,
         "appendix_b": app_b,
     }
+    bar.update(status="power")
     results["power"] = power_analysis(primary["counts"], level)
+    bar.update(status="secondary outcomes, balance, replication")
     secondary, secondary_frames = secondary_outcomes(cohort)
     results["secondary"] = secondary
     balance = {
@@ -531,13 +546,17 @@ def _run(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool) 
         results["replication"] = replication.to_dicts()
         tables["replication"] = replication
     if settings.sensitivity.enabled:
+        bar.update(status="sensitivity analyses and DoWhy")
         results["sensitivity"], sens_tables = sensitivity(cohort, inputs, settings)
         tables.update(sens_tables)
     if settings.panel.enabled:
+        bar.update(status="staggered-rollout panel estimators")
         results["staggered"], panel_tables = staggered_panel(inputs, rollout, settings)
         tables.update(panel_tables)
     out = None
+    bar.update(status="writing outputs, figures and the report" if write else "finishing")
     if write:
         out = Path(output_dir or settings.output_dir or Path("outputs") / settings.experiment)
         _write_outputs(out, results, tables, report=settings.report.enabled)
+    bar.update(status="done")
     return RunResult(results, tables, cohort, out, [str(n) for n in inputs.notices])
