@@ -351,6 +351,12 @@ def sample_size(
     n = int(min(max(2, math.ceil(n_normal)), max_n))
     while n > 1 and pw(n) >= target - 0.05:
         n = max(1, int(n * 0.85))
+    # Gallop up in steps of about 2% of n, then search the last step one by one: the first n
+    # that reaches the target is the same as a one-by-one scan finds unless power rises above
+    # the target and falls back within one step (the saw-tooth check below looks past it).
+    step = max(1, n // 50)
+    while n + step <= max_n and pw(n + step) < target:
+        n += step
     while n <= max_n and pw(n) < target:
         n += 1
     if n > max_n:
