@@ -104,11 +104,27 @@ OUTPUT_SOURCES: dict[str, tuple[str, str]] = {
     "event_study": ("natexp.pipeline.staggered_panel", "panel.*"),
 }
 
-#: Callables ``(cleared_results, cleared_tables, folder) -> None`` that write extra outputs
-#: (figures, a report) into ``folder`` from the CLEARED results only. Files they write are
-#: built only from cleared counts and pass disclosure control as such. The report module can
-#: register itself here.
-RENDERERS: list[Callable[[dict, dict[str, pl.DataFrame], Path], None]] = []
+def render_publication_report(results: dict, tables: dict[str, pl.DataFrame],
+                              folder: Path) -> dict[str, dict[str, Any]]:
+    """The report and its figures in publication mode, from the cleared results only.
+
+    Registered in :data:`RENDERERS`: :func:`natexp.report.render.write_publication_report`
+    (nothing is written when the run's config switched the report off).
+    """
+    from natexp.report.render import write_publication_report
+
+    return write_publication_report(folder, results, tables)
+
+
+#: Callables ``(cleared_results, cleared_tables, folder) -> checks or None`` that write extra
+#: outputs (figures, a report) into ``folder`` from the CLEARED results only. ``checks`` maps a
+#: file name relative to ``folder`` to ``{"status", "reasons", "withheld"}`` for the disclosure
+#: log (a file written without a check: ``pass``, built from cleared counts only; a check with
+#: ``withheld`` True: a file the renderer withheld, logged when the run itself produced it). A
+#: renderer's file replaces the run's own file of the same name (the run's figures and report
+#: are drawn from uncleared counts). The report registers itself here in publication mode.
+RENDERERS: list[Callable[[dict, dict[str, pl.DataFrame], Path],
+                         Mapping[str, Mapping[str, Any]] | None]] = [render_publication_report]
 
 #: The Social Science Data Editors' template's runtime buckets.
 RUNTIME_BUCKETS = ((600, "<10 minutes"), (3600, "10-60 minutes"), (7200, "1-2 hours"),
@@ -484,25 +500,47 @@ def render_outputs(
             out[f"data/results/{f}"] = (run_dir / f).read_bytes()
     log = pub.log
     if RENDERERS and pub.status != "fail":
-        with tempfile.TemporaryDirectory(prefix="natexp-render-") as tmp:
-            for render in RENDERERS:
-                render(pub.results, pub.tables, Path(tmp))
-            from natexp.bundle.disclosure import OutputCheck
-
-            added = []
-            for p in sorted(Path(tmp).rglob("*")):
-                if p.is_file():
-                    rel = p.relative_to(tmp).as_posix()
-                    out[f"data/results/{rel}"] = p.read_bytes()
-                    added.append(OutputCheck(f"results/{rel}", "pass", (
-                        "built by a registered renderer from the cleared results only",)))
-            log = DisclosureLog(log.settings, (*log.outputs, *added), log.cells, log.exceptions)
+        log = _render(pub, log, out, {f"results/{f}" for f in extra})
     out["data/inputs/inputs.json"] = _json_bytes(pub.results.get("inputs", {}))
     out["data/disclosure/disclosure_log.json"] = _json_bytes(log.to_dict())
     out["data/disclosure/disclosure_log.md"] = log.to_markdown().encode("utf-8")
     if exceptions is not None:
         out["data/disclosure/exceptions.yaml"] = exceptions.text.encode("utf-8")
     return out, log
+
+
+def _render(pub: Any, log: DisclosureLog, out: dict[str, bytes], produced: set[str]
+            ) -> DisclosureLog:
+    """Run the registered renderers on the cleared results; their files replace the run's."""
+    from natexp.bundle.disclosure import OutputCheck
+
+    claims: dict[str, Mapping[str, Any]] = {}
+    written: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="natexp-render-") as tmp:
+        for render in RENDERERS:
+            for rel, check in (render(pub.results, pub.tables, Path(tmp)) or {}).items():
+                claims[f"results/{rel}"] = check
+        for p in sorted(Path(tmp).rglob("*")):
+            if p.is_file():
+                written[f"results/{p.relative_to(tmp).as_posix()}"] = p.read_bytes()
+    replaced = set(written) | {name for name, c in claims.items() if c.get("withheld")}
+    outputs = [o for o in log.outputs if o.output not in replaced]
+    for name in sorted(replaced):
+        out.pop(f"data/{name}", None)
+        if name in written:
+            out[f"data/{name}"] = written[name]
+            c = claims.get(name, {})
+            outputs.append(OutputCheck(name, str(c.get("status", "pass")), tuple(
+                c.get("reasons") or ("built by a registered renderer from the cleared results "
+                                     "only",))))
+        elif name in produced:  # the run drew it; in publication mode it is withheld
+            c = claims[name]
+            outputs.append(OutputCheck(name, str(c.get("status", "review")),
+                                       tuple(c.get("reasons") or ()), withheld=True))
+    cells = dict(log.cells)
+    cells["withheld_files"] = sorted(o.output for o in outputs if o.withheld
+                                     and not o.output.endswith((".csv", ".json")))
+    return DisclosureLog(log.settings, tuple(outputs), cells, log.exceptions)
 
 
 #: Outputs verify regenerates and compares (everything else is description).
@@ -542,6 +580,10 @@ def _seeds(cfg: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _source(output: str) -> tuple[str, str]:
+    if output.startswith("results/figures/") or output in ("results/report.html",
+                                                          "results/report.md"):
+        return ("natexp.report.render.write_publication_report (publication mode: from the "
+                "cleared results)", "report.enabled")
     stem = Path(output).name
     if stem.endswith(".csv"):
         stem = stem[:-4]

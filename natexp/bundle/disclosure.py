@@ -42,7 +42,16 @@ and one count cannot exceed another.
   report) is shown only when no count of the run had to be suppressed (and, for a CSV table,
   when its whole numbers are all at least the threshold); otherwise it is withheld, because it
   may have been built from uncleared counts. Build figures from :func:`publication_mode`'s
-  cleared results instead.
+  cleared results instead (natexp's report does: see ``natexp.bundle.build.RENDERERS``).
+* Sensitivity analyses: those computed only from the primary 2x2 table and the flow's
+  identified and reached counts (the non-response tipping point and Manski bounds, the
+  E-values, the leave-one-out headline) are derived values of those counts, shown when they are
+  cleared and withheld as a whole when one is suppressed. Those computed from counts these
+  rules do not track (the randomization test and placebo go-live dates, both over all
+  identified families; leave one area out, by area; the specification curve, other cohorts that
+  overlap the published one, so differencing applies; DoWhy, a regression on records) are
+  withheld whenever disclosure control is in publication mode (suppression on, or any count
+  suppressed), each with its reason in the log.
 
 Examples
 --------
@@ -81,6 +90,8 @@ __all__ = [
 SUPPRESSED = "[c]"
 #: Marker of a whole results section that could not be checked and was withheld.
 WITHHELD_SECTION = "[withheld: not recognised by natexp's disclosure rules]"
+#: Start of the marker of a results section withheld by disclosure control (a reason follows).
+WITHHELD_DC = "[withheld: disclosure control"
 #: No configuration may set the threshold below this.
 FLOOR = 3
 DEFAULT_THRESHOLD = 10
@@ -271,8 +282,19 @@ class Derived:
     deps: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Uncleared:
+    """A location showing a value computed from counts these rules do not track (``reason``).
+
+    Withheld whenever disclosure control is in publication mode (suppression on, or any count
+    suppressed); shown for an output checker's review otherwise.
+    """
+
+    reason: str
+
+
 META, PUBLIC, UNKNOWN = "meta", "public", "unknown"
-Loc = Count | Derived | str
+Loc = Count | Derived | Uncleared | str
 
 
 def _as_count(value: Any) -> int | None:
@@ -298,6 +320,11 @@ class _Model:
         self.tables: dict[str, dict[tuple[int, str], Loc]] = {}
         self.unknown_sections: list[str] = []
         self.unknown_tables: list[str] = []
+        #: results sections withheld as a whole in publication mode: dotted path -> reason
+        self.uncleared_sections: dict[str, str] = {}
+        #: results sections derived from counts: dotted path -> their location (withheld as a
+        #: whole when one of the counts is suppressed)
+        self.derived_sections: dict[str, Derived] = {}
 
     def count(self, key: str, value: Any) -> Loc:
         v = _as_count(value)
@@ -727,6 +754,104 @@ def _index_power(m: _Model, power: Any) -> None:
         m.put(path, derived, _dot(path))
 
 
+#: Counts the non-response analyses use: the primary 2x2 table and the identified and reached
+#: families per arm (the unreached are their difference).
+_NONRESPONSE = (*_PRIMARY, *(f"flow.{s}.{a}" for s in ("identified", "reached") for a in ARMS))
+
+#: Sensitivity analyses built from the cleared counts: results key -> the counts they use.
+CLEARED_SENSITIVITY: dict[str, tuple[str, ...]] = {
+    "nonresponse": _NONRESPONSE,
+    "evalues": _PRIMARY,
+}
+
+#: Sensitivity analyses built from counts these rules do not track: results key -> why they are
+#: withheld in publication mode.
+UNCLEARED_SENSITIVITY: dict[str, str] = {
+    "randomization": (
+        "the randomization test recomputes support uptake among all identified families under "
+        "every assignment of areas to the treated role: counts by area, and among all "
+        "identified families, that disclosure control does not clear"),
+    "placebo": (
+        "the placebo go-live analysis recomputes support uptake among the families of every "
+        "shifted go-live schedule: other cohorts whose counts disclosure control does not "
+        "clear and which overlap the published one (differencing)"),
+    "leave_one_out": (
+        "leaving one area out shows the reached families and their support uptake area by "
+        "area: counts disclosure control does not clear (small by construction)"),
+    "specification_curve": (
+        "the specification curve re-estimates the comparison in other cohorts (windows, "
+        "follow-up dates, custody rules) whose counts disclosure control does not clear and "
+        "which overlap the published one (differencing)"),
+    "dowhy": (
+        "the DoWhy model is a regression on the identified families' records with covariates, "
+        "not a function of cleared counts"),
+}
+
+#: CSV tables of the sensitivity analyses built from counts these rules do not track.
+UNCLEARED_TABLES: dict[str, str] = {
+    "randomization_distribution": UNCLEARED_SENSITIVITY["randomization"],
+    "placebo_go_live": UNCLEARED_SENSITIVITY["placebo"],
+    "leave_one_area_out": UNCLEARED_SENSITIVITY["leave_one_out"],
+    "specification_curve": UNCLEARED_SENSITIVITY["specification_curve"],
+    "dowhy": UNCLEARED_SENSITIVITY["dowhy"],
+}
+
+#: CSV tables every cell of which is derived from these counts (withheld as a whole when one
+#: of them is suppressed).
+DERIVED_TABLES: dict[str, tuple[str, ...]] = {"tipping_point": _NONRESPONSE}
+
+#: Rows of the ``sensitivity`` summary table: analysis -> the counts it uses (None: uncleared).
+_SENSITIVITY_ROWS: dict[str, tuple[str, ...] | None] = {
+    "nonresponse": _NONRESPONSE,
+    "manski": _NONRESPONSE,
+    "evalue_risk_ratio": _PRIMARY,
+    "evalue_risk_difference": _PRIMARY,
+    "leave_one_out": _PRIMARY,  # the full-cohort headline: the primary comparison
+    "randomization": None,
+    "placebo": None,
+    "specification_curve": None,
+    "dowhy": None,
+}
+
+
+def _index_sensitivity(m: _Model, sens: Any) -> None:
+    """The sensitivity analyses: derived from cleared counts, or withheld in publication mode."""
+    if not isinstance(sens, Mapping):
+        m.unknown_sections.append("sensitivity")
+        for path, _ in _leaves(sens, ("sensitivity",)):
+            m.put(path, UNKNOWN)
+        return
+    for name, body in sens.items():
+        top = ("sensitivity", name)
+        if name in CLEARED_SENSITIVITY:
+            loc = m.deps(CLEARED_SENSITIVITY[name])
+            m.derived_sections[_dot(top)] = loc
+            for path, _ in _leaves(body, top):
+                m.put(path, loc, _dot(path))
+        elif name == "leave_one_out" and isinstance(body, Mapping):
+            for key, part in body.items():
+                sub = (*top, key)
+                if key == "headline":
+                    loc = m.deps(_PRIMARY)
+                    m.derived_sections[_dot(sub)] = loc
+                elif key in ("meta", "method", "title"):
+                    loc = META
+                else:
+                    loc = Uncleared(UNCLEARED_SENSITIVITY[name])
+                    m.uncleared_sections[_dot(sub)] = loc.reason
+                for path, _ in _leaves(part, sub):
+                    m.put(path, loc, _dot(path))
+        elif name in UNCLEARED_SENSITIVITY:
+            loc = Uncleared(UNCLEARED_SENSITIVITY[name])
+            m.uncleared_sections[_dot(top)] = loc.reason
+            for path, _ in _leaves(body, top):
+                m.put(path, loc)
+        else:
+            m.unknown_sections.append(_dot(top))
+            for path, _ in _leaves(body, top):
+                m.put(path, UNKNOWN)
+
+
 def _cross_relations(m: _Model, results: Mapping) -> None:
     """The same quantity under two keys (an attacker can match them across tables)."""
     for a in ARMS:
@@ -764,11 +889,12 @@ def _structural_zeros(m: _Model, results: Mapping) -> None:
 
 def _index_results(results: Mapping, items: Mapping[str, Mapping]) -> _Model:
     m = _Model()
-    order = ["inputs", "flow", "primary_outcome", "appendix_b", "secondary", "balance", "power"]
+    order = ["inputs", "flow", "primary_outcome", "appendix_b", "secondary", "balance", "power",
+             "sensitivity"]
     handlers = {
         "inputs": _index_inputs, "flow": _index_flow, "primary_outcome": _index_primary,
         "appendix_b": _index_appendix_b, "secondary": _index_secondary,
-        "balance": _index_balance, "power": _index_power,
+        "balance": _index_balance, "power": _index_power, "sensitivity": _index_sensitivity,
     }
     for name in order:
         if name in results:
@@ -904,6 +1030,18 @@ def _map_table(m: _Model, name: str, frame: pl.DataFrame, results: Mapping,
         return _csv_generic(m, rows, up)
     if name == "replication":
         return _replication_rows(m, rows, items)
+    if name in DERIVED_TABLES:
+        loc = m.deps(DERIVED_TABLES[name])
+        return [{c: loc for c in r} for r in rows]
+    if name == "sensitivity" and "analysis" in frame.columns:
+        def sens(r, col, value):
+            if col in ("analysis", "method"):
+                return META
+            deps = _SENSITIVITY_ROWS.get(str(r.get("analysis")), ())
+            if deps is None:
+                return Uncleared(UNCLEARED_SENSITIVITY[str(r.get("analysis"))])
+            return m.deps(deps) if deps else UNKNOWN
+        return _csv_generic(m, rows, sens)
     if name == "children_by_age" and frame.columns == ["age", "n"]:
         # Figure 3: children by age; the ages add up to every child of the input
         keys = []
@@ -1102,8 +1240,9 @@ RULES_TEXT = (
     "structural; secondary suppression until no suppressed count can be recovered from "
     "totals, sums of parts, the same count in another table or differencing (bounds by "
     "linear programming); statistics computed from a suppressed count withheld; content the "
-    "rules cannot check withheld whenever any count was suppressed. Suppressed and withheld "
-    "values are shown as [c]."
+    "rules cannot check withheld whenever any count was suppressed; sensitivity analyses "
+    "computed from counts the rules do not track (other cohorts, areas, records) withheld in "
+    "publication mode. Suppressed and withheld values are shown as [c]."
 )
 
 
@@ -1173,6 +1312,8 @@ def _canonical(m: _Model) -> tuple[_Model, dict[str, str], dict[str, list[str]]]
     out.json = m.json
     out.dotted = m.dotted
     out.unknown_sections = m.unknown_sections
+    out.uncleared_sections = m.uncleared_sections
+    out.derived_sections = m.derived_sections
     out.unknown_tables = m.unknown_tables
     return out, rep, {r: sorted(ks) for r, ks in members.items()}
 
@@ -1214,11 +1355,14 @@ def _touch(loc: Loc) -> frozenset[str]:
     return frozenset()
 
 
-def _hidden(loc: Loc, s: set[str], withhold_unknown: bool) -> bool:
+def _hidden(loc: Loc, s: set[str], withhold_unknown: bool,
+            withhold_uncleared: bool | None = None) -> bool:
     if isinstance(loc, Count):
         return loc.key in s
     if isinstance(loc, Derived):
         return bool(loc.deps & s)
+    if isinstance(loc, Uncleared):
+        return withhold_unknown if withhold_uncleared is None else withhold_uncleared
     if loc == UNKNOWN:
         return withhold_unknown
     return False
@@ -1340,6 +1484,7 @@ def publication_mode(
     m.json = json_locs_c
     table_locs = {name: [{c: _canon_loc(loc, rep) for c, loc in row.items()} for row in locs]
                   for name, locs in table_locs.items()}
+    m.derived_sections = {k: _canon_loc(loc, rep) for k, loc in m.derived_sections.items()}
     exempt = {rep[k]: v for k, v in exempt.items()}
     structural = {rep[k]: v for k, v in m.structural.items()}
     public = set(exempt) | set(structural)
@@ -1404,6 +1549,12 @@ def publication_mode(
                 break
     anything_hidden = bool(primary)
     secondary = s - primary
+    # publication mode: suppression asked for, or needed; analyses built from counts these
+    # rules do not track are withheld then
+    publication = suppress or anything_hidden
+
+    def hidden(loc: Loc) -> bool:
+        return _hidden(loc, s, anything_hidden, publication)
 
     # ---- per-output checks and rendering
     outputs: list[OutputCheck] = []
@@ -1414,16 +1565,18 @@ def publication_mode(
         counts = 0
         ex = pd_ = st = 0
         supp_p = supp_s = withheld = unknown_shown = unknown_hidden = 0
+        uncleared_hidden: dict[str, int] = {}
+        uncleared_shown = 0
         fails: set[str] = set()
         unprot: set[str] = set()
         hide: list[Any] = []
         derived_shown = 0
         for where, loc in locs:
             if isinstance(where, tuple) and where and where[0] in m.unknown_sections:
-                if _hidden(loc, s, anything_hidden):
+                if hidden(loc):
                     hide.append(where)
                 continue
-            if isinstance(loc, Derived) and not _hidden(loc, s, anything_hidden):
+            if isinstance(loc, Derived) and not hidden(loc):
                 derived_shown += 1
             if isinstance(loc, Count):
                 counts += 1
@@ -1438,17 +1591,21 @@ def publication_mode(
             if isinstance(loc, Derived):
                 fails |= loc.deps & exposed
                 unprot |= loc.deps & unprotectable
-            if _hidden(loc, s, anything_hidden):
+            if hidden(loc):
                 hide.append(where)
                 if isinstance(loc, Count):
                     supp_p += loc.key in primary
                     supp_s += loc.key in secondary
+                elif isinstance(loc, Uncleared):
+                    uncleared_hidden[loc.reason] = uncleared_hidden.get(loc.reason, 0) + 1
                 elif loc == UNKNOWN:
                     unknown_hidden += 1
                 else:
                     withheld += 1
             elif loc == UNKNOWN:
                 unknown_shown += 1
+            elif isinstance(loc, Uncleared):
+                uncleared_shown += 1
         reasons = []
         for group, what in ((fails, f"may need suppressing (below {t}, or zero)"),
                             (unprot, "cannot be protected by suppression")):
@@ -1465,9 +1622,15 @@ def publication_mode(
         if unknown_hidden:
             reasons.append(f"{unknown_hidden} value(s) not recognised by the disclosure "
                            "rules withheld as [c] (counts were suppressed elsewhere in the run)")
+        for why, k in sorted(uncleared_hidden.items()):
+            reasons.append(f"{k} value(s) withheld (publication mode): {why}")
         if unknown_shown:
             reasons.append(f"{unknown_shown} value(s) not recognised by the disclosure rules "
                            "shown unchecked: an output checker must review them")
+        if uncleared_shown:
+            reasons.append(f"{uncleared_shown} value(s) computed from counts these rules do not "
+                           "track shown unchecked (no suppression asked for or needed): an "
+                           "output checker must review them")
         if ex:
             reasons.append(f"{ex} count location(s) cleared by the experiment's recorded "
                            "exception (counts the data owner already published)")
@@ -1481,7 +1644,8 @@ def publication_mode(
         if derived_shown:
             reasons.append(f"{derived_shown} derived value(s) (percentages, means, statistics) "
                            "computed only from cleared counts")
-        status = "fail" if fails else ("review" if hide or unknown_shown else "pass")
+        status = "fail" if fails else ("review" if hide or unknown_shown or uncleared_shown
+                                       else "pass")
         return OutputCheck(name, status, tuple(reasons)), hide
 
     json_locs = list(m.json.items())
@@ -1495,6 +1659,22 @@ def publication_mode(
         top = section.split(".")
         if anything_hidden:
             _set_path(cleared, tuple(top), WITHHELD_SECTION if marker is not None else None)
+    whole: list[str] = []
+    if publication:
+        for section, why in sorted(m.uncleared_sections.items()):
+            _set_path(cleared, tuple(section.split(".")),
+                      f"{WITHHELD_DC}: {why}]" if marker is not None else None)
+            whole.append(section)
+    for section, loc in sorted(m.derived_sections.items()):
+        if hidden(loc):
+            _set_path(cleared, tuple(section.split(".")),
+                      f"{WITHHELD_DC}: computed from suppressed counts]"
+                      if marker is not None else None)
+            whole.append(section)
+    if whole:
+        res_check = OutputCheck(res_check.output, res_check.status, (
+            *res_check.reasons, "sections withheld as a whole (publication mode): "
+            + ", ".join(sorted(whole))))
     if m.unknown_sections:
         note = ("sections not recognised by the disclosure rules: "
                 + ", ".join(sorted(m.unknown_sections))
@@ -1512,24 +1692,38 @@ def publication_mode(
             locs = [((i, c), loc) for i, row in enumerate(table_locs[name])
                     for c, loc in row.items()]
             oc, hide = check(out_name, locs)
+            if name in DERIVED_TABLES and frame.height and len(hide) == frame.height * frame.width:
+                outputs.append(OutputCheck(out_name, "review", (
+                    "withheld from publication: every value is computed from counts that were "
+                    "suppressed",), withheld=True))
+                withheld_tables.append(name)
+                continue
             outputs.append(oc)
             cleared_tables[name] = _hide_cells(frame, hide, marker)
             continue
+        if name in UNCLEARED_TABLES and publication:
+            outputs.append(OutputCheck(out_name, "review", (
+                f"withheld from publication (publication mode): {UNCLEARED_TABLES[name]}",),
+                withheld=True))
+            withheld_tables.append(name)
+            continue
+        what = (f"table computed from counts these rules do not track ({UNCLEARED_TABLES[name]})"
+                if name in UNCLEARED_TABLES else "table not recognised by the disclosure rules")
         small = _small_ints(frame, t, settings.zeros_disclosive)
         if small and not suppress:
             outputs.append(OutputCheck(out_name, "fail", (
-                f"table not recognised by the disclosure rules holds whole numbers below {t} "
+                f"{what} holds whole numbers below {t} "
                 "(or zeros) and cannot be suppressed automatically",)))
         elif small or anything_hidden:
             why = (f"holds whole numbers below {t} (or zeros)" if small else
                    "counts elsewhere in the run were suppressed and it may use them")
             outputs.append(OutputCheck(out_name, "review", (
-                f"table not recognised by the disclosure rules and {why}: withheld from "
+                f"{what} and {why}: withheld from "
                 "publication",), withheld=True))
             withheld_tables.append(name)
         else:
             outputs.append(OutputCheck(out_name, "review", (
-                f"table not recognised by the disclosure rules; its whole numbers are all at "
+                f"{what}; its whole numbers are all at "
                 f"least {t}: an output checker must review it",)))
             cleared_tables[name] = frame
     for f in sorted(files):

@@ -7,8 +7,8 @@ installed (it needs no repository checkout: the full resolved config is in the b
    reported);
 2. the package versions recorded in the bundle are compared with the installed ones;
 3. the inputs are regenerated (synthetic data, from the recorded generator settings and seed)
-   or read from the paths the reviewer gives and checked against the recorded row counts and
-   order-independent content checksums;
+   or read from the paths the reviewer gives and checked against the recorded row counts (unless
+   disclosure control suppressed them) and order-independent content checksums;
 4. the analysis is re-run with ``natexp.pipeline.run(config)``, the same disclosure control is
    applied with the settings and exceptions recorded in the bundle, and every output is
    compared: ``matches``, or ``differs`` with the differing values (cleared values only: the
@@ -40,7 +40,7 @@ from natexp.bundle.build import (
     restore_names,
     sorted_inputs,
 )
-from natexp.bundle.disclosure import DisclosureSettings, Exceptions
+from natexp.bundle.disclosure import SUPPRESSED, DisclosureSettings, Exceptions
 from natexp.bundle.manifest import extract_zip, find_bag, validate_bag
 from natexp.causal.result import NatexpError
 
@@ -328,7 +328,9 @@ def verify_bundle(
             if "file" in rec:  # the reviewer's file names are not results
                 new["file"], new["format"] = rec["file"], rec.get("format", new.get("format"))
             detail = []
-            if rec.get("rows") != new.get("rows"):
+            # a row count suppressed by disclosure control ([c]) is not compared: the content
+            # checksum below still identifies the rows
+            if rec.get("rows") != new.get("rows") and rec.get("rows") != SUPPRESSED:
                 detail.append(f"rows: bundle {rec.get('rows')}, given {new.get('rows')}")
             if rec.get("content_sha256") != new.get("content_sha256"):
                 detail.append(f"content SHA-256: bundle {rec.get('content_sha256')}, "

@@ -11,6 +11,12 @@ with matplotlib, so text renders the same on every machine), counts written on t
 the report shows counts, and :func:`save_png` writes PNGs at print resolution without any
 timestamp or software metadata, so the same figure gives byte-identical files on every run.
 
+Publication mode (the report built from disclosure-controlled results): in the count figures
+(flow, Appendix B, Figures 3 and 6-11) a null count is a value suppressed by disclosure
+control. Its bar is not drawn, its label reads :data:`SUPPRESSED` (``[c]``), every total or
+percentage that would need it reads ``[c]`` too, and the figure carries a caption saying so:
+nothing drawn depends on a suppressed value.
+
 The report's figures (Bekaert, Olphin, Massie & Norris 2025, *What Works Series: Operation
 Paramount*):
 
@@ -82,6 +88,7 @@ __all__ = [
     "DPI",
     "FONT",
     "OKABE_ITO",
+    "SUPPRESSED",
     "fig_care_orders",
     "fig_care_orders_data",
     "fig_carer",
@@ -141,6 +148,10 @@ FONT = "DejaVu Sans"
 #: Print resolution of saved PNGs.
 DPI = 300
 _TEXT_SIZE = 8.5  # points, for counts written on bars
+#: Label of a value suppressed by disclosure control (the GSS marker for "confidential").
+SUPPRESSED = "[c]"
+_SUPPRESSED_NOTE = ("[c]: suppressed by disclosure control (publication mode); not drawn, and "
+                    "no total or percentage shown uses it.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,6 +208,15 @@ def _fmt_pct(v: float | None) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
     return f"{v:.1f}%" if 0 < v < 10 else f"{v:.0f}%"
+
+
+def _count_text(v: Any) -> str:
+    """A count as text; None (suppressed in publication mode) as ``[c]``."""
+    return SUPPRESSED if v is None else f"{v}"
+
+
+def _int_or_none(v: Any) -> int | None:
+    return None if v is None else int(v)
 
 
 def _num(v: Any, digits: int = 1) -> str:
@@ -285,6 +305,12 @@ def _appendix_b_long(appendix_b: Any, keys: Sequence[str]) -> pl.DataFrame:
         r = part.row(0, named=True)
         for sex, label in (("female", "Female parent imprisoned"),
                            ("male", "Male parent imprisoned")):
+            if r[f"{sex}_yes"] is None or r[f"{sex}_no"] is None:  # suppressed
+                yes = _int_or_none(r[f"{sex}_yes"])
+                rows.append({"table": key, "question": _APPB_SHORT.get(key, key),
+                             "parent": label, "yes": yes, "n": None, "percent": None,
+                             "label": f"{SUPPRESSED}\n({_count_text(yes)} of {SUPPRESSED})"})
+                continue
             yes, no = int(r[f"{sex}_yes"]), int(r[f"{sex}_no"])
             pct = _pct(yes, yes + no)
             rows.append({"table": key, "question": _APPB_SHORT.get(key, key), "parent": label,
@@ -300,7 +326,11 @@ def _appendix_b_long(appendix_b: Any, keys: Sequence[str]) -> pl.DataFrame:
 def _percent_bars(data: pl.DataFrame, x: str, title: str, subtitle: str) -> ggplot:
     top = max([v for v in data["percent"].to_list() if v is not None] + [1.0])
     dodge = position_dodge(width=0.8)
-    return (
+    hidden = data["n"].null_count() > 0
+    if hidden:  # suppressed: no bar (height 0 keeps the dodge), labelled [c]
+        data = data.with_columns(pl.when(pl.col("n").is_null()).then(0.0)
+                                 .otherwise(pl.col("percent")).alias("percent"))
+    p = (
         ggplot(data, aes(x=x, y="percent", fill="parent"))
         + geom_col(position=dodge, width=0.75)
         + geom_text(aes(label="label", group="parent"), position=dodge, va="bottom",
@@ -311,6 +341,7 @@ def _percent_bars(data: pl.DataFrame, x: str, title: str, subtitle: str) -> ggpl
         + labs(x="", y="Percentage of children", title=title, subtitle=subtitle)
         + _theme()
     )
+    return p + labs(caption=_SUPPRESSED_NOTE) if hidden else p
 
 
 def fig_carer_data(appendix_b: Any) -> pl.DataFrame:
@@ -457,14 +488,20 @@ def fig_child_ages(children_by_age: Any) -> ggplot:
     'ggplot'
     """
     data = fig_child_ages_data(children_by_age)
-    total = int(data["n"].sum())
+    hidden = data["n"].null_count() > 0
+    total: int | str = SUPPRESSED if hidden else int(data["n"].sum())
     top = max(data["n"].max() or 1, 1)
     lo = min(0, data["age"].min() or 0)
     hi = max(17, data["age"].max() or 17)
-    return (
+    label = "n"
+    if hidden:  # suppressed: no bar, labelled [c]
+        data = data.with_columns(pl.col("n").cast(pl.String).fill_null(SUPPRESSED)
+                                 .alias("n_label"), pl.col("n").fill_null(0))
+        label = "n_label"
+    p = (
         ggplot(data, aes(x="age", y="n"))
         + geom_col(fill=OKABE_ITO["blue"], width=0.8)
-        + geom_text(aes(label="n"), va="bottom", size=_TEXT_SIZE, family=FONT,
+        + geom_text(aes(label=label), va="bottom", size=_TEXT_SIZE, family=FONT,
                     nudge_y=top * 0.015)
         + scale_x_continuous(breaks=list(range(lo, hi + 1)))
         + scale_y_continuous(limits=(0, top * 1.12))
@@ -475,6 +512,7 @@ def fig_child_ages(children_by_age: Any) -> ggplot:
         + _theme()
         + theme(panel_grid_major_x=element_blank())
     )
+    return p + labs(caption=_SUPPRESSED_NOTE) if hidden else p
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,16 +555,18 @@ def fig_contact_data(contact: Any) -> pl.DataFrame:
     """
     t = _frame(contact, "contact", ("group", "measure", "value", "n"))
     t = t.filter(pl.col("measure") == "contact_view")
-    totals = {r["value"]: int(r["n"]) for r in t.filter(pl.col("group") == "total").to_dicts()}
-    of = sum(totals.values())
+    totals = {r["value"]: _int_or_none(r["n"])
+              for r in t.filter(pl.col("group") == "total").to_dicts()}
+    # a total that includes a suppressed count is not shown
+    of = None if None in totals.values() else sum(totals.values())
     rows = []
     for cell, label in _CONTACT_LABELS.items():
         for group in ("treatment", "control"):
             part = t.filter((pl.col("group") == group) & (pl.col("value") == cell))
-            n = int(part["n"].sum()) if part.height else 0
+            n = (None if part["n"].null_count() else int(part["n"].sum())) if part.height else 0
             tot = totals.get(cell, 0)
             rows.append({"cell": cell, "arm": _arm_label(group), "n": n, "total": tot,
-                         "of": of, "category": f"{_wrap(label, 20)}\n({tot})"})
+                         "of": of, "category": f"{_wrap(label, 20)}\n({_count_text(tot)})"})
     out = pl.DataFrame(rows, schema={"cell": pl.String, "arm": pl.String, "n": pl.Int64,
                                      "total": pl.Int64, "of": pl.Int64,
                                      "category": pl.String})
@@ -538,14 +578,20 @@ def _dodged_counts(data: pl.DataFrame, x: str, fill: str, colours: Mapping[str, 
                    flip: bool = False) -> ggplot:
     top = max(int(data["n"].max() or 0), 1)
     dodge = position_dodge(width=0.8)
+    hidden = data["n"].null_count() > 0
+    label = "n"
+    if hidden:  # suppressed: no bar (height 0 keeps the dodge), labelled [c]
+        data = data.with_columns(pl.col("n").cast(pl.String).fill_null(SUPPRESSED)
+                                 .alias("n_label"), pl.col("n").fill_null(0))
+        label = "n_label"
     if flip:  # coord_flip draws the first level at the bottom: reverse to read top-down
         levels = list(data.schema[fill].categories)
         data = data.with_columns(pl.col(fill).cast(pl.String).cast(pl.Enum(levels[::-1])),
-                                 pl.format(" {}", "n").alias("n_text"))
+                                 pl.format(" {}", label).alias("n_text"))
     text = (geom_text(aes(label="n_text", group=fill), position=dodge, ha="left",
                       size=_TEXT_SIZE, family=FONT) if flip else
-            geom_text(aes(label="n", group=fill), position=dodge, va="bottom", size=_TEXT_SIZE,
-                      family=FONT))
+            geom_text(aes(label=label, group=fill), position=dodge, va="bottom",
+                      size=_TEXT_SIZE, family=FONT))
     p = (
         ggplot(data, aes(x=x, y="n", fill=fill))
         + geom_col(position=dodge, width=0.75)
@@ -558,7 +604,7 @@ def _dodged_counts(data: pl.DataFrame, x: str, fill: str, colours: Mapping[str, 
         p = p + coord_flip() + theme(panel_grid_major_y=element_blank())
     else:
         p = p + theme(panel_grid_major_x=element_blank())
-    return p
+    return p + labs(caption=_SUPPRESSED_NOTE) if hidden else p
 
 
 def fig_contact(contact: Any) -> ggplot:
@@ -582,7 +628,7 @@ def fig_contact(contact: Any) -> ggplot:
     'ggplot'
     """
     data = fig_contact_data(contact)
-    of = data["of"][0] if data.height else 0
+    of = _count_text(data["of"][0]) if data.height else 0
     return _dodged_counts(data, "category", "arm", ARM_COLOURS) + labs(
         x="", y="Families",
         title="Contact with the imprisoned parent (report Figure 6)",
@@ -623,11 +669,12 @@ def fig_uptake_data(uptake: Any) -> pl.DataFrame:
         if part.height != 1:
             continue
         r = part.row(0, named=True)
-        arm_label = (f"{_arm_label(group)}\n{r['yes']} of {r['n']} took up support "
-                     f"({_fmt_pct(r['percent'])})")
+        pct = SUPPRESSED if r["yes"] is None or r["n"] is None else _fmt_pct(r["percent"])
+        arm_label = (f"{_arm_label(group)}\n{_count_text(r['yes'])} of {_count_text(r['n'])} "
+                     f"took up support ({pct})")
         for answer in ("Yes", "No"):
             rows.append({"arm": _arm_label(group), "answer": answer,
-                         "n": int(r[answer.lower()]), "total": int(r["n"]),
+                         "n": _int_or_none(r[answer.lower()]), "total": _int_or_none(r["n"]),
                          "percent": r["percent"], "arm_label": arm_label})
     out = pl.DataFrame(rows, schema={"arm": pl.String, "answer": pl.String, "n": pl.Int64,
                                      "total": pl.Int64, "percent": pl.Float64,
@@ -657,8 +704,10 @@ def fig_uptake(uptake: Any) -> ggplot:
     """
     data = fig_uptake_data(uptake)
     labelled = data.filter(pl.col("n") > 0)
-    return (
-        ggplot(data, aes(x="arm_label", y="n", fill="answer"))
+    hidden = data["n"].null_count() > 0
+    p = (
+        ggplot(data.filter(pl.col("n").is_not_null()) if hidden else data,
+               aes(x="arm_label", y="n", fill="answer"))
         + geom_col(position=position_stack(), width=0.6)
         + geom_text(labelled, aes(label="n"), position=position_stack(vjust=0.5),
                     size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold")
@@ -670,6 +719,7 @@ def fig_uptake(uptake: Any) -> ggplot:
         + _theme()
         + theme(panel_grid_major_x=element_blank())
     )
+    return p + labs(caption=_SUPPRESSED_NOTE) if hidden else p
 
 
 # --------------------------------------------------------------------------------------------
@@ -702,10 +752,10 @@ def fig_referral_response_data(referral: Any) -> pl.DataFrame:
     t = t.filter(~((pl.col("response") == "missing") & (pl.col("total") == 0)))
     rows = []
     for r in t.iter_rows(named=True):
-        cat = f"{_wrap(r['label'], 32)} ({r['total']})"
+        cat = f"{_wrap(r['label'], 32)} ({_count_text(r['total'])})"
         for group in ("treatment", "control"):
             rows.append({"response": r["response"], "category": cat, "arm": _arm_label(group),
-                         "n": int(r[group]), "total": int(r["total"])})
+                         "n": _int_or_none(r[group]), "total": _int_or_none(r["total"])})
     out = pl.DataFrame(rows, schema={"response": pl.String, "category": pl.String,
                                      "arm": pl.String, "n": pl.Int64, "total": pl.Int64})
     out = _enum(out, "arm", list(ARM_COLOURS))
@@ -769,10 +819,12 @@ def fig_reasons_data(reasons: Any) -> pl.DataFrame:
     t = _frame(reasons, "reasons", ("reason", "label", "yes", "no", "n", "percent_yes"))
     rows = []
     for r in t.iter_rows(named=True):
-        cat = f"{r['label']}\n{r['yes']} of {r['n']} ({_fmt_pct(r['percent_yes'])})"
+        pct = (SUPPRESSED if r["yes"] is None or r["n"] is None
+               else _fmt_pct(r["percent_yes"]))
+        cat = f"{r['label']}\n{_count_text(r['yes'])} of {_count_text(r['n'])} ({pct})"
         for answer in ("Yes", "No"):
             rows.append({"reason": r["reason"], "category": cat, "answer": answer,
-                         "n": int(r[answer.lower()]), "total": int(r["n"]),
+                         "n": _int_or_none(r[answer.lower()]), "total": _int_or_none(r["n"]),
                          "percent_yes": r["percent_yes"]})
     out = pl.DataFrame(rows, schema={"reason": pl.String, "category": pl.String,
                                      "answer": pl.String, "n": pl.Int64, "total": pl.Int64,
@@ -801,10 +853,14 @@ def fig_reasons(reasons: Any) -> ggplot:
     'ggplot'
     """
     data = fig_reasons_data(reasons)
-    n = int(data["total"].max() or 0) if data.height else 0
+    n: int | str = int(data["total"].max() or 0) if data.height else 0
+    if data["total"].null_count():
+        n = SUPPRESSED
     labelled = data.filter(pl.col("n") > 0)
-    return (
-        ggplot(data, aes(x="category", y="n", fill="answer"))
+    hidden = data["n"].null_count() > 0
+    p = (
+        ggplot(data.filter(pl.col("n").is_not_null()) if hidden else data,
+               aes(x="category", y="n", fill="answer"))
         + geom_col(position=position_stack(reverse=True), width=0.6)
         + geom_text(labelled, aes(label="n"), position=position_stack(vjust=0.5, reverse=True),
                     size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold")
@@ -817,6 +873,7 @@ def fig_reasons(reasons: Any) -> ggplot:
         + _theme()
         + theme(panel_grid_major_y=element_blank())
     )
+    return p + labs(caption=_SUPPRESSED_NOTE) if hidden or n == SUPPRESSED else p
 
 
 # --------------------------------------------------------------------------------------------
@@ -853,10 +910,10 @@ def fig_interview_data(interview: Any) -> pl.DataFrame:
         if part.height != 1:
             continue
         r = part.row(0, named=True)
-        cat = f"{_wrap(r['label'], 22)}\n({r['total']})"
+        cat = f"{_wrap(r['label'], 22)}\n({_count_text(r['total'])})"
         for group in ("treatment", "control"):
             rows.append({"measure": measure, "category": cat, "arm": _arm_label(group),
-                         "n": int(r[group]), "total": int(r["total"])})
+                         "n": _int_or_none(r[group]), "total": _int_or_none(r["total"])})
     out = pl.DataFrame(rows, schema={"measure": pl.String, "category": pl.String,
                                      "arm": pl.String, "n": pl.Int64, "total": pl.Int64})
     out = _enum(out, "arm", list(ARM_COLOURS))
@@ -934,8 +991,10 @@ def fig_flow_data(flow: Any) -> pl.DataFrame:
     def link(kind: str, x: float, y: float, xend: float, yend: float) -> None:
         rows.append({"kind": kind, "x": x, "y": y, "xend": xend, "yend": yend, "text": ""})
 
-    def n_of(step: str, arm: str) -> int | None:
+    def n_of(step: str, arm: str) -> int | str | None:
         part = t.filter((pl.col("step") == step) & (pl.col("arm") == arm))
+        if part.height and part["n"].null_count():
+            return SUPPRESSED
         return int(part["n"].sum()) if part.height else None
 
     def label_of(step: str) -> str:
@@ -951,8 +1010,9 @@ def fig_flow_data(flow: Any) -> pl.DataFrame:
     y = top - height(text) / 2
     excl = t.filter((pl.col("arm") == "all") & (pl.col("step") != "input"))
     if excl.height:
-        lines = [f"Excluded: n = {int(excl['n'].sum())}"]
-        lines += ["- " + _wrap(f"{r['label']}: {r['n']}", 40).replace("\n", "\n  ")
+        excluded = SUPPRESSED if excl["n"].null_count() else int(excl["n"].sum())
+        lines = [f"Excluded: n = {excluded}"]
+        lines += ["- " + _wrap(f"{r['label']}: {_count_text(r['n'])}", 40).replace("\n", "\n  ")
                   for r in excl.iter_rows(named=True)]
         text = "\n".join(lines)
         h = height(text)
@@ -1039,7 +1099,8 @@ def fig_flow(flow: Any, *, title: str = "Cohort flow") -> ggplot:
     lines = data.filter(pl.col("kind") == "line")
     heads = data.filter(pl.col("kind") == "heading")
     ymin = float(boxes["ymin"].min()) - 2 if boxes.height else 0.0
-    return (
+    hidden = bool(_frame(flow, "flow", ("n",))["n"].null_count())
+    p = (
         ggplot()
         + geom_segment(lines, aes(x="x", y="y", xend="xend", yend="yend"), colour="#444444",
                        size=0.5)
@@ -1060,6 +1121,8 @@ def fig_flow(flow: Any, *, title: str = "Cohort flow") -> ggplot:
         + theme(plot_title=element_text(size=12, weight="bold"),
                 plot_background=element_blank())
     )
+    return p + labs(caption=_SUPPRESSED_NOTE) + theme(
+        plot_caption=element_text(size=8, ha="left")) if hidden else p
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,17 @@ Tables the report uses when present (name in ``tables`` -> what it draws):
   ``results["sensitivity"]["placebo"]["table"]``), ``specification_curve`` (else
   ``results["sensitivity"]["specification_curve"]["table"]``): the sensitivity figures;
 * ``event_study``: the staggered-rollout event study.
+
+Publication mode (:func:`write_publication_report`) builds the same report from
+disclosure-controlled results (:func:`natexp.bundle.disclosure.publication_mode`: a suppressed
+count or a withheld statistic is the marker ``[c]``, a section withheld as a whole is a
+``[withheld: ...]`` string). Every table shows ``[c]`` for a suppressed count and ``withheld``
+for a statistic computed from suppressed counts; sentences that would need a withheld
+statistic say ``withheld: disclosure control`` instead; totals and percentages are computed
+only from shown values (a sum with a suppressed part is itself ``[c]``); figures leave
+suppressed values out, or are withheld with a note; a banner says ``PUBLICATION MODE:
+disclosure-controlled``. The replication bundle registers it as a renderer
+(``natexp.bundle.build.RENDERERS``). The normal report is unchanged by any of this.
 """
 
 from __future__ import annotations
@@ -39,9 +50,49 @@ import polars as pl
 
 from natexp.report import figures as F
 
-__all__ = ["FIGURES", "FigureSpec", "render_report", "write_figures", "write_report"]
+__all__ = ["FIGURES", "FigureSpec", "render_report", "write_figures",
+           "write_publication_report", "write_report"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
+
+#: A suppressed count or withheld statistic in cleared results (natexp.bundle.disclosure's
+#: ``SUPPRESSED``, the GSS marker for confidential values).
+SUPPRESSED = F.SUPPRESSED
+#: How a results section withheld as a whole by disclosure control starts.
+_WITHHELD_PREFIX = "[withheld"
+#: What the report says instead of a statistic computed from suppressed counts.
+WITHHELD_TEXT = "withheld: disclosure control"
+
+
+def _is_marker(v: Any) -> bool:
+    """True for a suppressed/withheld marker of cleared results (never for a real value)."""
+    return isinstance(v, str) and (v == SUPPRESSED or v.startswith(_WITHHELD_PREFIX))
+
+
+def _marker_reason(v: Any) -> str:
+    """The reason inside a ``[withheld: disclosure control: REASON]`` marker ('' if none)."""
+    if not isinstance(v, str) or not v.startswith(_WITHHELD_PREFIX):
+        return ""
+    text = v.strip("[]")
+    for head in ("withheld: disclosure control:", "withheld:"):
+        if text.startswith(head):
+            return text[len(head):].strip()
+    return ""
+
+
+def _add(*values: Any) -> Any:
+    """Sum; ``[c]`` if any part is suppressed (a total that needs it is not shown)."""
+    if any(_is_marker(v) for v in values):
+        return SUPPRESSED
+    return sum(values)
+
+
+def _sub(a: Any, b: Any) -> Any:
+    return SUPPRESSED if _is_marker(a) or _is_marker(b) else a - b
+
+
+def _div(a: Any, b: Any) -> Any:
+    return SUPPRESSED if _is_marker(a) or _is_marker(b) else a / b
 
 
 # --------------------------------------------------------------------------------------------
@@ -59,7 +110,14 @@ def fmt_p(p: Any) -> str:
     --------
     >>> fmt_p(0.72764), fmt_p(0.0059336), fmt_p(3.6e-15), fmt_p(None)
     ('0.73', '0.0059', '< 0.001', '-')
+
+    A statistic withheld by disclosure control (publication mode):
+
+    >>> fmt_p("[c]")
+    'withheld'
     """
+    if _is_marker(p):
+        return "withheld"
     if _missing(p):
         return "-"
     p = float(p)
@@ -75,7 +133,14 @@ def fmt_num(v: Any, digits: int = 3) -> str:
     --------
     >>> fmt_num(96.24261), fmt_num(12), fmt_num(float("nan")), fmt_num(0.000123)
     ('96.2', '12', '-', '0.000123')
+
+    A count suppressed by disclosure control (publication mode) stays the marker:
+
+    >>> fmt_num("[c]")
+    '[c]'
     """
+    if _is_marker(v):
+        return SUPPRESSED
     if _missing(v):
         return "-"
     if isinstance(v, bool):
@@ -90,9 +155,11 @@ def fmt_pct(v: Any, digits: int = 0) -> str:
 
     Examples
     --------
-    >>> fmt_pct(0.2), fmt_pct(0.13333, 1), fmt_pct(None)
-    ('20%', '13.3%', '-')
+    >>> fmt_pct(0.2), fmt_pct(0.13333, 1), fmt_pct(None), fmt_pct("[c]")
+    ('20%', '13.3%', '-', 'withheld')
     """
+    if _is_marker(v):
+        return "withheld"
     return "-" if _missing(v) else f"{100 * float(v):.{digits}f}%"
 
 
@@ -101,15 +168,19 @@ def fmt_pp(v: Any, digits: int = 1) -> str:
 
     Examples
     --------
-    >>> fmt_pp(0.0667), fmt_pp(-0.2359)
-    ('6.7', '-23.6')
+    >>> fmt_pp(0.0667), fmt_pp(-0.2359), fmt_pp("[c]")
+    ('6.7', '-23.6', 'withheld')
     """
+    if _is_marker(v):
+        return "withheld"
     return "-" if _missing(v) else f"{100 * float(v):.{digits}f}"
 
 
 def _of(x: Any, n: Any) -> str:
     if _missing(x) or _missing(n):
         return "-"
+    if _is_marker(x) or _is_marker(n):
+        return f"{fmt_num(x)} of {fmt_num(n)}"
     return f"{int(x)} of {int(n)} ({fmt_pct(x / n, 0) if n else '-'})"
 
 
@@ -151,12 +222,34 @@ def _get(d: Any, *path: Any, default: Any = None) -> Any:
     return d
 
 
+class _Records:
+    """A cleared table for the report's text: typed cells, suppressed ones as ``[c]``.
+
+    Offers the part of the polars API the sections use (``columns``, ``height``,
+    ``iter_rows(named=True)``).
+    """
+
+    def __init__(self, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+        self.columns = list(columns)
+        self._rows = rows
+
+    @property
+    def height(self) -> int:
+        return len(self._rows)
+
+    def iter_rows(self, *, named: bool = False):
+        for r in self._rows:
+            yield dict(r) if named else tuple(r[c] for c in self.columns)
+
+
 def _frame(tables: Mapping[str, Any], name: str, fallback: Any = None) -> pl.DataFrame | None:
     t = tables.get(name) if tables else None
     if t is None:
         t = fallback
-    if t is None:
+    if t is None or _is_marker(t):
         return None
+    if isinstance(t, _Records):
+        return t  # type: ignore[return-value]
     if isinstance(t, pl.LazyFrame):
         t = t.collect()
     if not isinstance(t, pl.DataFrame):
@@ -400,18 +493,19 @@ def _design_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> di
     by = {(r["step"], r["arm"]): r["n"] for r in flow}
     ident = [by.get(("identified", a)) for a in ("treatment", "control")]
     reached = [by.get(("reached", a)) for a in ("treatment", "control")]
-    if all(v is not None for v in ident + reached) and not sum(reached):
+    if all(v is not None for v in ident + reached) and not _add(*reached):
         blocks.append(_p(
             f"Of {by.get(('input', 'all'), '-')} families in the input, {sum(ident)} were "
             f"identified for the comparison ({ident[0]} treatment, {ident[1]} control); no "
             "family was reached by a follow-up call in this design."))
     elif all(v is not None for v in ident + reached):
-        tot_i, tot_r = sum(ident), sum(reached)
+        tot_i, tot_r = _add(*ident), _add(*reached)
+        lost = _sub(tot_i, tot_r)
         blocks.append(_p(
             f"Of {by.get(('input', 'all'), '-')} families in the input, {tot_i} were identified "
             f"for the comparison ({ident[0]} treatment, {ident[1]} control) and {tot_r} were "
             f"reached by the follow-up call ({reached[0]} treatment, {reached[1]} control)."
-            + (f" {tot_i - tot_r} identified families ({fmt_pct((tot_i - tot_r) / tot_i)}) "
+            + (f" {lost} identified families ({fmt_pct(_div(lost, tot_i))}) "
                "have no recorded follow-up outcome." if tot_i and tot_r else "")
         ))
     blocks.append({"type": "figure", "name": "flow"})
@@ -443,6 +537,8 @@ def _balance_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[list[str]], l
         else:  # a categorical variable's overall SMD
             t = c = ""
         note = r.get("note") or ""
+        if _is_marker(note):  # publication mode: a note about withheld values says nothing
+            note = ""
         mark = ""
         if note:
             if note not in notes:
@@ -451,7 +547,8 @@ def _balance_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[list[str]], l
         smd = r.get("smd")
         level = r.get("level") or ("all levels (overall SMD)" if stat == "categorical" else "")
         out.append([r.get("variable"), level, t, c,
-                    "-" if _missing(smd) else f"{smd:.2f}", mark])
+                    "-" if _missing(smd) else fmt_p(smd) if _is_marker(smd) else f"{smd:.2f}",
+                    mark])
     return out, [f"[{i + 1}] {n}" for i, n in enumerate(notes)]
 
 
@@ -472,6 +569,7 @@ def _balance_section(results: Mapping[str, Any]) -> dict | None:
             continue
         first = rows[0]
         flagged = sorted({r["variable"] for r in rows if not _missing(r.get("smd"))
+                          and not _is_marker(r["smd"])
                           and abs(r["smd"]) > 0.1 and r.get("variable") != "area"})
         body, notes = _balance_rows(rows)
         if flagged:
@@ -512,9 +610,54 @@ def _primary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> d
     blocks.append(_table(
         "Support uptake before the follow-up call (reached families)",
         ["Arm", "Took up support", "Did not", "Families", "Uptake"],
-        [["Treatment", fmt_num(x1), fmt_num(n1 - x1), fmt_num(n1), fmt_pct(x1 / n1, 1)],
-         ["Control", fmt_num(x2), fmt_num(n2 - x2), fmt_num(n2), fmt_pct(x2 / n2, 1)]],
+        [["Treatment", fmt_num(x1), fmt_num(_sub(n1, x1)), fmt_num(n1),
+          fmt_pct(_div(x1, n1), 1)],
+         ["Control", fmt_num(x2), fmt_num(_sub(n2, x2)), fmt_num(n2),
+          fmt_pct(_div(x2, n2), 1)]],
         align="lrrrr"))
+    if any(_is_marker(v) for v in (x1, n1, x2, n2, est, lo, hi, bos)):
+        blocks.append(_callout(
+            f"The comparison's statistics are {WITHHELD_TEXT}: counts of its 2x2 table were "
+            "suppressed, so the difference, its interval and the tests are not shown.",
+            "warning"))
+    blocks += _primary_text(x1, n1, x2, n2, est, lo, hi, bos, level)
+    blocks.append({"type": "figure", "name": "primary_forest"})
+    t = _frame(tables, "uptake")
+    if t is not None and {"method", "label", "estimate", "ci_low", "ci_high"} <= set(t.columns):
+        rows = []
+        for r in t.iter_rows(named=True):
+            kind = r["method"].split(".")[0]
+            if kind not in _METHOD_NAMES:
+                continue
+            scale = fmt_pp if kind == "risk_difference" else fmt_num
+            rows.append([_METHOD_NAMES[kind], r["label"], scale(r["estimate"]),
+                         "withheld" if _is_marker(r["ci_low"]) or _is_marker(r["ci_high"])
+                         else f"{scale(r['ci_low'])} to {scale(r['ci_high'])}"])
+        blocks.append(_table(f"Effect measures with {level} intervals",
+                             ["Measure", "Method", "Estimate", f"{level} interval"], rows,
+                             align="llrr", collapsed=True))
+        rows = [[r["label"], fmt_num(r["statistic"]), fmt_p(r["pvalue"]), _caveat(r)]
+                for r in t.iter_rows(named=True) if r["method"].startswith("test.")]
+        if rows:
+            blocks.append(_table("Tests of no difference (two-sided)",
+                                 ["Test", "Statistic", "p", "Caveat"], rows, align="lrrl",
+                                 collapsed=True))
+    return {"id": "primary", "title": "Primary outcome: support uptake", "blocks": blocks}
+
+
+def _caveat(r: Mapping[str, Any]) -> str:
+    """A test's note and diagnostics; ``withheld`` when disclosure control withheld them."""
+    parts = (r.get("note"), r.get("diagnostics"))
+    text = "; ".join(v for v in parts if v and not _is_marker(v))
+    return text or ("withheld" if any(_is_marker(v) for v in parts) else "")
+
+
+def _primary_text(x1: Any, n1: Any, x2: Any, n2: Any, est: Any, lo: Any, hi: Any, bos: Any,
+                  level: str) -> list[dict]:
+    """The primary comparison in words (nothing when a statistic it needs was withheld)."""
+    if any(_is_marker(v) for v in (x1, n1, x2, n2, est, lo, hi, bos)):
+        return []
+    blocks: list[dict] = []
     text = (f"Among the {n1 + n2} families reached by the follow-up call, {_of(x1, n1)} in "
             f"the treatment arm and {_of(x2, n2)} in the control arm had taken up support "
             f"before follow-up: a difference of {fmt_pp(est)} percentage points.")
@@ -538,28 +681,7 @@ def _primary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> d
             f"With {n1 + n2} families the comparison is very imprecise. An interval this "
             "wide is an absence of evidence, not evidence that the programme has no effect.",
             "warning"))
-    blocks.append({"type": "figure", "name": "primary_forest"})
-    t = _frame(tables, "uptake")
-    if t is not None and {"method", "label", "estimate", "ci_low", "ci_high"} <= set(t.columns):
-        rows = []
-        for r in t.iter_rows(named=True):
-            kind = r["method"].split(".")[0]
-            if kind not in _METHOD_NAMES:
-                continue
-            scale = fmt_pp if kind == "risk_difference" else fmt_num
-            rows.append([_METHOD_NAMES[kind], r["label"], scale(r["estimate"]),
-                         f"{scale(r['ci_low'])} to {scale(r['ci_high'])}"])
-        blocks.append(_table(f"Effect measures with {level} intervals",
-                             ["Measure", "Method", "Estimate", f"{level} interval"], rows,
-                             align="llrr", collapsed=True))
-        rows = [[r["label"], fmt_num(r["statistic"]), fmt_p(r["pvalue"]),
-                 "; ".join(filter(None, [r.get("note"), r.get("diagnostics")]))]
-                for r in t.iter_rows(named=True) if r["method"].startswith("test.")]
-        if rows:
-            blocks.append(_table("Tests of no difference (two-sided)",
-                                 ["Test", "Statistic", "p", "Caveat"], rows, align="lrrl",
-                                 collapsed=True))
-    return {"id": "primary", "title": "Primary outcome: support uptake", "blocks": blocks}
+    return blocks
 
 
 def _arm_table(caption: str, t: pl.DataFrame | None, label_col: str,
@@ -612,7 +734,7 @@ def _secondary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) ->
     if rr:
         blocks.append({"type": "h3", "text": "Response to the support offer"})
         tot = rr.get("total", {})
-        yes = (tot.get("accepted") or 0) + (tot.get("re_referral") or 0)
+        yes = _add(tot.get("accepted") or 0, tot.get("re_referral") or 0)
         blocks.append(_p(
             f"{_of(yes, n)} reached families accepted a referral when it was offered on the "
             f"follow-up call (including {tot.get('re_referral', 0)} re-referrals); "
@@ -657,12 +779,12 @@ def _descriptive_section(results: Mapping[str, Any], tables: Mapping[str, Any],
     blocks: list[dict] = []
     carer = app.get("carer_parent") or next(iter(app.values()))
     f_n, m_n = _get(carer, "female", "n"), _get(carer, "male", "n")
-    if f_n is not None and m_n is not None and f_n + m_n:
+    if f_n is not None and m_n is not None and _add(f_n, m_n):
         blocks.append(_p(
-            f"All {f_n + m_n} children in the identification data: the imprisoned parent was "
-            f"the mother for {_of(f_n, f_n + m_n)} of them. These tables describe who cares "
-            "for the children; they compare children of imprisoned mothers with children of "
-            "imprisoned fathers, not the programme's arms."))
+            f"All {_add(f_n, m_n)} children in the identification data: the imprisoned parent "
+            f"was the mother for {_of(f_n, _add(f_n, m_n))} of them. These tables describe who "
+            "cares for the children; they compare children of imprisoned mothers with children "
+            "of imprisoned fathers, not the programme's arms."))
     rows = []
     for key, tab in app.items():
         fy, fn_ = _get(tab, "female", "yes"), _get(tab, "female", "n")
@@ -696,15 +818,24 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
     sens = results.get("sensitivity")
     names = set(figure_names)
     sens_figs = [s.name for s in FIGURES if s.section == "sensitivity" and s.name in names]
-    if not sens and not sens_figs:
+    sens, wh = _split_withheld(sens)
+    if not sens and not sens_figs and not wh:
         return None
     sens = sens or {}
     blocks: list[dict] = [_p(
         "How much would it take to change the answer? Each analysis below varies one thing "
         "the primary analysis had to assume.")]
+
+    def withheld(key: str) -> None:
+        if key in wh:
+            blocks.append(_withheld_callout(wh[key]))
+
+    if "*" in wh:
+        withheld("*")
     nr = sens.get("nonresponse") or {}
-    if nr or "tipping_point" in names:
+    if nr or "tipping_point" in names or "nonresponse" in wh:
         blocks.append({"type": "h3", "text": "Families not reached (non-response)"})
+        withheld("nonresponse")
         man = _get(nr, "manski", "extra", default={}) or {}
         if man:
             blocks.append(_p(
@@ -716,6 +847,9 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
             blocks.append(_ul(nr["notes"]))
         blocks.append({"type": "figure", "name": "tipping_point"})
     ev = sens.get("evalues") or {}
+    if "evalues" in wh and not ev:
+        blocks.append({"type": "h3", "text": "Unmeasured confounding (E-values)"})
+        withheld("evalues")
     if ev:
         blocks.append({"type": "h3", "text": "Unmeasured confounding (E-values)"})
         rows = [[r.get("label", k), fmt_num(r.get("estimate")),
@@ -730,8 +864,9 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
             "away; an interval-limit E-value of 1 means no confounding at all is needed to make "
             "the interval include no difference."))
     ri = sens.get("randomization") or {}
-    if ri or "randomization" in names:
+    if ri or "randomization" in names or "randomization" in wh:
         blocks.append({"type": "h3", "text": "Randomization over which areas went live first"})
+        withheld("randomization")
         if ri:
             ex = ri.get("extra", {}) or {}
             blocks.append(_p(
@@ -745,20 +880,28 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
                 f"{ex.get('statistic_definition', 'the difference in uptake')}."))
             if ri.get("diagnostics"):
                 blocks.append(_ul(ri["diagnostics"]))
-        blocks.append({"type": "figure", "name": "randomization"})
+        if "randomization" not in wh:
+            blocks.append({"type": "figure", "name": "randomization"})
     loo = sens.get("leave_one_out") or {}
-    if loo or "leave_one_out" in names:
+    if loo or "leave_one_out" in names or "leave_one_out" in wh:
         blocks.append({"type": "h3", "text": "Leaving out one area at a time"})
+        withheld("leave_one_out")
         if loo.get("notes"):
             blocks.append(_ul(loo["notes"]))
-        blocks.append({"type": "figure", "name": "leave_one_out"})
+        if "leave_one_out" not in wh:
+            blocks.append({"type": "figure", "name": "leave_one_out"})
     pg = sens.get("placebo") or {}
-    if pg or "placebo_go_live" in names:
+    if pg or "placebo_go_live" in names or "placebo" in wh:
         blocks.append({"type": "h3", "text": "Placebo go-live dates"})
+        withheld("placebo")
         if pg.get("notes"):
             blocks.append(_ul(pg["notes"]))
-        blocks.append({"type": "figure", "name": "placebo_go_live"})
+        if "placebo" not in wh:
+            blocks.append({"type": "figure", "name": "placebo_go_live"})
     dw = sens.get("dowhy") or {}
+    if "dowhy" in wh and not dw:
+        blocks.append({"type": "h3", "text": "Causal model (DoWhy) and refutation tests"})
+        withheld("dowhy")
     if dw:
         blocks.append({"type": "h3", "text": "Causal model (DoWhy) and refutation tests"})
         est = dw.get("estimate") or {}
@@ -784,19 +927,59 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
                                                        "Note"], rows, align="lrrl"))
         if dw.get("diagnostics"):
             blocks.append(_ul(dw["diagnostics"]))
-    if "specification_curve" in names:
+    if "specification_curve" in names or "specification_curve" in wh:
         blocks.append({"type": "h3", "text": "Specification curve"})
+        withheld("specification_curve")
         sc = sens.get("specification_curve") or {}
         if isinstance(sc, Mapping) and sc.get("notes"):
             blocks.append(_ul(sc["notes"]))
-        blocks.append({"type": "figure", "name": "specification_curve"})
+        if "specification_curve" not in wh:
+            blocks.append({"type": "figure", "name": "specification_curve"})
     return {"id": "sensitivity", "title": "Sensitivity analyses", "blocks": blocks}
+
+
+def _withheld_callout(reason: str) -> dict:
+    """A callout saying what disclosure control withheld and why (publication mode)."""
+    why = reason.strip().rstrip(".")
+    why = (why[:1].upper() + why[1:] + ".") if why else ""
+    return _callout(f"Withheld: disclosure control. {why}".strip(), "warning")
+
+
+def _split_withheld(section: Any) -> tuple[dict, dict[str, str]]:
+    """A results section without its withheld parts, and part -> why it was withheld.
+
+    ``"*"`` is the whole section. Parts one level down (``leave_one_out.table``) count for
+    their parent. Without markers (the normal report) the section comes back unchanged.
+    """
+    if section is None:
+        return {}, {}
+    if _is_marker(section):
+        return {}, {"*": _marker_reason(section) or "not recognised by natexp's disclosure rules"}
+    if not isinstance(section, Mapping):
+        return section, {}
+    clean: dict[str, Any] = {}
+    wh: dict[str, str] = {}
+    for key, value in section.items():
+        if _is_marker(value):
+            wh[key] = _marker_reason(value) or "not recognised by natexp's disclosure rules"
+            continue
+        if isinstance(value, Mapping):
+            parts = [v for v in value.values() if _is_marker(v)]
+            if parts:
+                wh[key] = _marker_reason(parts[0]) or "computed from suppressed counts"
+                value = {k: v for k, v in value.items() if not _is_marker(v)}
+        clean[key] = value
+    return clean, wh
 
 
 def _staggered_section(results: Mapping[str, Any]) -> dict | None:
     st = results.get("staggered")
     if not st:
         return None
+    if _is_marker(st):
+        return {"id": "staggered", "title": "Staggered rollout", "blocks": [
+            _withheld_callout(_marker_reason(st) or "not recognised by natexp's disclosure "
+                              "rules, and counts of this run were suppressed")]}
     blocks: list[dict] = []
     settings = st.get("settings", {}) or {}
     blocks.append(_p(
@@ -847,14 +1030,20 @@ def _replication_section(results: Mapping[str, Any]) -> dict | None:
     rep = results.get("replication")
     if not rep:
         return None
+    if _is_marker(rep):
+        return {"id": "replication", "title": "Replication of the published report",
+                "blocks": [_withheld_callout(_marker_reason(rep))]}
     counts: dict[str, int] = {}
     for r in rep:
         counts[r.get("status", "?")] = counts.get(r.get("status", "?"), 0) + 1
+    hidden = sum(k for s, k in counts.items() if _is_marker(s))
     blocks = [_p(
         f"Every number the study published that natexp can recompute, checked at the precision "
         f"it was published with: {counts.get('reproduces', 0)} of {len(rep)} reproduce, "
         f"{counts.get('differs', 0)} differ and {counts.get('not_recomputed', 0)} could not be "
-        "recomputed from this run.")]
+        "recomputed from this run."
+        + (f" For {hidden} the comparison is {WITHHELD_TEXT} (the recomputed value uses "
+           "suppressed counts)." if hidden else ""))]
     differs = [r for r in rep if r.get("status") == "differs"]
     if differs:
         blocks.append({"type": "h3", "text": "Where the published numbers differ"})
@@ -886,12 +1075,16 @@ def _limitations_section(results: Mapping[str, Any]) -> dict:
         items.append("These results come from SYNTHETIC data generated to match the published "
                      "margins. They say nothing about real families.")
     by = {(r["step"], r["arm"]): r["n"] for r in results.get("flow") or []}
-    ident = sum(by.get(("identified", a), 0) for a in ("treatment", "control"))
-    reached = sum(by.get(("reached", a), 0) for a in ("treatment", "control"))
+    ident = _add(*(by.get(("identified", a), 0) for a in ("treatment", "control")))
+    reached = _add(*(by.get(("reached", a), 0) for a in ("treatment", "control")))
     if ident and reached:
         items.append(f"Small numbers: {reached} families were reached, so every comparison "
                      "between the arms has wide uncertainty and low power.")
-        if ident > reached:
+        if _is_marker(ident) or _is_marker(reached):
+            items.append("Non-response: not every identified family may have been reached by "
+                         "the follow-up call; if those not reached differ from those reached, "
+                         "the comparison is biased (see the tipping-point analysis).")
+        elif ident > reached:
             items.append(f"Non-response: {ident - reached} of {ident} identified families were "
                          "not reached by the follow-up call; if they differ from those reached, "
                          "the comparison is biased (see the tipping-point analysis).")
@@ -907,8 +1100,12 @@ def _limitations_section(results: Mapping[str, Any]) -> dict:
     return {"id": "limitations", "title": "Limitations", "blocks": [_ul(items)]}
 
 
-def _about_section(results: Mapping[str, Any], figure_names: Sequence[str]) -> dict:
+def _about_section(results: Mapping[str, Any], figure_names: Sequence[str],
+                   publication: bool = False) -> dict:
     inputs = results.get("inputs", {}) or {}
+    if publication:  # the bundle describes inputs by an order-independent content checksum
+        inputs = {k: ({**v, "sha256": v.get("sha256") or v.get("content_sha256", "")}
+                      if isinstance(v, Mapping) else v) for k, v in inputs.items()}
     items = [f"natexp version {results.get('natexp_version', '-')}, experiment "
              f"{results.get('experiment', '-')}."]
     if inputs.get("synthetic"):
@@ -925,6 +1122,8 @@ def _about_section(results: Mapping[str, Any], figure_names: Sequence[str]) -> d
                 items.append(f"Input {name}: {part.get('file', '-')}, "
                              f"{fmt_num(part.get('rows'))} rows, SHA-256 "
                              f"{part.get('sha256', '-')}.")
+    if publication:
+        items = [i.replace("SHA-256", "content SHA-256") for i in items]
     items.append("Everything in this report is in results.json and the CSV tables beside it; "
                  f"the {len(figure_names)} figures are in figures/ as PNG.")
     return {"id": "about", "title": "About this run", "blocks": [_ul(items)]}
@@ -932,6 +1131,17 @@ def _about_section(results: Mapping[str, Any], figure_names: Sequence[str]) -> d
 
 # --------------------------------------------------------------------------------------------
 # rendering
+
+
+#: The banner of the publication-mode report.
+PUBLICATION_STATEMENT = (
+    "PUBLICATION MODE: disclosure-controlled. Every number in this report comes from the "
+    "results as cleared by natexp's disclosure control (the disclosure log beside it says what "
+    "was done to each output). [c] marks a suppressed count (below the threshold, a zero, or a "
+    "count that would let a suppressed one be recovered); 'withheld' marks a statistic computed "
+    "from suppressed counts (withheld: disclosure control). Figures leave suppressed values "
+    "out, or are withheld with a note; no total or percentage shown uses a suppressed value."
+)
 
 
 def _env():
@@ -957,7 +1167,8 @@ def _figure_rel(path: Path, base_dir: Path | None) -> str:
 
 def render_report(results: Mapping[str, Any], tables: Mapping[str, Any],
                   figure_paths: Mapping[str, str | Path], *,
-                  base_dir: str | Path | None = None) -> tuple[str, str]:
+                  base_dir: str | Path | None = None,
+                  publication: Mapping[str, Any] | None = None) -> tuple[str, str]:
     """Render the report as (HTML, Markdown).
 
     Parameters
@@ -971,6 +1182,11 @@ def render_report(results: Mapping[str, Any], tables: Mapping[str, Any],
         links it relative to ``base_dir``.
     base_dir : str or Path, optional
         Folder of ``report.md`` (default: links are ``<figure folder name>/<file>``).
+    publication : Mapping, optional
+        Publication mode (see :func:`write_publication_report`): ``results`` and ``tables``
+        are disclosure-controlled; ``{"figure_notes": {name: note}, "withheld_figures":
+        {name: reason}}`` say which figures leave suppressed values out and which were
+        withheld. None (default): the normal report.
 
     Returns
     -------
@@ -995,27 +1211,43 @@ def render_report(results: Mapping[str, Any], tables: Mapping[str, Any],
         _staggered_section(results),
         _replication_section(results),
         _limitations_section(results),
-        _about_section(results, names),
+        _about_section(results, names, publication is not None),
     ]
     sections = [s for s in sections if s]
     captions = {s.name: s.caption for s in FIGURES}
+    notes = dict((publication or {}).get("figure_notes") or {})
+    withheld = dict((publication or {}).get("withheld_figures") or {})
     figures: dict[str, dict[str, str]] = {}
     for name, path in figure_paths.items():
         path = Path(path)
+        caption = captions.get(name, name)
         figures[name] = {
             "data_uri": "data:image/png;base64,"
                         + base64.b64encode(path.read_bytes()).decode("ascii"),
             "path": _figure_rel(path, base),
-            "caption": captions.get(name, name),
+            "caption": f"{caption} {notes[name]}" if name in notes else caption,
         }
     for s in sections:  # drop figure blocks whose figure was not drawn
-        s["blocks"] = [b for b in s["blocks"]
-                       if b["type"] != "figure" or b["name"] in figures]
+        blocks = []
+        for b in s["blocks"]:
+            if b["type"] != "figure" or b["name"] in figures:
+                blocks.append(b)
+            elif b["name"] in withheld:  # publication mode: say which and why
+                blocks.append(_withheld_callout(
+                    f"{captions.get(b['name'], b['name']).rstrip('.')}: figure withheld. "
+                    f"{withheld[b['name']]}"))
+        s["blocks"] = blocks
     synthetic = bool(_get(results, "inputs", "synthetic"))
     statement = _get(results, "inputs", "statement") or (
         "SYNTHETIC DATA: these results come from natexp's embedded synthetic dataset. They are "
         "not real records and say nothing about real families.")
+    if _is_marker(statement):
+        statement = ""
     prim = results.get("primary_outcome") or {}
+    headline = prim.get("sentence") or "" if isinstance(prim, Mapping) else ""
+    if _is_marker(headline):
+        headline = (f"{WITHHELD_TEXT}: the sentence states statistics computed from "
+                    "suppressed counts.")
     ctx = {
         "title": f"natexp report: {results.get('experiment', 'experiment')}",
         "description": results.get("description") or "",
@@ -1023,9 +1255,11 @@ def render_report(results: Mapping[str, Any], tables: Mapping[str, Any],
         "synthetic": synthetic,
         "synthetic_statement": statement if statement.startswith("SYNTHETIC") else
         f"SYNTHETIC DATA: {statement}",
-        "headline": prim.get("sentence") or "",
+        "headline": headline,
         "sections": sections,
         "figures": figures,
+        "publication": publication is not None,
+        "publication_statement": PUBLICATION_STATEMENT,
     }
     env = _env()
     html = env.get_template("report.html.j2").render(**ctx)
@@ -1071,3 +1305,253 @@ def write_report(out_dir: str | Path, results: Mapping[str, Any],
     paths["markdown"].write_text(md, encoding="utf-8")
     paths.update({f"figure:{k}": v for k, v in figs.items()})
     return paths
+
+
+# --------------------------------------------------------------------------------------------
+# publication mode: the report from disclosure-controlled results
+
+
+#: How each figure meets suppressed values: ``(table, rows drawn, columns drawn, policy)``.
+#: ``mask``: drawn without them (bars left out, labels ``[c]``); ``all``: withheld when any
+#: value of its table is suppressed or withheld (estimates, distributions, grids: leaving a
+#: point out would still show the rest of a curve that was computed with it).
+_PUBLICATION_FIGURES: dict[str, tuple[str, tuple[str, tuple[str, ...]] | None,
+                                      tuple[str, ...], str]] = {
+    "flow": ("flow", None, ("n",), "mask"),
+    "primary_forest": ("uptake", None, (), "all"),
+    "fig06_contact": ("secondary_contact", ("measure", ("contact_view",)), ("n",), "mask"),
+    "fig07_08_uptake": ("secondary_uptake", ("group", ("treatment", "control")),
+                        ("yes", "no", "n", "percent"), "mask"),
+    "fig09_referral_response": ("secondary_referral_response", None,
+                                ("treatment", "control", "total"), "mask"),
+    "fig10_reasons": ("secondary_reasons", None, ("yes", "no", "n", "percent_yes"), "mask"),
+    "fig11_interview": ("secondary_interview", ("measure", ("agreed", "not_agreed", "completed")),
+                        ("treatment", "control", "total"), "mask"),
+    "fig01_04_carer": ("appendix_b", ("table", ("carer_parent",)),
+                       ("female_yes", "female_no", "male_yes", "male_no"), "mask"),
+    "fig02_05_care_orders": ("appendix_b", ("table", ("cwcf", "sgo")),
+                             ("female_yes", "female_no", "male_yes", "male_no"), "mask"),
+    "fig03_child_ages": ("children_by_age", None, ("n",), "mask"),
+    "tipping_point": ("tipping_point", None, (), "all"),
+    "randomization": ("randomization_distribution", None, (), "all"),
+    "leave_one_out": ("leave_one_area_out", None, (), "all"),
+    "placebo_go_live": ("placebo_go_live", None, (), "all"),
+    "specification_curve": ("specification_curve", None, (), "all"),
+    "event_study": ("event_study", None, (), "all"),
+}
+
+#: Where the results say why a figure's inputs were withheld.
+_WITHHELD_SOURCE: dict[str, tuple[str, ...]] = {
+    "primary_forest": ("primary_outcome", "panel"),
+    "tipping_point": ("sensitivity", "nonresponse"),
+    "randomization": ("sensitivity", "randomization"),
+    "leave_one_out": ("sensitivity", "leave_one_out", "table"),
+    "placebo_go_live": ("sensitivity", "placebo"),
+    "specification_curve": ("sensitivity", "specification_curve"),
+    "event_study": ("staggered",),
+}
+
+
+def _restore_table(frame: Any, marker: str = SUPPRESSED
+                   ) -> tuple[pl.DataFrame, dict[str, list[int]]]:
+    """A cleared table typed again: each marker a null, and where the markers were.
+
+    Disclosure control writes a suppressed cell as ``[c]``, which turns its column into text;
+    the other cells are parsed back (whole numbers, then decimals, then true/false).
+    """
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
+    if not isinstance(frame, pl.DataFrame):
+        frame = pl.DataFrame(frame)
+    hidden: dict[str, list[int]] = {}
+    cols = []
+    for name in frame.columns:
+        s = frame[name]
+        if s.dtype == pl.String:
+            mask = (s == marker).fill_null(False)
+            if mask.any():
+                hidden[name] = mask.arg_true().to_list()
+                s = pl.select(pl.when(mask).then(None).otherwise(s).alias(name)).to_series()
+                s = _parse_text(s)
+        cols.append(s)
+    return pl.DataFrame(cols), hidden
+
+
+def _parse_text(s: pl.Series) -> pl.Series:
+    for dtype in (pl.Int64, pl.Float64):
+        try:
+            return s.cast(dtype, strict=True)
+        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+            continue
+    if set(s.drop_nulls().unique().to_list()) <= {"true", "false"}:
+        return s.replace_strict({"true": True, "false": False}, default=None,
+                                return_dtype=pl.Boolean)
+    return s
+
+
+def _records(frame: pl.DataFrame, hidden: Mapping[str, list[int]],
+             marker: str = SUPPRESSED) -> _Records:
+    rows = frame.to_dicts()
+    for col, idx in hidden.items():
+        for i in idx:
+            rows[i][col] = marker
+    return _Records(frame.columns, rows)
+
+
+def _hidden_drawn(name: str, frame: pl.DataFrame | None,
+                  hidden: Mapping[str, list[int]]) -> int:
+    """How many suppressed values the rows and columns a figure draws hold."""
+    if frame is None or not hidden:
+        return 0
+    _, rows, cols, _ = _PUBLICATION_FIGURES[name]
+    keep = set(range(frame.height))
+    if rows is not None and rows[0] in frame.columns:
+        keep = {i for i, v in enumerate(frame[rows[0]].to_list()) if v in rows[1]}
+    return sum(1 for c in cols for i in hidden.get(c, []) if i in keep)
+
+
+def _count_markers(node: Any) -> int:
+    if isinstance(node, Mapping):
+        return sum(_count_markers(v) for v in node.values())
+    if isinstance(node, list | tuple):
+        return sum(_count_markers(v) for v in node)
+    return int(_is_marker(node))
+
+
+def write_publication_report(out_dir: str | Path, results: Mapping[str, Any],
+                             tables: Mapping[str, Any], *, dpi: int = F.DPI,
+                             marker: str = SUPPRESSED) -> dict[str, dict[str, Any]]:
+    """Draw the figures and write the report from disclosure-controlled results.
+
+    ``results`` and ``tables`` are the output of
+    :func:`natexp.bundle.disclosure.publication_mode`: a suppressed count or a withheld
+    statistic is ``marker`` (``[c]``), a section withheld as a whole a ``[withheld: ...]``
+    string, withheld tables are absent. Nothing here sees an uncleared value, and nothing is
+    computed from a suppressed one: totals and percentages with a suppressed part read
+    ``[c]``/``withheld``, sentences that need a withheld statistic say so, count figures leave
+    suppressed bars out (labelled ``[c]``, with a note), and figures of estimates, grids or
+    distributions are withheld with a note when any of their values was. The report carries a
+    ``PUBLICATION MODE: disclosure-controlled`` banner.
+
+    Nothing is written when the run's config switched the report off (``report.enabled``).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output folder (figures go to ``out_dir/figures``).
+    results : Mapping
+        Cleared results (``Publication.results``).
+    tables : Mapping of str to polars.DataFrame
+        Cleared tables (``Publication.tables``).
+    dpi : int, default 300
+    marker : str
+        The suppression marker of the cleared results.
+
+    Returns
+    -------
+    dict
+        Relative file name (``report.html``, ``figures/flow.png``) -> ``{"status": "pass" |
+        "review", "reasons": [...], "withheld": bool}`` for every file written and every
+        figure withheld (``withheld`` True: not written), for the disclosure log.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> flow = pl.DataFrame({"order": [0, 1, 1], "step": ["input", "identified", "identified"],
+    ...                      "arm": ["all", "treatment", "control"],
+    ...                      "label": ["In", "Identified", "Identified"],
+    ...                      "n": ["30", "24", "[c]"]})
+    >>> res = {"experiment": "demo", "inputs": {"synthetic": False},
+    ...        "flow": [{"step": "input", "arm": "all", "label": "In", "n": 30},
+    ...                 {"step": "identified", "arm": "treatment", "label": "Identified",
+    ...                  "n": 24},
+    ...                 {"step": "identified", "arm": "control", "label": "Identified",
+    ...                  "n": "[c]"}]}
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     checks = write_publication_report(d, res, {"flow": flow}, dpi=30)
+    ...     html = (Path(d) / "report.html").read_text()
+    >>> checks["figures/flow.png"]["status"], checks["report.html"]["status"]
+    ('review', 'review')
+    >>> "PUBLICATION MODE: disclosure-controlled" in html and "<td class=\\"r\\">[c]</td>" in html
+    True
+    """
+    from natexp.causal.result import InvalidInputError
+    from natexp.progress import progress
+
+    if _get(results, "config", "report", "enabled") is False:
+        return {}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    typed: dict[str, pl.DataFrame] = {}
+    hidden: dict[str, dict[str, list[int]]] = {}
+    text_tables: dict[str, Any] = {}
+    for name, frame in tables.items():
+        typed[name], hidden[name] = _restore_table(frame, marker)
+        text_tables[name] = _records(typed[name], hidden[name], marker)
+    checks: dict[str, dict[str, Any]] = {}
+    notes: dict[str, str] = {}
+    withheld: dict[str, str] = {}
+    plots = []
+    for spec in FIGURES:
+        table, _, _, policy = _PUBLICATION_FIGURES.get(spec.name, ("", None, (), "all"))
+        rel = f"figures/{spec.name}.png"
+        source = _get(results, *_WITHHELD_SOURCE.get(spec.name, ("-",)))
+        reason = _marker_reason(source) if _is_marker(source) else ""
+        if policy == "all" and hidden.get(table):
+            k = sum(len(v) for v in hidden[table].values())
+            withheld[spec.name] = (
+                f"{k} value(s) of its table ({table}) were suppressed or withheld: "
+                f"{reason or 'computed from suppressed counts'}")
+            checks[rel] = {"status": "review", "withheld": True, "reasons": [
+                f"withheld (publication mode): {withheld[spec.name]}"]}
+            continue
+        try:
+            plot = spec.build(results, typed)
+        except (InvalidInputError, TypeError, ValueError, KeyError) as exc:
+            plot = None
+            reason = f"it could not be drawn from the cleared results ({type(exc).__name__})"
+        if plot is None:
+            why = reason or ("its inputs were withheld by disclosure control or not produced "
+                             "by this run")
+            if reason:
+                withheld[spec.name] = why
+            checks[rel] = {"status": "review", "withheld": True, "reasons": [
+                f"not drawn (publication mode): {why}"]}
+            continue
+        k = _hidden_drawn(spec.name, typed.get(table), hidden.get(table, {}))
+        if k:
+            notes[spec.name] = ("Publication mode: suppressed values ([c]) are left out of this "
+                                "figure (disclosure control).")
+            checks[rel] = {"status": "review", "withheld": False, "reasons": [
+                "drawn by natexp.report.render.write_publication_report from the cleared "
+                "results only",
+                f"{k} suppressed value(s) left out of the figure and labelled [c]; no total or "
+                "percentage drawn uses them"]}
+        else:
+            checks[rel] = {"status": "pass", "withheld": False, "reasons": [
+                "drawn by natexp.report.render.write_publication_report from the cleared "
+                "results only; none of the values it draws was suppressed"]}
+        plots.append((spec, plot))
+    paths: dict[str, Path] = {}
+    for spec, plot in progress(plots, "figures (publication mode)"):
+        paths[spec.name] = F.save_png(plot, out / "figures" / f"{spec.name}.png",
+                                      width=spec.width, height=spec.height, dpi=dpi)
+    html, md = render_report(results, text_tables, paths, base_dir=out,
+                             publication={"figure_notes": notes, "withheld_figures": withheld})
+    (out / "report.html").write_text(html, encoding="utf-8")
+    (out / "report.md").write_text(md, encoding="utf-8")
+    n_marked = _count_markers(results) + sum(len(i) for h in hidden.values()
+                                            for i in h.values())
+    reasons = ["publication mode: built by natexp.report.render.write_publication_report from "
+               "the cleared results only"]
+    if n_marked:
+        reasons.append(f"the cleared results hold {n_marked} suppressed or withheld value(s): "
+                       "the report shows [c] or 'withheld' in their place and computes no "
+                       "total or percentage from them")
+    if withheld:
+        reasons.append(f"{len(withheld)} figure(s) withheld with a note: "
+                       + ", ".join(sorted(withheld)))
+    status = "review" if n_marked or withheld or notes else "pass"
+    for name in ("report.html", "report.md"):
+        checks[name] = {"status": status, "withheld": False, "reasons": list(reasons)}
+    return dict(sorted(checks.items()))

@@ -23,6 +23,8 @@ from natexp.bundle.manifest import extract_zip, sha256_file, validate_bag
 pytestmark = pytest.mark.slow
 
 EXP = "+experiment=oxon_vs_rest"
+ROOT = "oxon_vs_rest-replication/"
+BANNER = "PUBLICATION MODE: disclosure-controlled"
 
 
 def overrides(*, full: bool) -> list[str]:
@@ -113,16 +115,93 @@ def test_no_record_level_data_machine_paths_or_ids(built):
     assert set(inputs["families"]) >= {"rows", "columns", "content_sha256"}
 
 
-def test_figures_and_report_built_from_uncleared_counts_are_withheld(built):
-    """Counts of this run were suppressed, so figures drawn by the run are not published."""
-    log = json.loads(members(built.path)[
-        "oxon_vs_rest-replication/data/disclosure/disclosure_log.json"])
-    names = set(members(built.path))
+def test_report_and_figures_in_publication_mode(built):
+    """Counts of this run were suppressed: the bundle holds the report and figures drawn in
+    publication mode from the cleared results, each in the disclosure log with its status."""
+    m = members(built.path)
+    log = json.loads(m[ROOT + "data/disclosure/disclosure_log.json"])
+    statuses = {o["output"]: o for o in log["outputs"]}
+    assert log["cells"]["suppression_applied"]
+    for name in ("results/report.html", "results/report.md"):
+        assert ROOT + "data/" + name in m
+        assert statuses[name]["status"] == "review" and not statuses[name]["withheld"]
+        assert any("publication mode" in r for r in statuses[name]["reasons"])
+        assert BANNER in m[ROOT + "data/" + name].decode()
+    pngs = sorted(n for n in m if n.startswith(ROOT + "data/results/figures/"))
+    assert {Path(n).stem for n in pngs} >= {"flow", "primary_forest", "fig06_contact",
+                                            "fig07_08_uptake", "fig09_referral_response",
+                                            "fig10_reasons", "fig11_interview",
+                                            "fig01_04_carer", "fig02_05_care_orders",
+                                            "fig03_child_ages"}
+    for n in pngs:
+        o = statuses[n.removeprefix(ROOT + "data/")]
+        assert o["status"] in ("pass", "review") and o["reasons"] and not o["withheld"]
+    # Figure 6 leaves its suppressed cells out and says so
+    assert statuses["results/figures/fig06_contact.png"]["status"] == "review"
+    # every output of the log: in the zip if and only if not withheld
+    names = set(m)
     for o in log["outputs"]:
-        in_zip = f"oxon_vs_rest-replication/data/{o['output']}" in names
-        assert in_zip != o["withheld"], o["output"]
-        if o["output"].endswith((".png", ".html", ".md")):
-            assert o["withheld"] and o["status"] == "review"
+        assert (ROOT + "data/" + o["output"] in names) != o["withheld"], o["output"]
+    assert log["cells"]["withheld_files"] == sorted(
+        o["output"] for o in log["outputs"] if o["withheld"]
+        and not o["output"].endswith((".csv", ".json")))
+    readme = m[ROOT + "README.md"].decode()
+    assert "write_publication_report" in readme
+
+
+@pytest.fixture(scope="module")
+def suppressed(tmp_path_factory):
+    """The bundle without the exception file, suppressing every count below 10."""
+    out = tmp_path_factory.mktemp("suppressed") / "s.zip"
+    rc = bundle_main([*overrides(full=True), "--no-exceptions", "--suppress", "--out",
+                      str(out)])
+    assert rc == 0
+    return out
+
+
+def test_no_suppressed_value_in_the_published_report(suppressed):
+    m = members(suppressed)
+    log = json.loads(m[ROOT + "data/disclosure/disclosure_log.json"])
+    hidden = set(log["cells"]["suppressed_primary"]) | set(log["cells"]["suppressed_secondary"])
+    # the study's published 4 of 20 vs 2 of 15 (Bekaert et al. 2025, Figure 8) are below 10
+    assert {"primary_outcome.counts.x1", "primary_outcome.counts.x2"} <= hidden
+    md = m[ROOT + "data/results/report.md"].decode()
+    html = m[ROOT + "data/results/report.html"].decode()
+    for text in (md, html):
+        assert BANNER in text
+        assert "4 of 20" not in text and "2 of 15" not in text
+        assert "Boschloo's exact test gives p" not in text
+    # the primary table: every suppressed count of the 2x2 reads [c]
+    table = md.split("**Support uptake before the follow-up call (reached families)**")[1]
+    rows = {ln.split(" | ")[0].strip("| "): [c.strip(" |") for c in ln.split(" | ")]
+            for ln in table.strip().splitlines()[2:4]}
+    for k, (row, col) in {"x1": ("Treatment", 1), "n1": ("Treatment", 3),
+                          "x2": ("Control", 1), "n2": ("Control", 3)}.items():
+        if f"primary_outcome.counts.{k}" in hidden:
+            assert rows[row][col] == "[c]", k
+    assert rows["Treatment"][4] == "withheld"  # the percentage of a suppressed count
+    assert "withheld: disclosure control" in md
+    # the forest plot is built from the suppressed 2x2: withheld, and logged as such
+    statuses = {o["output"]: o for o in log["outputs"]}
+    forest = statuses["results/figures/primary_forest.png"]
+    assert forest["withheld"] and ROOT + "data/results/figures/primary_forest.png" not in m
+    assert "figure withheld" in md
+    # the appendix B cells of the imprisoned mothers (8, 5 and 6 of 32) read [c]
+    ab = md.split("**Appendix B: children by sex of the imprisoned parent**")[1]
+    for ln in ab.strip().splitlines()[2:5]:
+        assert ln.split(" | ")[1].startswith("[c] of"), ln
+
+
+def test_suppressed_bundle_verifies(suppressed):
+    """bundle -> verify round-trips: the re-run's publication-mode report, figures and log
+    are byte-identical to the bundle's."""
+    from natexp.bundle.verify import verify_bundle
+
+    report = verify_bundle(suppressed)
+    assert report.ok, report.text()
+    matched = {ln.subject for ln in report.lines if ln.kind == "output"}
+    assert {"results/report.html", "results/report.md", "results/figures/flow.png",
+            "disclosure/disclosure_log.json"} <= matched
 
 
 def test_disclosure_log_records_the_exception(built):
