@@ -253,7 +253,18 @@ def test_progress_draws_on_a_real_terminal(monkeypatch):
         with os.fdopen(slave, "w", closefd=False) as tty:
             assert tty.isatty()
             assert list(progress(range(4), "figures", stream=tty)) == [0, 1, 2, 3]
-        out = os.read(master, 65536).decode()
+        # A pty may hand the output over in several pieces: read until nothing more comes.
+        import select
+
+        chunks = []
+        while select.select([master], [], [], 1.0)[0]:
+            chunk = os.read(master, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"4/4 100%" in b"".join(chunks) and b"".join(chunks).endswith(b"\n"):
+                break
+        out = b"".join(chunks).decode()
     finally:
         os.close(master)
         os.close(slave)
