@@ -5,7 +5,7 @@
 #                                    # while the data are generated, ~1.6 GB of disk in bench/data)
 #   PYTHON=/path/to/python bash bench/run_all.sh
 #
-# Needs natexp installed with its bench extra (pandas, duckdb): pip install -e '.[bench]'.
+# Needs natexp installed with its dev extra (duckdb): pip install -e '.[dev]'.
 # Peak memory is read with GNU time (/usr/bin/time, Debian package "time") when present, else
 # with getrusage; the streaming demonstration needs prlimit (util-linux).
 # Data (git-ignored) are generated once and reused: delete bench/data/ to start again.
@@ -16,7 +16,7 @@ if [[ -z "${PYTHON:-}" ]]; then
     if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 "$PYTHON" -c "import natexp, duckdb, pandas" 2>/dev/null || {
-    echo "run_all.sh: needs natexp, pandas and duckdb in $PYTHON (pip install -e '.[bench]')" >&2
+    echo "run_all.sh: needs natexp, pandas and duckdb in $PYTHON (pip install -e '.[dev]')" >&2
     exit 2
 }
 command -v prlimit >/dev/null || { echo "run_all.sh: needs prlimit (util-linux)" >&2; exit 2; }
@@ -45,16 +45,20 @@ echo "== streaming beyond a memory limit"
 echo "== end-to-end run vs bare imports"
 "$PYTHON" bench/bench_cohort.py e2e --repeats 5 --out bench/results/e2e.md
 
-if [[ -f bench/bench_unconditional.py ]]; then
-    echo "== exact unconditional tests vs scipy"
+# Every other benchmark script (bench/bench_*.py) prints its own Markdown table.
+for script in bench/bench_*.py; do
+    name=$(basename "$script" .py)
+    name=${name#bench_}
+    [[ "$name" == cohort ]] && continue
+    echo "== $name"
     {
-        echo "## Exact unconditional tests, intervals and power: natexp vs scipy"
+        echo "## bench/$(basename "$script")"
         echo
-        echo "Command: \`python bench/bench_unconditional.py\` ($(date -Iseconds), $(nproc) cores)"
+        echo "Command: \`python $script\` ($(date -Iseconds), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
         echo
-        "$PYTHON" bench/bench_unconditional.py | grep -v '^  done: '
-    } > bench/results/unconditional.md.tmp
-    mv bench/results/unconditional.md.tmp bench/results/unconditional.md
-fi
+        "$PYTHON" "$script" | sed '/^  done: /d'
+    } > "bench/results/$name.md.tmp"
+    mv "bench/results/$name.md.tmp" "bench/results/$name.md"
+done
 echo "done: bench/results/"
 ls -l bench/results/
