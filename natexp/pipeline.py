@@ -8,7 +8,6 @@ is built in a staging folder beside the target and moved into place at the end.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 import math
@@ -22,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from natexp import __version__
+from natexp.bundle.manifest import sha256_bytes, sha256_file
 from natexp.causal.balance import balance_table
 from natexp.causal.result import Result
 from natexp.config import NatexpConfig, to_settings
@@ -123,18 +123,10 @@ class RunResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _sha256_frame(df: pl.DataFrame) -> str:
     buf = io.BytesIO()
     df.write_csv(buf)
-    return hashlib.sha256(buf.getvalue()).hexdigest()
+    return sha256_bytes(buf.getvalue())
 
 
 def json_safe(value: Any) -> Any:
@@ -172,7 +164,7 @@ def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, di
         for name in ("families", "children"):
             path = Path(inputs.sources[name])
             rows = getattr(inputs, name).select(pl.len()).collect().item()
-            desc[name] = {"file": path.name, "rows": rows, "sha256": _sha256_file(path)}
+            desc[name] = {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
         return inputs, desc
     from natexp.data.synthetic import generate
 

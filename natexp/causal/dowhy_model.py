@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from natexp.causal._rng import as_generator
 from natexp.causal.result import InvalidInputError, Result, _fmt, _freeze, _plain
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,14 +70,6 @@ COMMON_CAUSES = ("parent_female", "n_children", "carer_parent")
 ROLLOUT_CAUSES = ("area", "go_live")
 TREATMENT = "treatment"
 _PARENT_CARERS = ("mother", "father")
-
-
-def _as_generator(rng: Any) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise InvalidInputError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
 
 
 def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = None, *,
@@ -253,7 +246,7 @@ def permutation_pvalue(treatment: np.ndarray, outcome: np.ndarray,
         for r, idx in enumerate(itertools.combinations(range(n), k)):
             rows[r, list(idx)] = 1.0
     else:
-        gen = _as_generator(rng)
+        gen = as_generator(rng)
         rows = np.array([gen.permutation(t) for _ in range(n_perm)])
     null = np.empty(rows.shape[0])
     chunk = 4096
@@ -489,7 +482,7 @@ def dowhy_analysis(
         raise InvalidInputError("confidence_level must be in (0, 1)")
     if not method.startswith("backdoor."):
         raise InvalidInputError(f"method must be a DoWhy backdoor estimator, got {method!r}")
-    gen = _as_generator(rng)
+    gen = as_generator(rng)
     seeds = [int(s) for s in gen.integers(0, 2**31 - 1, size=5)]
     df = dowhy_frame(cohort, children, outcome=outcome, among=among)
     diagnostics: list[str] = []

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from natexp.causal._rng import as_generator
 from natexp.causal.result import ALTERNATIVES, InvalidInputError, Result, _fmt
 from natexp.causal.sensitivity import (
     SensitivityTable,
@@ -73,14 +74,6 @@ __all__ = ["placebo_go_live", "randomization_distribution", "randomization_test"
 _FIXED_EXCLUSIONS = ("outside_window", "released_before_followup")
 _ADDED_COLUMNS = ("county", "go_live", "phase", "live", "box", "arm")
 _NEVER = np.iinfo(np.int64).max
-
-
-def _as_generator(rng: Any) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise InvalidInputError(f"rng must be a numpy Generator, an int seed or None, got {rng!r}")
 
 
 @dataclass(frozen=True)
@@ -236,7 +229,7 @@ def randomization_distribution(
         combos = [observed] + [c for c in itertools.combinations(range(n_areas), k)
                                if c != observed]
     else:
-        gen = _as_generator(rng)
+        gen = as_generator(rng)
         combos = [observed] + [tuple(sorted(int(i) for i in gen.choice(n_areas, k,
                                                                       replace=False)))
                                for _ in range(int(n_draws))]

@@ -47,6 +47,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from natexp.causal._rng import as_generator
 from natexp.causal.result import ALTERNATIVES, InvalidInputError, Result, _fmt
 from natexp.data.panel import panel_from_frame
 
@@ -985,14 +986,6 @@ def aggte(
 # wild (multiplier) cluster bootstrap
 
 
-def _as_generator(rng: Any) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, int | np.integer):
-        return np.random.default_rng(rng)
-    raise InvalidInputError("rng must be a numpy Generator, an int seed or None")
-
-
 def wild_bootstrap(
     agg: AggregateResult,
     *,
@@ -1068,7 +1061,7 @@ def wild_bootstrap(
     if exact:
         draws = np.array(list(itertools.product(support, repeat=n_cl)))
     else:
-        gen = _as_generator(rng)
+        gen = as_generator(rng)
         draws = gen.choice(support, size=(n_boot, n_cl))
     dev = draws @ sums / n
     q25, q75 = np.quantile(dev, [0.25, 0.75])
@@ -1218,7 +1211,7 @@ def randomization_inference(
     if exact:
         draws = [statistic(G) for G in _assignments(prep.G)]
     else:
-        gen = _as_generator(rng)
+        gen = as_generator(rng)
         draws = [statistic(prep.G[gen.permutation(n)]) for _ in range(int(n_permutations))]
     null = np.array(draws, dtype=float)
     undefined = int((~np.isfinite(null)).sum())
