@@ -340,6 +340,7 @@ class _Cells:
     n_treated: np.ndarray
     n_control: np.ndarray
     notes: tuple[str, ...]
+    design: tuple = ()  # per cell: (treated mask, comparison mask, period, base) or None
 
 
 def _compute_cells(
@@ -357,6 +358,7 @@ def _compute_cells(
     never = ~np.isfinite(G)
     rows: list[tuple] = []
     infs: list[np.ndarray] = []
+    design: list[tuple | None] = []
     for g in glist:
         pre_idx = np.nonzero(times + anticipation < g)[0]
         base_post = int(pre_idx[-1]) if len(pre_idx) else None
@@ -368,11 +370,13 @@ def _compute_cells(
                 rows.append((g, times[c], math.nan, math.nan, 0, 0,
                              "no pre-treatment base period (anticipation)"))
                 infs.append(np.zeros(n))
+                design.append(None)
                 continue
             if base_period == "universal" and base == c:
                 rows.append((g, times[c], times[base], 0.0, 0, 0,
                              "reference period of the universal base (0 by construction)"))
                 infs.append(np.zeros(n))
+                design.append(None)
                 continue
             treat = G == g
             if control_group == "nevertreated":
@@ -385,6 +389,7 @@ def _compute_cells(
                 rows.append((g, times[c], times[base], math.nan, n_tr, n_co,
                              "no comparison units" if n_co == 0 else "no treated units"))
                 infs.append(np.zeros(n))
+                design.append(None)
                 continue
             sub = treat | ctrl
             dy = Y[sub, c] - Y[sub, base]
@@ -399,6 +404,7 @@ def _compute_cells(
                 inf_full[sub] = (n / sub.sum()) * inf_sub
             rows.append((g, times[c], times[base], att, n_tr, n_co, note))
             infs.append(inf_full)
+            design.append((treat, ctrl, c, base) if math.isfinite(att) else None)
     if not rows:
         raise InvalidInputError("panel: no treated cohort with a pre-treatment period")
     arr = list(zip(*rows, strict=True))
@@ -411,6 +417,7 @@ def _compute_cells(
         n_treated=np.array(arr[4], dtype=int),
         n_control=np.array(arr[5], dtype=int),
         notes=tuple(arr[6]),
+        design=tuple(design),
     )
 
 
@@ -478,6 +485,8 @@ class GroupTimeResult:
     _inf: np.ndarray = field(repr=False, compare=False, default=None)
     _unit_group: np.ndarray = field(repr=False, compare=False, default=None)
     _codes: np.ndarray = field(repr=False, compare=False, default=None)
+    _Y: np.ndarray = field(repr=False, compare=False, default=None)
+    _design: tuple = field(repr=False, compare=False, default=())
 
     @property
     def influence(self) -> np.ndarray:
@@ -561,6 +570,14 @@ class AggregateResult:
     effects : tuple of Result
         By event time (dynamic), cohort (group) or period (calendar); empty for simple.
     diagnostics : tuple of str
+    cohort_sizes : tuple of (cohort, units)
+        Units in every treated cohort.
+    min_cohort_size : int
+        The cohort-size guard's minimum.
+    excluded_cohorts : tuple
+        Cohorts below the minimum left out of this aggregation (empty when included).
+    small_cohorts : tuple
+        Every cohort below the minimum, excluded or not.
     """
 
     type: str
@@ -569,9 +586,15 @@ class AggregateResult:
     diagnostics: tuple[str, ...]
     n_units: int
     n_clusters: int
+    cohort_sizes: tuple = ()
+    min_cohort_size: int = 1
+    excluded_cohorts: tuple = ()
+    small_cohorts: tuple = ()
     _inf_overall: np.ndarray = field(repr=False, compare=False, default=None)
     _inf_effects: np.ndarray = field(repr=False, compare=False, default=None)
     _codes: np.ndarray = field(repr=False, compare=False, default=None)
+    _source: Any = field(repr=False, compare=False, default=None)
+    _window: tuple = field(repr=False, compare=False, default=(-math.inf, math.inf))
 
     @property
     def influence(self) -> np.ndarray:
@@ -593,6 +616,12 @@ class AggregateResult:
             "effects": [r.to_dict() for r in self.effects],
             "n_units": self.n_units,
             "n_clusters": self.n_clusters,
+            "cohort_guard": {
+                "min_cohort_size": self.min_cohort_size,
+                "cohort_sizes": [[_num(g), k] for g, k in self.cohort_sizes],
+                "small_cohorts": [_num(g) for g in self.small_cohorts],
+                "excluded_cohorts": [_num(g) for g in self.excluded_cohorts],
+            },
             "diagnostics": list(self.diagnostics),
         }
 
@@ -786,6 +815,8 @@ def _group_time_result(prep, cells, *, control_group, anticipation, base_period,
         _inf=_readonly(inf),
         _unit_group=_readonly(prep.G),
         _codes=np.asarray(prep.codes),
+        _Y=_readonly(prep.Y),
+        _design=cells.design,
     )
 
 
@@ -810,12 +841,17 @@ def _wif(keep: np.ndarray, pg: np.ndarray, unit_group: np.ndarray, labels: np.nd
     return if1 - if2
 
 
-def _aggregate_arrays(att, inf, group, time, unit_group, type, min_e, max_e, with_inf=True):
-    """Return (overall, overall_if, [(key, est, if)], notes)."""
+def _aggregate_arrays(att, inf, group, time, unit_group, type, min_e, max_e, with_inf=True,
+                      excluded=()):
+    """Return (overall, overall_if, [(key, est, if)], notes); cohorts in ``excluded`` are
+    left out (the cohort-size guard)."""
     finite = np.isfinite(att)
+    skip = (np.isin(group, np.asarray(list(excluded), dtype=float)) if len(excluded)
+            else np.zeros(len(att), dtype=bool))
     notes = []
-    if not finite.all():
-        notes.append(f"{int((~finite).sum())} cell(s) without an estimate left out")
+    if not (finite | skip).all():
+        notes.append(f"{int((~finite & ~skip).sum())} cell(s) without an estimate left out")
+    finite = finite & ~skip
     glist = np.unique(unit_group[np.isfinite(unit_group)])
     pg_g = np.array([np.mean(unit_group == g) for g in glist])
     pg = np.array([pg_g[np.searchsorted(glist, g)] if g in glist else 0.0 for g in group])
@@ -902,8 +938,15 @@ def aggte(
     max_e: float = math.inf,
     confidence_level: float | None = None,
     alternative: str | None = None,
+    min_cohort_size: int = 5,
+    small_cohorts: str = "exclude",
 ) -> AggregateResult:
     """Aggregate group-time ATTs as R ``did::aggte`` does, with analytic standard errors.
+
+    A cohort-size guard applies first: cohorts with fewer than ``min_cohort_size`` units (5 by
+    default: R ``did`` warns below 5 units per group) are named in the diagnostics and, with
+    ``small_cohorts="exclude"`` (default), left out of the aggregation; with ``"include"``
+    they stay in and the diagnostics say so.
 
     Parameters
     ----------
@@ -918,6 +961,9 @@ def aggte(
         Event-time window (``dynamic``; ``max_e`` also limits ``simple`` and ``group``).
     confidence_level, alternative : optional
         Default to those of ``result``.
+    min_cohort_size : int
+        Smallest cohort (in units) the aggregation uses without a warning.
+    small_cohorts : {"exclude", "include"}
 
     Returns
     -------
@@ -931,18 +977,29 @@ def aggte(
     >>> df = pl.DataFrame({"u": [1, 1, 2, 2, 3, 3], "t": [1, 2] * 3,
     ...                    "g": [2, 2, 0, 0, 0, 0], "y": [1.0, 3.0, 1.0, 1.5, 2.0, 2.5]})
     >>> r = att_gt(df, outcome="y", unit="u", time="t", first_treated="g", never_treated=0)
-    >>> aggte(r, "simple").overall.estimate
+    >>> aggte(r, "simple", min_cohort_size=1).overall.estimate
     1.5
     """
     if type not in AGGREGATIONS:
         raise InvalidInputError(f"type must be one of {AGGREGATIONS}, got {type!r}")
+    if small_cohorts not in ("exclude", "include"):
+        raise InvalidInputError("small_cohorts must be 'exclude' or 'include'")
+    if (isinstance(min_cohort_size, bool) or int(min_cohort_size) != min_cohort_size
+            or min_cohort_size < 1):
+        raise InvalidInputError("min_cohort_size must be a positive whole number")
+    sizes, small = _cohort_sizes(np.asarray(result._unit_group), int(min_cohort_size))
+    excluded = small if small_cohorts == "exclude" else ()
+    guard = _guard_diagnostics(sizes, small, int(min_cohort_size), small_cohorts)
     level = result.confidence_level if confidence_level is None else _check_level(confidence_level)
     alt = result.alternative if alternative is None else _check_alternative(alternative)
     n = result.n_units
     codes, n_cl = result._codes, result.n_clusters
     est, psi, effects, notes = _aggregate_arrays(
         np.asarray(result._att), np.asarray(result._inf), np.asarray(result._group),
-        np.asarray(result._time), np.asarray(result._unit_group), type, min_e, max_e)
+        np.asarray(result._time), np.asarray(result._unit_group), type, min_e, max_e,
+        excluded=excluded)
+    if excluded and not math.isfinite(est):
+        notes = [*notes, f"every usable cohort has fewer than {int(min_cohort_size)} units"]
     key = {"dynamic": "event_time", "group": "group", "calendar": "time"}.get(type)
     title = {
         "simple": "Overall ATT (simple: post-treatment cells weighted by cohort size)",
@@ -959,7 +1016,7 @@ def aggte(
         ci, z, p = _normal_inference(est_, se_, level, alt)
         return Result(method=method, estimate=est_, ci=ci, confidence_level=level, statistic=z,
                       pvalue=p, alternative=alt, n=(n_treat, n - n_treat), label=label,
-                      note="; ".join(notes), diagnostics=result.diagnostics,
+                      note="; ".join(notes), diagnostics=(*result.diagnostics, *guard),
                       extra={**extra, "se": float(se_)})
 
     overall = make(est, psi, title, {"type": type})
@@ -973,13 +1030,409 @@ def aggte(
         type=type,
         overall=overall,
         effects=eff,
-        diagnostics=result.diagnostics,
+        diagnostics=(*result.diagnostics, *guard),
         n_units=n,
         n_clusters=n_cl,
+        cohort_sizes=tuple((float(g), k) for g, k in sizes),
+        min_cohort_size=int(min_cohort_size),
+        excluded_cohorts=tuple(float(g) for g in excluded),
+        small_cohorts=tuple(float(g) for g in small),
         _inf_overall=_readonly(psi),
         _inf_effects=_readonly(inf_eff),
         _codes=codes,
+        _source=result,
+        _window=(min_e, max_e),
     )
+
+
+def _cohort_sizes(unit_group: np.ndarray, minimum: int) -> tuple[list, tuple]:
+    """[(cohort, units)] and the cohorts below ``minimum``."""
+    glist = np.unique(unit_group[np.isfinite(unit_group)])
+    sizes = [(float(g), int((unit_group == g).sum())) for g in glist]
+    return sizes, tuple(g for g, k in sizes if k < minimum)
+
+
+def _guard_diagnostics(sizes, small, minimum, mode) -> tuple[str, ...]:
+    if not small:
+        return ()
+    k = dict(sizes)
+    named = ", ".join(f"{_num(g)} ({k[g]} unit{'s' if k[g] != 1 else ''})" for g in small)
+    if mode == "exclude":
+        what = "excluded from the aggregation"
+        if len(small) == len(sizes):
+            what += " (every cohort: no aggregate is reported)"
+    else:
+        what = ("kept in the aggregation because small_cohorts='include': the aggregate rests "
+                "on cohorts too small for its analytic standard error")
+    return (f"cohort-size guard: cohort(s) {named} have fewer than {minimum} units (R did's "
+            f"minimum); {what}",)
+
+
+# --------------------------------------------------------------------------------------------
+# wild cluster restricted bootstrap-t of Callaway-Sant'Anna aggregations
+
+
+def _linear_weights(src: GroupTimeResult, type: str, window: tuple, excluded: tuple
+                    ) -> tuple[np.ndarray, np.ndarray, list, np.ndarray, np.ndarray]:
+    """Every aggregate as ``a'att`` with influence function ``inf @ a + Wif @ att``.
+
+    The aggregation of :func:`aggte` is linear in the cell ATTs and their influence functions
+    (its weights depend on the cohort sizes only), so probing it with unit vectors recovers
+    ``a`` (cells) and ``Wif`` (the estimated-weights term, units x cells) exactly. Returns
+    (a_overall, Wif_overall, effect keys, a_effects, Wif_effects).
+    """
+    att = np.asarray(src._att)
+    n, k_cells = np.asarray(src._inf).shape
+    finite = np.isfinite(att)
+    zeros = np.zeros((n, k_cells))
+    args = (np.asarray(src._group), np.asarray(src._time), np.asarray(src._unit_group), type,
+            window[0], window[1])
+    _, _, eff0, _ = _aggregate_arrays(np.where(finite, 0.0, np.nan), zeros, *args,
+                                      excluded=excluded)
+    keys = [e[0] for e in eff0]
+    a = np.zeros(k_cells)
+    W = np.zeros((n, k_cells))
+    a_eff = np.zeros((len(keys), k_cells))
+    W_eff = np.zeros((len(keys), n, k_cells))
+    for k in np.nonzero(finite)[0]:
+        probe = np.where(finite, 0.0, np.nan)
+        probe[k] = 1.0
+        est, psi, eff, _ = _aggregate_arrays(probe, zeros, *args, excluded=excluded)
+        if math.isfinite(est):
+            a[k], W[:, k] = est, psi
+        for j, (_, e_est, e_psi) in enumerate(eff):
+            a_eff[j, k], W_eff[j, :, k] = e_est, e_psi
+    return a, W, keys, a_eff, W_eff
+
+
+def _cs_wcr(src: GroupTimeResult, a: np.ndarray, W: np.ndarray) -> _LinearWCR:
+    """WCR bootstrap t of ``theta = a'att`` for unconditional (no-covariate) ATT(g,t) cells.
+
+    Each cell is the slope of the 2x2 regression ``dy = mu + theta_k D + u`` on its treated
+    and comparison units, and its influence-function standard error is that regression's CR0
+    one. The null ``a'theta = r`` is imposed by restricted least squares across the cells
+    (``theta~ = theta^ + (r - a'theta^) (a/h) / sum(a^2/h)``, ``h_k = n_T n_C / (n_T + n_C)``),
+    the restricted residuals of every cell are multiplied by the weight of the unit's cluster
+    (one weight per cluster, shared across cells), and each bootstrap sample is re-estimated
+    and re-studentized with the same influence-function formula (including the estimated
+    cohort-weight term). All of it is linear in the weights (see :class:`_LinearWCR`).
+    """
+    Y = np.asarray(src._Y)
+    att = np.asarray(src._att)
+    codes, G = np.asarray(src._codes), src.n_clusters
+    n = Y.shape[0]
+    cells = [k for k in np.nonzero(a)[0] if src._design[k] is not None]
+    if not cells:
+        raise InvalidInputError("no estimated cell enters this aggregate")
+    a_s = a[cells]
+    ind = np.zeros((n, G))
+    ind[np.arange(n), codes] = 1.0
+    h = np.empty(len(cells))
+    dys, Ds, subs, rT, rC = [], [], [], np.zeros((G, len(cells))), np.zeros((G, len(cells)))
+    for j, k in enumerate(cells):
+        treat, ctrl, c, base = src._design[k]
+        sub = treat | ctrl
+        n_t, n_c = int(treat.sum()), int(ctrl.sum())
+        h[j] = n_t * n_c / (n_t + n_c)
+        dys.append(Y[:, c] - Y[:, base])
+        Ds.append(treat.astype(float))
+        subs.append((sub, treat, ctrl, n_t, n_c))
+        rT[:, j] = ind[treat].sum(axis=0) / n_t
+        rC[:, j] = ind[ctrl].sum(axis=0) / n_c
+    lam = (a_s / h) / np.sum(a_s**2 / h)
+    omega = ind.T @ W[:, cells]  # (G, cells)
+
+    def at(r: float):
+        theta_r = att[cells] + (r - a_s @ att[cells]) * lam
+        mT = np.zeros((G, len(cells)))
+        mC = np.zeros((G, len(cells)))
+        for j in range(len(cells)):
+            sub, treat, ctrl, n_t, n_c = subs[j]
+            dy, D = dys[j], Ds[j]
+            u = np.zeros(n)
+            u[sub] = (dy[sub] - dy[sub].mean()) - theta_r[j] * (D[sub] - D[sub].mean())
+            mT[:, j] = ind[treat].T @ u[treat] / n_t
+            mC[:, j] = ind[ctrl].T @ u[ctrl] / n_c
+        b = mT - mC
+        Q = n * (np.diag(b @ a_s) - (rT * a_s) @ mT.T + (rC * a_s) @ mC.T) + omega @ b.T
+        return b @ a_s, Q, omega @ theta_r
+
+    num0, Q0, q0 = at(0.0)
+    num1, Q1, q1 = at(1.0)
+    return _LinearWCR(num0=num0, num1=num1 - num0, Q0=Q0, Q1=Q1 - Q0, q0=q0, q1=q1 - q0,
+                      scale=1.0 / n)
+
+
+def aggte_wcr(
+    agg: AggregateResult,
+    *,
+    effect: Any = None,
+    weights: str = "rademacher",
+    n_boot: int = 9999,
+    rng: Any = None,
+    null: float = 0.0,
+    confidence_level: float | None = None,
+    alternative: str | None = None,
+) -> Result:
+    """Wild cluster restricted (WCR) bootstrap-t of a Callaway-Sant'Anna aggregate.
+
+    The few-cluster bootstrap of Cameron, Gelbach and Miller (2008) and Roodman, MacKinnon,
+    Nielsen and Webb (2019, Stata ``boottest``) carried over to the aggregated ATT: every
+    unconditional ATT(g,t) is the slope of a 2x2 regression of the outcome change on a
+    treated-cohort dummy, the aggregate is a fixed linear combination of them, so the null
+    ``aggregate = null`` is imposed by restricted least squares across the cells, the restricted
+    residuals are multiplied by one weight per cluster (Rademacher, or Webb 2023 six-point
+    weights), and each bootstrap sample's aggregate is studentized by its own
+    influence-function standard error (R ``did``'s, including the estimated cohort weights).
+    This is a studentized multiplier (score) bootstrap with the null imposed in the sense of
+    Kline and Santos (2012, "A score based approach to wild bootstrap inference", Journal of
+    Econometric Methods 1(1)); with one cell it is exactly the WCR bootstrap of that 2x2
+    regression, which the tests check against ``wildboottest``. When all weight patterns fit in
+    ``n_boot`` they are enumerated (exact, deterministic p); else
+    ``p = (1 + #extreme) / (1 + n_boot)``. The interval inverts the test.
+
+    Only for aggregates of unconditional cells (``att_gt`` without covariates): the doubly
+    robust estimator is not linear in the outcomes and a result with a note is returned.
+
+    Parameters
+    ----------
+    agg : AggregateResult
+        From :func:`aggte` (its cohort-size guard and event window apply).
+    effect : optional
+        None for the overall aggregate, else the key of one effect (event time, cohort or
+        period).
+    weights : {"rademacher", "webb"}
+    n_boot : int
+    rng : numpy.random.Generator, int or None
+    null : float
+    confidence_level, alternative : optional
+        Default to those of the aggregate.
+
+    Returns
+    -------
+    Result
+        ``statistic`` is the observed t (aggregate minus null over its analytic standard
+        error); ``extra`` as in :func:`twfe_wcr`.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"u": [1, 1, 2, 2, 3, 3, 4, 4], "t": [1, 2] * 4,
+    ...                    "g": [2, 2, 2, 2, 0, 0, 0, 0],
+    ...                    "y": [1.0, 3.0, 1.0, 2.5, 1.0, 1.5, 2.0, 2.4]})
+    >>> agg = aggte(att_gt(df, outcome="y", unit="u", time="t", first_treated="g",
+    ...                    never_treated=0), "simple", min_cohort_size=1)
+    >>> r = aggte_wcr(agg)
+    >>> r.extra["exact"], r.extra["n_boot"]
+    (True, 16)
+    """
+    if weights not in BOOT_WEIGHTS:
+        raise InvalidInputError(f"weights must be one of {BOOT_WEIGHTS}")
+    if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 1:
+        raise InvalidInputError("n_boot must be a positive whole number")
+    src = agg._source
+    if src is None:
+        raise InvalidInputError("aggte_wcr needs an AggregateResult made by aggte")
+    if effect is None:
+        base = agg.overall
+    else:
+        key = {"dynamic": "event_time", "group": "group", "calendar": "time"}.get(agg.type)
+        found = [r for r in agg.effects if key and r.extra.get(key) == effect]
+        if not found:
+            raise InvalidInputError(f"no effect {effect!r} in this {agg.type} aggregation")
+        base = found[0]
+    level = base.confidence_level if confidence_level is None else _check_level(confidence_level)
+    alt = base.alternative if alternative is None else _check_alternative(alternative)
+    label = f"{base.label}, wild cluster restricted bootstrap-t ({weights})"
+    method = f"aggte.{agg.type}.wcr"
+    n = (src.n_units, src.n_clusters)
+    if src.covariates:
+        return Result(method=method, label=label, alternative=alt, confidence_level=level,
+                      estimate=base.estimate, n=n,
+                      note="the WCR bootstrap needs unconditional cells (no covariates)")
+    if not (math.isfinite(base.estimate) and math.isfinite(base.extra.get("se", math.nan))):
+        return Result(method=method, label=label, alternative=alt, confidence_level=level,
+                      estimate=base.estimate, n=n, diagnostics=base.diagnostics,
+                      note="the aggregate or its standard error is not defined"
+                      + (": " + base.note if base.note else ""))
+    a, W, keys, a_eff, W_eff = _linear_weights(src, agg.type, agg._window,
+                                               agg.excluded_cohorts)
+    if effect is not None:
+        j = [i for i, k in enumerate(keys) if _num(k) == effect][0]
+        a, W = a_eff[j], W_eff[j]
+    return _wcr_linear_result(src, a, W, est=base.estimate, se=float(base.extra["se"]),
+                              null=null, weights=weights, n_boot=int(n_boot), rng=rng,
+                              level=level, alternative=alt, method=method, label=label,
+                              diagnostics=base.diagnostics)
+
+
+def _wcr_linear_result(src, a, W, *, est, se, null, weights, n_boot, rng, level, alternative,
+                       method, label, diagnostics=()) -> Result:
+    lin = _cs_wcr(src, a, W)
+    return _wcr_result(lin, est=est, se=se, null=float(null), weights=weights, n_boot=n_boot,
+                       rng=rng, level=level, alternative=alternative,
+                       n_clusters=src.n_clusters, method=method, label=label,
+                       n=(src.n_units, src.n_clusters), diagnostics=diagnostics)
+
+
+@dataclass(frozen=True)
+class PretrendResult:
+    """Few-unit pre-trend check from :func:`pretrend_check`.
+
+    Attributes
+    ----------
+    leads : tuple of Result
+        One WCR bootstrap-t per event-study lead (event time < 0) tested.
+    average : Result
+        WCR bootstrap-t of the mean of those leads (one degree of freedom, usable with few
+        clusters where a joint Wald test is singular).
+    power : dict
+        Roth (2022)-style statement: the linear pre-trend slope the average test detects with
+        probability ``power`` (normal approximation), and the bias that slope would put on
+        the post-period aggregate.
+    limits : tuple of str
+        What the check cannot show.
+    """
+
+    leads: tuple[Result, ...]
+    average: Result
+    power: dict
+    limits: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict."""
+        return {"method": "pretrend_check", "leads": [r.to_dict() for r in self.leads],
+                "average": self.average.to_dict(), "power": dict(self.power),
+                "limits": list(self.limits)}
+
+    def summary(self) -> str:
+        """Plain-text summary."""
+        lines = ["Pre-trend check (event-study leads, WCR bootstrap-t)"]
+        lines += ["  " + r.summary().split("\n")[0] for r in self.leads]
+        lines.append("  " + self.average.summary().split("\n")[0])
+        lines += [f"  - {x}" for x in self.limits]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def pretrend_check(
+    result: GroupTimeResult,
+    *,
+    leads: int | None = None,
+    weights: str = "rademacher",
+    n_boot: int = 9999,
+    rng: Any = None,
+    power: float = 0.8,
+    target: str = "simple",
+    min_cohort_size: int = 5,
+    small_cohorts: str = "exclude",
+    confidence_level: float | None = None,
+) -> PretrendResult:
+    """A pre-trend check that works with few units: event-study leads with WCR inference.
+
+    With few units the Wald pre-test of all pre-treatment ATT(g,t) is singular (more cells than
+    clusters). Instead: each event-study lead (``aggte(..., "dynamic")`` effects at event time
+    ``e < 0``, the ``leads`` closest to go-live) and their mean are tested with the WCR
+    bootstrap-t (:func:`aggte_wcr`). Following Roth (2022, "Pretest with caution", AER:
+    Insights 4(3)), the result also states the slope of a linear violation of parallel trends
+    that the test of the mean lead would detect with probability ``power`` (normal
+    approximation with the analytic standard error), and the bias such a trend would put on
+    the ``target`` aggregate: a check that passes says little when that slope is large.
+
+    Parameters
+    ----------
+    result : GroupTimeResult
+        From :func:`att_gt` without covariates.
+    leads : int, optional
+        Number of leads closest to go-live to test (default: every lead).
+    weights, n_boot, rng
+        As in :func:`aggte_wcr`.
+    power : float
+        Power of the detectable-slope statement.
+    target : {"simple", "dynamic", "group", "calendar"}
+        Aggregate whose bias under that slope is reported.
+    min_cohort_size, small_cohorts
+        The cohort-size guard of :func:`aggte`.
+    confidence_level : optional
+
+    Returns
+    -------
+    PretrendResult
+    """
+    if not 0 < power < 1:
+        raise InvalidInputError("power must be in (0, 1)")
+    if leads is not None and (isinstance(leads, bool) or int(leads) != leads or leads < 1):
+        raise InvalidInputError("leads must be a positive whole number or None")
+    level = result.confidence_level if confidence_level is None else _check_level(
+        confidence_level)
+    guard = dict(min_cohort_size=min_cohort_size, small_cohorts=small_cohorts)
+    dyn = aggte(result, "dynamic", max_e=-1, confidence_level=level, **guard)
+    pre = sorted((r for r in dyn.effects if r.extra["event_time"] < 0),
+                 key=lambda r: -r.extra["event_time"])
+    if result.base_period == "universal":
+        pre = [r for r in pre if r.extra["event_time"] != -1]  # the reference, 0 by design
+    pre = pre[: int(leads)] if leads is not None else pre
+    limits = [
+        "A check that passes does not show parallel trends: it only fails to detect a "
+        "violation, and with few units it has little power (see the detectable slope).",
+        "Reporting estimates only when the pre-test passes distorts their intervals and can "
+        "add bias (Roth 2022).",
+        "Only the leads tested are checked, and only against a linear trend in the power "
+        "statement; the statement uses a normal approximation, optimistic with few clusters.",
+    ]
+    method = "pretrend.wcr"
+    if not pre or result.covariates:
+        why = ("no pre-treatment event time" if not pre else
+               "the WCR bootstrap needs unconditional cells (no covariates)")
+        empty = Result(method=method, label="Mean of event-study leads", note=why)
+        return PretrendResult((), empty, {}, tuple(limits))
+    a_all, W_all, keys, a_eff, W_eff = _linear_weights(result, "dynamic", (-math.inf, -1),
+                                                        dyn.excluded_cohorts)
+    index = {_num(k): j for j, k in enumerate(keys)}
+    boot = dict(weights=weights, n_boot=int(n_boot), rng=rng, level=level,
+                alternative="two-sided", null=0.0)
+    lead_results = []
+    for r in pre:
+        j = index[r.extra["event_time"]]
+        lead_results.append(_wcr_linear_result(
+            result, a_eff[j], W_eff[j], est=r.estimate, se=float(r.extra["se"]),
+            method=method, label=f"Lead e={r.extra['event_time']}, WCR bootstrap-t ({weights})",
+            diagnostics=r.diagnostics, **boot))
+    rows = [index[r.extra["event_time"]] for r in pre]
+    a = a_eff[rows].mean(axis=0)
+    W = W_eff[rows].mean(axis=0)
+    est = float(a @ np.nan_to_num(np.asarray(result._att)))
+    psi = np.asarray(result._inf) @ a + W @ np.nan_to_num(np.asarray(result._att))
+    se = float(_se_from_if(psi, np.asarray(result._codes), result.n_clusters, result.n_units))
+    average = _wcr_linear_result(
+        result, a, W, est=est, se=se, method=method,
+        label=f"Mean of {len(pre)} event-study lead(s), WCR bootstrap-t ({weights})",
+        diagnostics=dyn.diagnostics, **boot)
+    # Roth (2022): a linear violation delta * (t - base) in every cell
+    span = np.array([c.extra["time"] - c.extra["base_time"] if c.extra["base_time"] is not None
+                     and math.isfinite(c.extra["base_time"]) else 0.0 for c in result.cells],
+                    dtype=float)
+    sens = float(a @ span)
+    z = stats.norm.ppf(0.5 + level / 2) + stats.norm.ppf(power)
+    slope = z * se / abs(sens) if sens and math.isfinite(se) else math.nan
+    tgt = aggte(result, target, confidence_level=level, **guard)
+    a_t, *_ = _linear_weights(result, target, tgt._window, tgt.excluded_cohorts)
+    bias = float(a_t @ span) * slope if math.isfinite(slope) else math.nan
+    power_stmt = {
+        "power": power, "slope": slope, "target": target, "target_estimate": tgt.overall.estimate,
+        "bias_at_slope": bias,
+        "sentence": (f"A linear pre-trend of {_fmt(slope)} per period would be detected by the "
+                     f"test of the mean lead with probability {power:.0%} (normal "
+                     f"approximation); such a trend would bias the {target} ATT by "
+                     f"{_fmt(bias)}." if math.isfinite(slope) else
+                     "The detectable slope is undefined (no standard error)."),
+    }
+    if average.extra.get("smallest_pvalue", 0) > 1 - level:
+        limits.append(f"With {result.n_clusters} clusters the WCR p-value cannot fall below "
+                      f"{_fmt(average.extra['smallest_pvalue'])}: the check cannot reject.")
+    return PretrendResult(tuple(lead_results), average, power_stmt, tuple(limits))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1235,7 +1688,223 @@ def randomization_inference(
 
 
 # --------------------------------------------------------------------------------------------
+# wild cluster restricted (WCR) bootstrap-t: a generic engine for statistics linear in the
+# bootstrap weights (Roodman, MacKinnon, Nielsen and Webb 2019, section 3)
+
+SMALL_SAMPLE = ("fixest", "areg")
+
+
+@dataclass(frozen=True)
+class _LinearWCR:
+    """The bootstrap t-statistic of a null ``theta = r`` as a function of the weights ``v``.
+
+    ``t*(v) = (num . v) / (scale * ||Q v + q||)``; ``num``, ``Q`` and ``q`` are affine in ``r``
+    (``X(r) = X0 + r * X1``), so the whole test-inversion path is cheap. ``v = 1`` (every
+    cluster keeps its restricted residual) reproduces the observed data, so ``t*(1)`` is the
+    observed t-statistic.
+    """
+
+    num0: np.ndarray
+    num1: np.ndarray
+    Q0: np.ndarray
+    Q1: np.ndarray
+    q0: np.ndarray
+    q1: np.ndarray
+    scale: float
+
+    def tstats(self, r: float, V: np.ndarray) -> np.ndarray:
+        num = self.num0 + r * self.num1
+        Q = self.Q0 + r * self.Q1
+        q = self.q0 + r * self.q1
+        den = self.scale * np.sqrt(((V @ Q.T + q) ** 2).sum(axis=1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (V @ num) / den
+
+
+def _weight_draws(n_clusters: int, weights: str, n_boot: int, rng: Any) -> tuple[np.ndarray, bool]:
+    """Every weight pattern when there are at most ``n_boot`` of them, else random draws."""
+    support = np.array([-1.0, 1.0]) if weights == "rademacher" else _WEBB
+    if len(support) ** n_clusters <= n_boot:
+        return np.array(list(itertools.product(support, repeat=n_clusters))), True
+    return as_generator(rng).choice(support, size=(n_boot, n_clusters)), False
+
+
+def _wcr_pvalue(lin: _LinearWCR, r: float, V: np.ndarray, exact: bool, alternative: str,
+                ones: np.ndarray) -> tuple[float, float]:
+    """(observed t, p-value) of ``theta = r``: the share of bootstrap t at least as extreme."""
+    t_obs = float(lin.tstats(r, ones)[0])
+    if not math.isfinite(t_obs):
+        return math.nan, math.nan
+    tstar = lin.tstats(r, V)
+    tol = 1e-10 * max(1.0, abs(t_obs))
+    if alternative == "two-sided":
+        hits = np.abs(tstar) >= abs(t_obs) - tol
+    elif alternative == "greater":
+        hits = tstar >= t_obs - tol
+    else:
+        hits = tstar <= t_obs + tol
+    k = int(np.sum(hits))
+    return t_obs, (k / len(V) if exact else (1 + k) / (1 + len(V)))
+
+
+def _wcr_interval(lin: _LinearWCR, est: float, se: float, V: np.ndarray, exact: bool,
+                  alternative: str, level: float, ones: np.ndarray) -> tuple[float, float]:
+    """Invert the WCR test: the nulls ``r`` whose p-value is at least ``1 - level``.
+
+    Each side is bracketed by doubling a step of one standard error out from the estimate
+    (where the p-value is 1) and then bisected; a side that is never rejected within
+    ``2**40`` standard errors is infinite (possible with very few clusters).
+    """
+    size = 1.0 - level
+    step0 = se if (math.isfinite(se) and se > 0) else max(1.0, abs(est))
+
+    def accepted(r: float) -> bool:
+        _, p = _wcr_pvalue(lin, r, V, exact, alternative, ones)
+        return math.isfinite(p) and p >= size - 1e-12
+
+    def side(sign: float) -> float:
+        inside, step = est, step0
+        for _ in range(41):
+            out = est + sign * step
+            if not accepted(out):
+                break
+            inside, step = out, step * 2
+        else:
+            return sign * math.inf
+        for _ in range(200):
+            mid = 0.5 * (inside + out)
+            if mid in (inside, out) or abs(out - inside) <= 1e-12 * max(abs(est), step0):
+                break
+            if accepted(mid):
+                inside = mid
+            else:
+                out = mid
+        return 0.5 * (inside + out)
+
+    lo = side(-1.0) if alternative in ("two-sided", "greater") else -math.inf
+    hi = side(1.0) if alternative in ("two-sided", "less") else math.inf
+    return lo, hi
+
+
+def _wcr_result(lin: _LinearWCR, *, est: float, se: float, null: float, weights: str,
+                n_boot: int, rng: Any, level: float, alternative: str, n_clusters: int,
+                method: str, label: str, n: tuple, diagnostics: Sequence[str] = (),
+                note: str = "", extra: dict | None = None) -> Result:
+    V, exact = _weight_draws(n_clusters, weights, n_boot, rng)
+    ones = np.ones((1, n_clusters))
+    t_obs, p = _wcr_pvalue(lin, null, V, exact, alternative, ones)
+    if not math.isfinite(t_obs):
+        return Result(method=method, label=label, alternative=alternative,
+                      confidence_level=level, estimate=est, n=n,
+                      note="the observed t-statistic is undefined (zero standard error)",
+                      diagnostics=tuple(diagnostics))
+    ci = _wcr_interval(lin, est, se, V, exact, alternative, level, ones)
+    if exact:
+        # the most extreme observed t leaves the patterns tying with it: for Rademacher
+        # weights v and -v give t and -t, so the smallest two-sided p is 2 / 2^G
+        tstar = np.sort(np.abs(lin.tstats(null, V)) if alternative == "two-sided"
+                        else lin.tstats(null, V))
+        top = tstar[-1] if alternative != "less" else tstar[0]
+        tol = 1e-10 * max(1.0, abs(top))
+        ties = np.sum(np.abs(tstar - top) <= tol)
+        smallest = float(ties / len(V))
+    else:
+        smallest = 1.0 / (1 + len(V))
+    diags = list(diagnostics)
+    if weights == "rademacher" and n_clusters <= 11:
+        diags.append(f"{n_clusters} clusters: the Rademacher bootstrap has only {2**n_clusters} "
+                     "weight patterns; Webb weights are advised below 12 clusters (Webb 2023)")
+    return Result(
+        method=method, estimate=est, ci=ci, confidence_level=level, statistic=t_obs, pvalue=p,
+        alternative=alternative, n=n, label=label, note=note, diagnostics=tuple(diags),
+        extra={"se": se, "null": float(null), "weights": weights, "n_boot": int(len(V)),
+               "exact": bool(exact), "n_clusters": int(n_clusters),
+               "smallest_pvalue": smallest, **(extra or {})})
+
+
+# --------------------------------------------------------------------------------------------
 # two-way fixed effects
+
+
+def _within(M: np.ndarray, codes: Sequence[np.ndarray], sizes: Sequence[int],
+            tol: float = 1e-14, maxiter: int = 10_000) -> np.ndarray:
+    """Residuals of the columns of ``M`` on the fixed effects ``codes`` (alternating projections).
+
+    On a balanced two-way panel one sweep is exact; otherwise the method of alternating
+    projections (demean by each factor in turn) converges to the same residuals.
+    """
+    out = np.array(M, dtype=float, copy=True)
+    scale = max(1.0, float(np.abs(out).max()) if out.size else 1.0)
+    counts = [np.bincount(c, minlength=s).astype(float) for c, s in zip(codes, sizes,
+                                                                       strict=True)]
+    for _ in range(maxiter):
+        change = 0.0
+        for c, s, k in zip(codes, sizes, counts, strict=True):
+            sums = np.zeros((s, out.shape[1]))
+            np.add.at(sums, c, out)
+            means = sums / k[:, None]
+            change = max(change, float(np.abs(means).max()))
+            out -= means[c]
+        if change <= tol * scale:
+            break
+    return out
+
+
+def _twfe_wcr(yt: np.ndarray, dt: np.ndarray, ccode: np.ndarray, n_cl: int,
+              fe_codes: Sequence[np.ndarray], fe_sizes: Sequence[int]) -> _LinearWCR:
+    """The WCR bootstrap t of the TWFE coefficient, affine in the null (see :class:`_LinearWCR`).
+
+    Restricted residuals under ``beta = r`` are ``u(r) = y~ - r d~`` (``~``: residual on the
+    fixed effects). A draw is ``y* = fitted_r + v_c u(r)``; by Frisch-Waugh-Lovell
+    ``beta* - r = sum_c v_c d~_c'u_c / d~'d~`` and the bootstrap residuals are
+    ``M_d~ M_FE (v o u)``, so the cluster scores ``d~_h'u*_h`` are ``A v`` with
+    ``A[h, g] = d~_h' M_FE(u o 1_g) - (d~_h'd~_h) d~_g'u_g / d~'d~``.
+    """
+    ind = np.zeros((len(yt), n_cl))
+    ind[np.arange(len(yt)), ccode] = 1.0
+    sdd = float(dt @ dt)
+    dd_h = np.zeros(n_cl)
+    np.add.at(dd_h, ccode, dt * dt)
+    parts = []
+    for u in (yt, dt):  # u(r) = yt - r * dt
+        W = _within(u[:, None] * ind, fe_codes, fe_sizes)
+        num = (ind * (dt * u)[:, None]).sum(axis=0) / sdd
+        cross = np.zeros((n_cl, n_cl))
+        np.add.at(cross, ccode, dt[:, None] * W)
+        parts.append((num, cross - np.outer(dd_h, num)))
+    (num_y, A_y), (num_d, A_d) = parts
+    zeros = np.zeros(n_cl)
+    return _LinearWCR(num0=num_y, num1=-num_d, Q0=A_y, Q1=-A_d, q0=zeros, q1=zeros,
+                      scale=1.0 / sdd)
+
+
+def _t_inference(est: float, se: float, df: float, level: float, alternative: str
+                 ) -> tuple[tuple[float, float], float, float]:
+    """Wald interval, t statistic and p-value with ``df`` degrees of freedom (inf: normal)."""
+    if not math.isfinite(df):
+        return _normal_inference(est, se, level, alternative)
+    if not (math.isfinite(est) and math.isfinite(se) and se > 0 and df > 0):
+        return (math.nan, math.nan), math.nan, math.nan
+    t = est / se
+    dist = stats.t(df)
+    if alternative == "two-sided":
+        q = dist.ppf(0.5 + level / 2)
+        return (est - q * se, est + q * se), t, float(2 * dist.sf(abs(t)))
+    q = dist.ppf(level)
+    if alternative == "greater":
+        return (est - q * se, math.inf), t, float(dist.sf(t))
+    return (-math.inf, est + q * se), t, float(dist.cdf(t))
+
+
+@dataclass(frozen=True)
+class _TwfeFit:
+    beta: float
+    yt: np.ndarray
+    dt: np.ndarray
+    ccode: np.ndarray
+    n_clusters: int
+    fe_codes: tuple
+    fe_sizes: tuple
 
 
 def twfe(
@@ -1247,32 +1916,52 @@ def twfe(
     first_treated: str = "first_treated",
     never_treated: int | None = None,
     cluster: str | None = "unit",
+    small_sample: str = "fixest",
+    reference: str = "t",
     confidence_level: float = 0.95,
     alternative: str = "two-sided",
 ) -> Result:
-    """Two-way fixed-effects DiD with :class:`linearmodels.panel.PanelOLS`.
+    """Two-way fixed-effects DiD: coefficient, few-cluster-honest standard error and WCR test.
 
-    Fits ``y_it = a_i + b_t + beta * D_it + e_it`` with ``D_it = 1{t >= first_treated_i}``,
-    unit and period effects, and standard errors clustered by unit (``cluster="unit"``) or by
-    another unit-level column (linearmodels defaults: normal reference distribution, covariance
-    adjusted for the absorbed effects, ``count_effects=True``). The note states the known bias of TWFE under staggered timing
-    with heterogeneous effects. On a balanced panel ``extra`` holds the weights TWFE puts on the
-    treated cells (de Chaisemartin and D'Haultfoeuille 2020, Theorem 1): ``n_negative_weights``
-    and ``sum_negative_weights``.
+    Fits ``y_it = a_i + b_t + beta * D_it + e_it`` with ``D_it = 1{t >= first_treated_i}``
+    (:class:`linearmodels.panel.PanelOLS`, unit and period effects). The note states the known
+    bias of TWFE under staggered timing with heterogeneous effects. On a balanced panel
+    ``extra`` holds the weights TWFE puts on the treated cells (de Chaisemartin and
+    D'Haultfoeuille 2020, Theorem 1): ``n_negative_weights`` and ``sum_negative_weights``.
+
+    Standard errors are cluster-robust (CR1) with the small-sample factor
+    ``G / (G - 1) * (N - 1) / (N - K)``. ``small_sample`` names how ``K`` counts the fixed
+    effects:
+
+    * ``"fixest"`` (default; also ``reghdfe``): fixed effects nested in the clusters (the unit
+      effects when clustering by unit or by a coarser unit-level column) are not counted:
+      ``K = 1 + (number of period effects)``.
+    * ``"areg"`` (Stata ``areg``, and ``linearmodels`` with ``count_effects=True``): every
+      fixed effect is counted, ``K = 1 + (units - 1) + (periods - 1) + 1``; with many units and
+      few periods this inflates the standard error (by ~12% on ``mpdta``).
+
+    With ``cluster=None`` the standard error is heteroskedasticity-robust (HC1) and the same
+    ``K`` conventions apply with ``G / (G - 1)`` dropped.
 
     Parameters
     ----------
     panel, outcome, unit, time, first_treated, never_treated
         As in :func:`att_gt`. Rows with a missing outcome are dropped.
     cluster : str or None
-        ``"unit"`` (default), a unit-level column to cluster on, or None for
-        heteroskedasticity-robust standard errors.
+        ``"unit"`` (default), a unit-level column to cluster on, or None.
+    small_sample : {"fixest", "areg"}
+    reference : {"t", "normal"}
+        ``"t"`` (default): t(G - 1) critical values and p-values when clustered (as fixest and
+        Stata), t(N - K) when not; ``"normal"``: the standard normal.
     confidence_level : float
     alternative : {"two-sided", "less", "greater"}
+    See :func:`twfe_wcr` for the wild cluster restricted bootstrap-t of the same coefficient.
 
     Returns
     -------
     Result
+        ``extra`` holds ``se``, ``small_sample``, ``df`` (the t reference's degrees of freedom,
+        ``inf`` for normal), ``n_obs``, ``n_clusters`` and the dCDH weights summary.
 
     Examples
     --------
@@ -1283,11 +1972,178 @@ def twfe(
     ...            never_treated=0).estimate, 6)
     1.5
     """
+    level = _check_level(confidence_level)
+    alternative = _check_alternative(alternative)
+    if small_sample not in SMALL_SAMPLE:
+        raise InvalidInputError(f"small_sample must be one of {SMALL_SAMPLE}, got "
+                                f"{small_sample!r}")
+    if reference not in ("t", "normal"):
+        raise InvalidInputError(f"reference must be 't' or 'normal', got {reference!r}")
+    fit, canon, diagnostics = _twfe_fit(panel, outcome=outcome, unit=unit, time=time,
+                                        first_treated=first_treated,
+                                        never_treated=never_treated, cluster=cluster)
+    label = "Two-way fixed effects (PanelOLS, unit and period effects)"
+    if fit is None:
+        return Result(method="twfe.panelols", label=label, alternative=alternative,
+                      confidence_level=level,
+                      note="treatment does not vary in the panel: no TWFE estimate")
+    beta, n_obs = fit.beta, len(fit.yt)
+    n_u, n_t = fit.fe_sizes
+    clustered = cluster is not None
+    g = fit.n_clusters
+    se, k = _twfe_se(fit, small_sample, clustered)
+    if reference == "normal":
+        df = math.inf
+    else:
+        df = float(g - 1) if clustered else float(n_obs - k)
+    ci, tstat, p = _t_inference(beta, se, df, level, alternative)
+
+    g_units = canon.group_by("unit").agg(pl.col("first_treated").first())["first_treated"]
+    for gg, kk in sorted(g_units.drop_nulls().value_counts().rows()):
+        if kk == 1:
+            diagnostics.append(f"cohort first treated at {gg} contains a single unit: clustered "
+                               "standard errors are over-precise")
+    if clustered and g < 30:
+        diagnostics.append(f"only {g} clusters: cluster-robust standard errors are unreliable "
+                           "(Cameron and Miller 2015); read the wild cluster restricted "
+                           "bootstrap and randomization inference")
+    extra: dict[str, Any] = {"se": se, "small_sample": small_sample if clustered else
+                             f"{small_sample} (HC1)", "df": df, "n_obs": n_obs,
+                             "n_clusters": g if clustered else -1, "k": k}
+    weights_dcdh = _dcdh_weights(canon)
+    if weights_dcdh is not None:
+        neg = weights_dcdh[weights_dcdh < 0]
+        extra["n_negative_weights"] = int(len(neg))
+        extra["sum_negative_weights"] = float(neg.sum())
+        if len(neg):
+            diagnostics.append(f"TWFE puts negative weight on {len(neg)} treated unit-period "
+                               "cell(s) (de Chaisemartin and D'Haultfoeuille 2020)")
+    ref = (f"t({int(df)})" if math.isfinite(df) else "normal")
+    note = (f"{TWFE_NOTE} Standard error: CR1, small-sample convention '{small_sample}' "
+            f"(K = {k}); reference distribution {ref}." if clustered else
+            f"{TWFE_NOTE} Standard error: HC1 (K = {k}); reference distribution {ref}.")
+    return Result(method="twfe.panelols", estimate=beta, ci=ci, confidence_level=level,
+                  statistic=tstat, pvalue=p, alternative=alternative, n=(n_u, n_t),
+                  label=label, note=note, diagnostics=tuple(diagnostics), extra=extra)
+
+
+def twfe_wcr(
+    panel: pl.DataFrame | pl.LazyFrame,
+    *,
+    outcome: str = "rate",
+    unit: str = "area",
+    time: str = "period_index",
+    first_treated: str = "first_treated",
+    never_treated: int | None = None,
+    cluster: str = "unit",
+    weights: str = "rademacher",
+    n_boot: int = 9999,
+    rng: Any = None,
+    null: float = 0.0,
+    confidence_level: float = 0.95,
+    alternative: str = "two-sided",
+) -> Result:
+    """Wild cluster restricted (WCR) bootstrap-t of the TWFE coefficient.
+
+    The few-cluster test recommended by Cameron, Gelbach and Miller (2008) and MacKinnon and
+    Webb (2017), as Stata ``boottest`` (Roodman, MacKinnon, Nielsen and Webb 2019), R
+    ``fwildclusterboot`` and Python ``wildboottest`` compute it: the model is re-estimated with
+    the null ``beta = null`` imposed, the restricted residuals of each cluster are multiplied by
+    one weight per cluster (Rademacher +-1, or the six-point weights of Webb 2023), and the
+    observed cluster-robust t is compared with the bootstrap t's. When every weight pattern
+    fits within ``n_boot`` (``2**G`` Rademacher, ``6**G`` Webb) they are all enumerated, the
+    p-value is exact and deterministic, and ``rng`` is unused; otherwise ``n_boot`` random
+    draws give ``p = (1 + #extreme) / (1 + n_boot)``. The interval collects the nulls the test
+    does not reject (test inversion, as ``boottest``). The p-value and interval do not depend on
+    the small-sample factor (it scales the observed and bootstrap t alike).
+
+    Parameters
+    ----------
+    panel, outcome, unit, time, first_treated, never_treated, cluster
+        As in :func:`twfe` (clustering is required).
+    weights : {"rademacher", "webb"}
+    n_boot : int
+        Random draws, and the largest number of patterns enumerated.
+    rng : numpy.random.Generator, int or None
+    null : float
+        The hypothesised coefficient.
+    confidence_level : float
+    alternative : {"two-sided", "less", "greater"}
+        Two-sided is the symmetric test (``|t*| >= |t|``).
+
+    Returns
+    -------
+    Result
+        ``statistic`` is the observed t; ``extra`` holds ``exact``, ``n_boot`` (patterns or
+        draws), ``smallest_pvalue`` (the smallest p the enumeration can give) and
+        ``n_clusters``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"u": [1, 1, 2, 2, 3, 3, 4, 4], "t": [1, 2] * 4,
+    ...                    "g": [2, 2, 2, 2, 0, 0, 0, 0],
+    ...                    "y": [1.0, 3.0, 1.0, 2.5, 1.0, 1.5, 2.0, 2.4]})
+    >>> r = twfe_wcr(df, outcome="y", unit="u", time="t", first_treated="g", never_treated=0)
+    >>> r.extra["exact"], r.extra["n_boot"]
+    (True, 16)
+    """
+    if cluster is None:
+        raise InvalidInputError("twfe_wcr needs a cluster ('unit' or a unit-level column)")
+    if weights not in BOOT_WEIGHTS:
+        raise InvalidInputError(f"weights must be one of {BOOT_WEIGHTS}")
+    if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 1:
+        raise InvalidInputError("n_boot must be a positive whole number")
+    level = _check_level(confidence_level)
+    alternative = _check_alternative(alternative)
+    fit, canon, diagnostics = _twfe_fit(panel, outcome=outcome, unit=unit, time=time,
+                                        first_treated=first_treated,
+                                        never_treated=never_treated, cluster=cluster)
+    label = f"Two-way fixed effects, wild cluster restricted bootstrap-t ({weights})"
+    if fit is None:
+        return Result(method="twfe.wcr", label=label, alternative=alternative,
+                      confidence_level=level,
+                      note="treatment does not vary in the panel: no TWFE estimate")
+    se, _ = _twfe_se(fit, "fixest", True)
+    lin = _twfe_wcr(fit.yt, fit.dt, fit.ccode, fit.n_clusters, fit.fe_codes, fit.fe_sizes)
+    return _wcr_result(lin, est=fit.beta, se=se, null=float(null), weights=weights,
+                       n_boot=int(n_boot), rng=rng, level=level, alternative=alternative,
+                       n_clusters=fit.n_clusters, method="twfe.wcr", label=label,
+                       n=fit.fe_sizes, diagnostics=diagnostics)
+
+
+def _twfe_se(fit: _TwfeFit, small_sample: str, clustered: bool) -> tuple[float, int]:
+    """CR1 (or HC1) standard error of the TWFE coefficient and the K of its correction."""
+    n_obs = len(fit.yt)
+    n_u, n_t = fit.fe_sizes
+    resid = fit.yt - fit.beta * fit.dt
+    if clustered:
+        scores = np.zeros(fit.n_clusters)
+        np.add.at(scores, fit.ccode, fit.dt * resid)
+    else:
+        scores = fit.dt * resid
+    sdd = float(fit.dt @ fit.dt)
+    # K: the coefficient, the period effects, and the unit effects unless nested in the
+    # clusters (they always are when the cluster is a unit-level column; without clustering
+    # nothing is nested)
+    if small_sample == "fixest" and clustered:
+        k = 1 + (n_t - 1) + 1
+    else:
+        k = 1 + (n_u - 1) + (n_t - 1) + 1
+    factor = (n_obs - 1) / (n_obs - k) if n_obs > k else math.nan
+    g = fit.n_clusters if clustered else n_obs
+    factor *= g / (g - 1) if g > 1 else math.nan
+    if not clustered:
+        factor = n_obs / (n_obs - k) if n_obs > k else math.nan
+    se = math.sqrt(factor * float(scores @ scores)) / sdd if math.isfinite(factor) else math.nan
+    return se, k
+
+
+def _twfe_fit(panel, *, outcome, unit, time, first_treated, never_treated, cluster):
+    """PanelOLS coefficient and the two-way-demeaned arrays the standard errors need."""
     import pandas as pd
     from linearmodels.panel import PanelOLS
 
-    level = _check_level(confidence_level)
-    alternative = _check_alternative(alternative)
     frame = panel.collect() if isinstance(panel, pl.LazyFrame) else panel
     canon = panel_from_frame(frame, unit=unit, time=time, first_treated=first_treated,
                              outcome=outcome, never_treated=never_treated)
@@ -1301,24 +2157,14 @@ def twfe(
     if dropped:
         diagnostics.append(f"{dropped} row(s) with a missing outcome dropped")
     d = canon["treated"].to_numpy()
-    if d.min() == d.max():
-        return Result(method="twfe.panelols", label="Two-way fixed effects (PanelOLS)",
-                      alternative=alternative, confidence_level=level,
-                      note="treatment does not vary in the panel: no TWFE estimate")
-
-    pdf = pd.DataFrame({
-        "unit": canon["unit"].cast(pl.String).to_list(),
-        "time": canon["time"].to_numpy(),
-        "y": canon["outcome"].to_numpy(),
-        "treated": d,
-    }).set_index(["unit", "time"])
-    model = PanelOLS(pdf["y"], pdf[["treated"]], entity_effects=True, time_effects=True)
-    if cluster is None:
-        fit = model.fit(cov_type="robust")
-        n_cl = None
-    elif cluster == "unit":
-        fit = model.fit(cov_type="clustered", cluster_entity=True)
-        n_cl = canon["unit"].n_unique()
+    if canon.height == 0 or d.min() == d.max():
+        return None, canon, diagnostics
+    ustr = canon["unit"].cast(pl.String).to_numpy()
+    _, ucode = np.unique(ustr, return_inverse=True)
+    _, tcode = np.unique(canon["time"].to_numpy(), return_inverse=True)
+    n_u, n_t = int(ucode.max()) + 1, int(tcode.max()) + 1
+    if cluster is None or cluster == "unit":
+        ccode, n_cl = ucode, n_u
     else:
         if cluster not in frame.columns:
             raise InvalidInputError(f"panel: cluster column {cluster!r} is missing")
@@ -1326,38 +2172,28 @@ def twfe(
                             pl.col(cluster).cast(pl.String).alias("cl")).unique()
         if cmap.group_by("unit").len().filter(pl.col("len") > 1).height:
             raise InvalidInputError(f"panel: cluster {cluster!r} must be constant within a unit")
-        codes = pd.Series(pdf.index.get_level_values("unit")).map(
-            dict(zip(cmap["unit"].to_list(), cmap["cl"].to_list(), strict=True)))
-        cl = pd.DataFrame({"cl": pd.factorize(codes)[0]}, index=pdf.index)
-        fit = model.fit(cov_type="clustered", clusters=cl)
-        n_cl = int(cl["cl"].nunique())
-    beta = float(fit.params["treated"])
-    se = float(fit.std_errors["treated"])
-    ci, z, p = _normal_inference(beta, se, level, alternative)
-
-    g_units = canon.group_by("unit").agg(pl.col("first_treated").first())["first_treated"]
-    for g, k in g_units.drop_nulls().value_counts().rows():
-        if k == 1:
-            diagnostics.append(f"cohort first treated at {g} contains a single unit: clustered "
-                               "standard errors are over-precise")
-    if n_cl is not None and n_cl < 30:
-        diagnostics.append(f"only {n_cl} clusters: cluster-robust standard errors are unreliable "
-                           "(Cameron and Miller 2015); see randomization_inference")
-    extra: dict[str, Any] = {"se": se, "n_obs": int(fit.nobs),
-                             "n_clusters": n_cl if n_cl is not None else -1}
-    weights = _dcdh_weights(canon)
-    if weights is not None:
-        neg = weights[weights < 0]
-        extra["n_negative_weights"] = int(len(neg))
-        extra["sum_negative_weights"] = float(neg.sum())
-        if len(neg):
-            diagnostics.append(f"TWFE puts negative weight on {len(neg)} treated unit-period "
-                               "cell(s) (de Chaisemartin and D'Haultfoeuille 2020)")
-    return Result(method="twfe.panelols", estimate=beta, ci=ci, confidence_level=level,
-                  statistic=z, pvalue=p, alternative=alternative,
-                  n=(canon["unit"].n_unique(), canon["time"].n_unique()),
-                  label="Two-way fixed effects (PanelOLS, unit and period effects)",
-                  note=TWFE_NOTE, diagnostics=tuple(diagnostics), extra=extra)
+        if cmap["cl"].null_count():
+            raise InvalidInputError(f"panel: cluster {cluster!r} has missing values")
+        cl = pl.DataFrame({"unit": ustr}).join(cmap, on="unit", how="left",
+                                               maintain_order="left")["cl"].to_numpy()
+        _, ccode = np.unique(cl.astype(str), return_inverse=True)
+        n_cl = int(ccode.max()) + 1
+    y = canon["outcome"].to_numpy()
+    fe_codes, fe_sizes = (ucode, tcode), (n_u, n_t)
+    both = _within(np.column_stack([y, d]), fe_codes, fe_sizes)
+    yt, dt_ = both[:, 0], both[:, 1]
+    sdd = float(dt_ @ dt_)
+    if sdd <= 1e-12 * len(d):
+        return None, canon, diagnostics
+    pdf = pd.DataFrame({"unit": ustr, "time": canon["time"].to_numpy(), "y": y, "treated": d}
+                       ).set_index(["unit", "time"])
+    model = PanelOLS(pdf["y"], pdf[["treated"]], entity_effects=True, time_effects=True)
+    beta = float(model.fit().params["treated"])
+    fwl = float(dt_ @ yt) / sdd
+    if not math.isclose(beta, fwl, rel_tol=1e-7, abs_tol=1e-9 * max(1.0, float(np.abs(y).max()))):
+        raise RuntimeError("natexp bug: TWFE coefficient from PanelOLS and from the within "
+                           "transformation disagree")
+    return (_TwfeFit(beta, yt, dt_, ccode, n_cl, fe_codes, fe_sizes), canon, diagnostics)
 
 
 def _dcdh_weights(canon: pl.DataFrame) -> np.ndarray | None:
