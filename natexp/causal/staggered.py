@@ -39,7 +39,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1448,7 +1448,10 @@ def wild_bootstrap(
     confidence_level: float | None = None,
     alternative: str | None = None,
 ) -> Result:
-    """Wild cluster (multiplier) bootstrap of an aggregated ATT.
+    """Wild cluster (multiplier) bootstrap of an aggregated ATT (unstudentized, null not imposed).
+
+    Kept for comparison with R ``did``'s multiplier bootstrap; with few clusters prefer
+    :func:`aggte_wcr`, the studentized bootstrap with the null imposed.
 
     Each draw multiplies the cluster sums of the overall influence function by independent
     weights (Rademacher: +-1; Webb 2023: six points +-sqrt(1/2), +-1, +-sqrt(3/2)), giving the
@@ -1487,7 +1490,7 @@ def wild_bootstrap(
     ...                    "g": [2, 2, 2, 2, 0, 0, 0, 0],
     ...                    "y": [1.0, 3.0, 1.0, 2.5, 1.0, 1.5, 2.0, 2.4]})
     >>> agg = aggte(att_gt(df, outcome="y", unit="u", time="t", first_treated="g",
-    ...                    never_treated=0), "simple")
+    ...                    never_treated=0), "simple", min_cohort_size=1)
     >>> wild_bootstrap(agg, n_boot=999).extra["exact"]
     True
     """
@@ -1568,6 +1571,25 @@ def _assignments(labels: np.ndarray):
         yield out
 
 
+def _n_arrangements(labels: np.ndarray) -> int:
+    keys = np.where(np.isfinite(labels), labels, np.inf)
+    _, counts = np.unique(keys, return_counts=True)
+    total = math.factorial(len(labels))
+    for c in counts:
+        total //= math.factorial(int(c))
+    return total
+
+
+def _blocked_assignments(G: np.ndarray, members: list[np.ndarray]):
+    """Every assignment that permutes go-live dates only within each block."""
+    per_block = [list(_assignments(G[idx])) for idx in members]
+    for combo in itertools.product(*per_block):
+        out = np.empty(len(G))
+        for idx, vals in zip(members, combo, strict=True):
+            out[idx] = vals
+        yield out
+
+
 def randomization_inference(
     panel: pl.DataFrame | pl.LazyFrame,
     *,
@@ -1581,19 +1603,25 @@ def randomization_inference(
     control_group: str = "nevertreated",
     anticipation: int = 0,
     base_period: str = "varying",
+    blocks: Mapping[Any, Any] | None = None,
+    min_cohort_size: int = 1,
     n_permutations: int = 999,
     rng: Any = None,
     alternative: str = "two-sided",
 ) -> Result:
-    """Randomization test of "no effect anywhere" over the go-live order.
+    """Randomization test of "no effect anywhere" over a declared set of go-live assignments.
 
-    Under the sharp null that the programme changed no outcome, the go-live dates could have been
-    handed to the units in any order. The test re-assigns the observed multiset of go-live
-    periods (including "never") to the units, recomputes the aggregated Callaway-Sant'Anna ATT
-    for each assignment and compares it with the observed one (Fisher randomization inference
-    over adoption timing; cf. Roth and Sant'Anna 2023). Exact enumeration is used when the number
-    of distinct assignments ``n! / prod(k_g!)`` is at most ``n_permutations``; otherwise
-    ``n_permutations`` random assignments are drawn and ``p = (1 + #extreme) / (1 + B)``.
+    Under the sharp null that the programme changed no outcome, the go-live dates could have
+    been handed to the units in any way the assignment mechanism allowed. The test re-assigns
+    the observed go-live periods (including "never"), recomputes the aggregated
+    Callaway-Sant'Anna ATT for each assignment and compares it with the observed one (Fisher
+    randomization inference over adoption timing; cf. Roth and Sant'Anna 2023). ``blocks``
+    declares the assignment space: go-live dates are permuted only among units of the same
+    block (for example the county, when the order was decided within each county), so the
+    p-value claims no more randomization than the design had; ``None`` allows any order of all
+    units. Exact enumeration is used when the number of assignments is at most
+    ``n_permutations``; otherwise ``n_permutations`` random assignments are drawn and
+    ``p = (1 + #extreme) / (1 + B)``.
 
     Parameters
     ----------
@@ -1602,6 +1630,13 @@ def randomization_inference(
         As in :func:`att_gt`.
     aggregation : {"simple", "dynamic", "group", "calendar"}
         Which overall ATT of :func:`aggte` is the test statistic.
+    blocks : mapping, optional
+        Block label of every unit (``{unit: block}``); units dropped by the estimator (always
+        treated) leave the space. A unit without a label is an error.
+    min_cohort_size : int
+        The cohort-size guard of :func:`aggte` applied to the statistic (1: no guard).
+        Permutations within blocks keep cohort sizes, so the same cohorts are left out in
+        every assignment.
     n_permutations : int
         Monte Carlo draws, and the largest number of assignments enumerated exactly.
     rng : numpy.random.Generator, int or None
@@ -1612,8 +1647,10 @@ def randomization_inference(
     -------
     Result
         ``estimate`` and ``statistic`` are the observed aggregated ATT; ``pvalue`` the
-        randomization p-value; ``extra`` holds the number of assignments, whether the
-        enumeration was exact and the null distribution's mean and standard deviation.
+        randomization p-value; ``extra`` holds the size of the assignment space
+        (``n_assignments``), the number of blocks, whether the enumeration was exact, the
+        smallest p-value the space can give (``smallest_pvalue``) and the null distribution's
+        mean and standard deviation.
 
     Examples
     --------
@@ -1638,14 +1675,33 @@ def randomization_inference(
     alternative = _check_alternative(alternative)
     prep = _prepare(panel, outcome=outcome, unit=unit, time=time, first_treated=first_treated,
                     covariates=tuple(covariates), never_treated=never_treated, cluster=None)
+    n = len(prep.G)
+    if blocks is None:
+        members = [np.arange(n)]
+        space = "any order of the go-live dates across all units"
+    else:
+        labels = []
+        missing = 0
+        for u in prep.units:
+            if u in blocks and blocks[u] is not None:
+                labels.append(str(blocks[u]))
+            else:
+                missing += 1
+        if missing:
+            raise InvalidInputError(f"blocks: {missing} unit(s) of the panel have no block")
+        arr = np.array(labels)
+        members = [np.nonzero(arr == b)[0] for b in sorted(set(labels))]
+        space = f"go-live dates permuted within {len(members)} block(s)"
 
     def statistic(G: np.ndarray) -> float:
         if control_group == "nevertreated" and np.isfinite(G).all():
             return math.nan
         cells = _compute_cells(prep, G, control_group=control_group,
                                anticipation=int(anticipation), base_period=base_period)
+        _, small = _cohort_sizes(G, int(min_cohort_size))
         est, _, _, _ = _aggregate_arrays(cells.att, cells.inf, cells.group, cells.time, G,
-                                         aggregation, -math.inf, math.inf, with_inf=False)
+                                         aggregation, -math.inf, math.inf, with_inf=False,
+                                         excluded=small)
         return est
 
     observed = statistic(prep.G)
@@ -1654,35 +1710,52 @@ def randomization_inference(
     if not math.isfinite(observed):
         return Result(method=method, label=label, alternative=alternative,
                       note="the observed aggregated ATT is not defined")
-    n = len(prep.G)
-    keys = np.where(np.isfinite(prep.G), prep.G, np.inf)
-    _, counts = np.unique(keys, return_counts=True)
-    total = math.factorial(n)
-    for c in counts:
-        total //= math.factorial(int(c))
+    total = 1
+    for idx in members:
+        total *= _n_arrangements(prep.G[idx])
     exact = total <= n_permutations
     if exact:
-        draws = [statistic(G) for G in _assignments(prep.G)]
+        draws = [statistic(G) for G in _blocked_assignments(prep.G, members)]
     else:
         gen = as_generator(rng)
-        draws = [statistic(prep.G[gen.permutation(n)]) for _ in range(int(n_permutations))]
+        draws = []
+        for _ in range(int(n_permutations)):
+            G = prep.G.copy()
+            for idx in members:
+                G[idx] = prep.G[idx][gen.permutation(len(idx))]
+            draws.append(statistic(G))
     null = np.array(draws, dtype=float)
     undefined = int((~np.isfinite(null)).sum())
     null = null[np.isfinite(null)]
     tol = 1e-10 * max(1.0, abs(observed))
-    if alternative == "two-sided":
-        hits = int(np.sum(np.abs(null) >= abs(observed) - tol))
-    elif alternative == "greater":
-        hits = int(np.sum(null >= observed - tol))
+
+    def extreme(x: float) -> np.ndarray:
+        if alternative == "two-sided":
+            return np.abs(null) >= abs(x) - tol
+        if alternative == "greater":
+            return null >= x - tol
+        return null <= x + tol
+
+    hits = int(np.sum(extreme(observed)))
+    if len(null) == 0:
+        p = smallest = math.nan
+    elif exact:
+        p = hits / len(null)
+        most = (np.max(np.abs(null)) if alternative == "two-sided" else
+                np.max(null) if alternative == "greater" else np.min(null))
+        smallest = float(np.sum(extreme(most)) / len(null))
     else:
-        hits = int(np.sum(null <= observed + tol))
-    p = hits / len(null) if exact else (1 + hits) / (1 + len(null))
-    note = f"{undefined} assignment(s) gave no estimate and were left out" if undefined else ""
+        p = (1 + hits) / (1 + len(null))
+        smallest = 1.0 / (1 + len(null))
+    notes = [f"assignment space: {space}, {total} assignment(s)"]
+    if undefined:
+        notes.append(f"{undefined} assignment(s) gave no estimate and were left out")
     return Result(method=method, estimate=observed, statistic=observed, pvalue=p,
                   alternative=alternative, n=(int(np.isfinite(prep.G).sum()),
                                               int((~np.isfinite(prep.G)).sum())),
-                  label=label, note=note, diagnostics=prep.diagnostics,
-                  extra={"n_assignments": int(total), "n_draws": len(null), "exact": exact,
+                  label=label, note="; ".join(notes), diagnostics=prep.diagnostics,
+                  extra={"n_assignments": int(total), "n_blocks": len(members),
+                         "n_draws": len(null), "exact": exact, "smallest_pvalue": smallest,
                          "null_mean": float(null.mean()) if len(null) else math.nan,
                          "null_sd": float(null.std()) if len(null) else math.nan})
 
@@ -1713,12 +1786,19 @@ class _LinearWCR:
     scale: float
 
     def tstats(self, r: float, V: np.ndarray) -> np.ndarray:
-        num = self.num0 + r * self.num1
-        Q = self.Q0 + r * self.Q1
-        q = self.q0 + r * self.q1
-        den = self.scale * np.sqrt(((V @ Q.T + q) ** 2).sum(axis=1))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (V @ num) / den
+        return self.bind(V)(r)
+
+    def bind(self, V: np.ndarray):
+        """``r -> t*(r)`` for the draws ``V``, with the products by ``V`` computed once."""
+        n0, n1 = V @ self.num0, V @ self.num1
+        s0, s1 = V @ self.Q0.T + self.q0, V @ self.Q1.T + self.q1
+
+        def tstats(r: float) -> np.ndarray:
+            den = self.scale * np.sqrt(((s0 + r * s1) ** 2).sum(axis=1))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (n0 + r * n1) / den
+
+        return tstats
 
 
 def _weight_draws(n_clusters: int, weights: str, n_boot: int, rng: Any) -> tuple[np.ndarray, bool]:
@@ -1729,37 +1809,42 @@ def _weight_draws(n_clusters: int, weights: str, n_boot: int, rng: Any) -> tuple
     return as_generator(rng).choice(support, size=(n_boot, n_clusters)), False
 
 
-def _wcr_pvalue(lin: _LinearWCR, r: float, V: np.ndarray, exact: bool, alternative: str,
-                ones: np.ndarray) -> tuple[float, float]:
-    """(observed t, p-value) of ``theta = r``: the share of bootstrap t at least as extreme."""
-    t_obs = float(lin.tstats(r, ones)[0])
-    if not math.isfinite(t_obs):
-        return math.nan, math.nan
-    tstar = lin.tstats(r, V)
-    tol = 1e-10 * max(1.0, abs(t_obs))
-    if alternative == "two-sided":
-        hits = np.abs(tstar) >= abs(t_obs) - tol
-    elif alternative == "greater":
-        hits = tstar >= t_obs - tol
-    else:
-        hits = tstar <= t_obs + tol
-    k = int(np.sum(hits))
-    return t_obs, (k / len(V) if exact else (1 + k) / (1 + len(V)))
+class _WcrTest:
+    """The WCR p-value as a function of the null, for fixed draws."""
+
+    def __init__(self, lin: _LinearWCR, V: np.ndarray, exact: bool, alternative: str):
+        self.star = lin.bind(V)
+        self.obs = lin.bind(np.ones((1, V.shape[1])))
+        self.exact, self.alternative, self.B = exact, alternative, len(V)
+
+    def __call__(self, r: float) -> tuple[float, float]:
+        t_obs = float(self.obs(r)[0])
+        if not math.isfinite(t_obs):
+            return math.nan, math.nan
+        tstar = self.star(r)
+        tol = 1e-10 * max(1.0, abs(t_obs))
+        if self.alternative == "two-sided":
+            hits = np.abs(tstar) >= abs(t_obs) - tol
+        elif self.alternative == "greater":
+            hits = tstar >= t_obs - tol
+        else:
+            hits = tstar <= t_obs + tol
+        k = int(np.sum(hits))
+        return t_obs, (k / self.B if self.exact else (1 + k) / (1 + self.B))
 
 
-def _wcr_interval(lin: _LinearWCR, est: float, se: float, V: np.ndarray, exact: bool,
-                  alternative: str, level: float, ones: np.ndarray) -> tuple[float, float]:
+def _wcr_interval(test: _WcrTest, est: float, se: float, level: float) -> tuple[float, float]:
     """Invert the WCR test: the nulls ``r`` whose p-value is at least ``1 - level``.
 
     Each side is bracketed by doubling a step of one standard error out from the estimate
-    (where the p-value is 1) and then bisected; a side that is never rejected within
-    ``2**40`` standard errors is infinite (possible with very few clusters).
+    (where the p-value is 1) and then bisected to 1e-9 standard errors; a side that is never
+    rejected within ``2**40`` standard errors is infinite (possible with very few clusters).
     """
     size = 1.0 - level
     step0 = se if (math.isfinite(se) and se > 0) else max(1.0, abs(est))
 
     def accepted(r: float) -> bool:
-        _, p = _wcr_pvalue(lin, r, V, exact, alternative, ones)
+        _, p = test(r)
         return math.isfinite(p) and p >= size - 1e-12
 
     def side(sign: float) -> float:
@@ -1773,7 +1858,7 @@ def _wcr_interval(lin: _LinearWCR, est: float, se: float, V: np.ndarray, exact: 
             return sign * math.inf
         for _ in range(200):
             mid = 0.5 * (inside + out)
-            if mid in (inside, out) or abs(out - inside) <= 1e-12 * max(abs(est), step0):
+            if mid in (inside, out) or abs(out - inside) <= 1e-9 * step0:
                 break
             if accepted(mid):
                 inside = mid
@@ -1781,6 +1866,7 @@ def _wcr_interval(lin: _LinearWCR, est: float, se: float, V: np.ndarray, exact: 
                 out = mid
         return 0.5 * (inside + out)
 
+    alternative = test.alternative
     lo = side(-1.0) if alternative in ("two-sided", "greater") else -math.inf
     hi = side(1.0) if alternative in ("two-sided", "less") else math.inf
     return lo, hi
@@ -1791,19 +1877,19 @@ def _wcr_result(lin: _LinearWCR, *, est: float, se: float, null: float, weights:
                 method: str, label: str, n: tuple, diagnostics: Sequence[str] = (),
                 note: str = "", extra: dict | None = None) -> Result:
     V, exact = _weight_draws(n_clusters, weights, n_boot, rng)
-    ones = np.ones((1, n_clusters))
-    t_obs, p = _wcr_pvalue(lin, null, V, exact, alternative, ones)
+    test = _WcrTest(lin, V, exact, alternative)
+    t_obs, p = test(null)
     if not math.isfinite(t_obs):
         return Result(method=method, label=label, alternative=alternative,
                       confidence_level=level, estimate=est, n=n,
                       note="the observed t-statistic is undefined (zero standard error)",
                       diagnostics=tuple(diagnostics))
-    ci = _wcr_interval(lin, est, se, V, exact, alternative, level, ones)
+    ci = _wcr_interval(test, est, se, level)
     if exact:
         # the most extreme observed t leaves the patterns tying with it: for Rademacher
         # weights v and -v give t and -t, so the smallest two-sided p is 2 / 2^G
-        tstar = np.sort(np.abs(lin.tstats(null, V)) if alternative == "two-sided"
-                        else lin.tstats(null, V))
+        tstar = np.sort(np.abs(test.star(null)) if alternative == "two-sided"
+                        else test.star(null))
         top = tstar[-1] if alternative != "less" else tstar[0]
         tol = 1e-10 * max(1.0, abs(top))
         ties = np.sum(np.abs(tstar - top) <= tol)
@@ -1814,8 +1900,10 @@ def _wcr_result(lin: _LinearWCR, *, est: float, se: float, null: float, weights:
     if weights == "rademacher" and n_clusters <= 11:
         diags.append(f"{n_clusters} clusters: the Rademacher bootstrap has only {2**n_clusters} "
                      "weight patterns; Webb weights are advised below 12 clusters (Webb 2023)")
+    # report the t of the analytic standard error (its scale does not change p or the interval)
+    stat = (est - null) / se if (math.isfinite(se) and se > 0) else t_obs
     return Result(
-        method=method, estimate=est, ci=ci, confidence_level=level, statistic=t_obs, pvalue=p,
+        method=method, estimate=est, ci=ci, confidence_level=level, statistic=stat, pvalue=p,
         alternative=alternative, n=n, label=label, note=note, diagnostics=tuple(diags),
         extra={"se": se, "null": float(null), "weights": weights, "n_boot": int(len(V)),
                "exact": bool(exact), "n_clusters": int(n_clusters),
@@ -2074,9 +2162,11 @@ def twfe_wcr(
     Returns
     -------
     Result
-        ``statistic`` is the observed t; ``extra`` holds ``exact``, ``n_boot`` (patterns or
-        draws), ``smallest_pvalue`` (the smallest p the enumeration can give) and
-        ``n_clusters``.
+        ``statistic`` is the observed t with the CR1 (fixest) standard error; ``extra`` holds
+        ``exact``, ``n_boot`` (patterns or draws), ``smallest_pvalue`` (the smallest p the
+        enumeration can give) and ``n_clusters``. Ties with the observed ``|t|`` count as
+        extreme (the patterns ``v = 1`` and ``v = -1`` reproduce it), so an enumerated p is at
+        least ``2 / 2**G``.
 
     Examples
     --------

@@ -264,7 +264,8 @@ def test_twfe_is_biased_with_dynamic_effects_and_matches_dcdh_weights():
         truth = 1.0 + 2.0 * c.extra["event_time"] if c.extra["post"] else 0.0
         assert c.estimate == pytest.approx(truth, abs=1e-9)
     # simple aggregation by hand: equal cohorts, post cells 1, 3, 5, 7 (g=2) and 1, 3 (g=4)
-    assert aggte(res, "simple").overall.estimate == pytest.approx((16 + 4) / 6, rel=1e-12)
+    assert aggte(res, "simple", min_cohort_size=1).overall.estimate == pytest.approx(
+        (16 + 4) / 6, rel=1e-12)
 
     tw = twfe(df, **SYN)
     # Reference 1 (statsmodels): OLS with unit and period dummies gives the same coefficient.
@@ -285,7 +286,7 @@ def test_twfe_is_biased_with_dynamic_effects_and_matches_dcdh_weights():
     assert tw.estimate == pytest.approx(float(w @ eff[d == 1]), rel=1e-9)
     assert tw.extra["n_negative_weights"] == int((w < 0).sum()) > 0
     # ... and it is far from every Callaway-Sant'Anna summary (all effects are >= 1).
-    assert tw.estimate < 1.2 < 3.0 <= min(aggte(res, k).overall.estimate
+    assert tw.estimate < 1.2 < 3.0 <= min(aggte(res, k, min_cohort_size=1).overall.estimate
                                           for k in ("simple", "group", "dynamic"))
     assert "Goodman-Bacon 2021" in tw.note and "D'Haultfoeuille 2020" in tw.note
     assert any("negative weight" in x for x in tw.diagnostics)
@@ -297,7 +298,8 @@ def test_single_unit_cohort_is_flagged():
     assert any("first treated at 2 contains a single unit" in d for d in res.diagnostics)
     assert any("single unit" in d for d in _cell(res, 2, 2).diagnostics)
     assert not any("single unit" in d for d in _cell(res, 3, 3).diagnostics)
-    assert any("single unit" in d for d in aggte(res, "simple").overall.diagnostics)
+    assert any("single unit" in d for d in aggte(res, "simple",
+                                                 min_cohort_size=1).overall.diagnostics)
     assert any("single unit" in d for d in twfe(df, **SYN).diagnostics)
 
 
@@ -314,7 +316,7 @@ def test_not_yet_treated_controls_and_universal_base():
         if math.isfinite(c.estimate):
             truth = 1.0 + c.extra["event_time"] if c.extra["post"] else 0.0
             assert c.estimate == pytest.approx(truth, abs=1e-9)
-    assert "left out" in aggte(res, "simple").overall.note
+    assert "left out" in aggte(res, "simple", min_cohort_size=1).overall.note
     uni = att_gt(df, control_group="notyettreated", base_period="universal", **SYN)
     ref = _cell(uni, 3, 2)
     assert ref.estimate == 0.0 and "reference period" in ref.note
@@ -350,7 +352,7 @@ def test_exact_rademacher_bootstrap_variance_is_the_analytic_variance():
     # With all 2^G sign patterns, E[(sum_c xi_c S_c)^2] = sum_c S_c^2 exactly (E xi = 0,
     # E xi^2 = 1, independent), i.e. the analytic clustered variance of R did.
     df = _panel({2: 3, 3: 2, None: 3}, periods=3, effect=lambda e: 1.0, noise=0.5, seed=2)
-    agg = aggte(att_gt(df, **SYN), "simple")
+    agg = aggte(att_gt(df, **SYN), "simple", min_cohort_size=1)
     boot = wild_bootstrap(agg, n_boot=1000)
     assert boot.extra["exact"] and boot.extra["n_boot"] == 256
     sums = np.asarray(agg.influence)
@@ -464,5 +466,305 @@ def test_area_period_panel_end_to_end():
     assert any("already treated in the first period" in d for d in res.diagnostics)
     # Milton Keynes is the only area going live in Q4 2022.
     assert any("first treated at 1 contains a single unit" in d for d in res.diagnostics)
-    assert math.isfinite(aggte(res, "simple").overall.estimate)
+    assert math.isfinite(aggte(res, "simple", small_cohorts="include").overall.estimate)
     assert math.isfinite(twfe(panel).estimate)
+
+
+# ---------------------------------------------------------------------------------------------
+# few-cluster inference: CR1 conventions, t(G-1), wild cluster restricted bootstrap-t
+#
+# Reference values below were generated outside natexp, in a separate virtual environment
+# (Python 3.11) with pyfixest 0.60.0 and wildboottest 0.3.2 (PyPI), statsmodels 0.15.0, on
+# tests/data/mpdta.csv with D = (first.treat > 0) & (year >= first.treat) and
+# state = countyreal // 1000 (FIPS state code; treatment in mpdta is assigned by state).
+# Neither package is a natexp dependency; the calls are quoted next to each value.
+
+from natexp.causal.staggered import (  # noqa: E402
+    _cs_wcr,
+    _drdid_panel,
+    _linear_weights,
+    _se_from_if,
+    _twfe_fit,
+    _twfe_wcr,
+    aggte_wcr,
+    pretrend_check,
+    twfe_wcr,
+)
+
+
+@pytest.fixture(scope="module")
+def mpdta_state(mpdta) -> pl.DataFrame:
+    return mpdta.with_columns((pl.col("countyreal") // 1000).alias("state"))
+
+
+def test_twfe_cr1_matches_pyfixest_crv1_with_t_g_minus_1(mpdta_state):
+    # pyfixest: pf.feols("lemp ~ D | countyreal + year", data=mpdta, vcov={"CRV1": cl}).tidy()
+    # -> Estimate, Std. Error, Pr(>|t|), 2.5%, 97.5% (t(G-1) reference, fixest's ssc default).
+    ref = {
+        "unit": (0.013265155429338904, 0.00607895216361487, -0.06261137742210905,
+                 -0.010486495926024925),
+        "state": (0.02266325039144043, 0.11802641023097626, -0.08297250063218745,
+                  0.009874627284053465),
+    }
+    for cl, (se, p, lo, hi) in ref.items():
+        tw = twfe(mpdta_state, cluster=cl, **COLS)
+        assert tw.estimate == pytest.approx(-0.03654893667406699, rel=1e-10)
+        assert tw.extra["se"] == pytest.approx(se, rel=1e-10), cl
+        assert tw.pvalue == pytest.approx(p, rel=1e-8), cl
+        assert tw.ci == pytest.approx((lo, hi), rel=1e-9), cl
+        assert tw.extra["df"] == tw.extra["n_clusters"] - 1
+        assert "fixest" in tw.note
+    # vcov="hetero": HC1, t(N - K) -> 0.012360100485449436, p 0.0031428701214029076
+    hc = twfe(mpdta_state, cluster=None, **COLS)
+    assert hc.extra["se"] == pytest.approx(0.012360100485449436, rel=1e-10)
+    assert hc.pvalue == pytest.approx(0.0031428701214029076, rel=1e-8)
+
+
+def test_twfe_areg_convention_matches_pyfixest_full_fixef_k(mpdta_state):
+    # pf.feols(..., vcov={"CRV1": "countyreal"}, ssc=pf.ssc(fixef_k="full")): every fixed
+    # effect counted in K, as Stata areg -> Std. Error 0.014831638020660268.
+    areg = twfe(mpdta_state, small_sample="areg", **COLS)
+    assert areg.extra["se"] == pytest.approx(0.014831638020660268, rel=1e-10)
+    fixest = twfe(mpdta_state, **COLS)
+    # the ratio the issue reported (1.117x): sqrt((N - K_fixest) / (N - K_areg))
+    assert areg.extra["se"] / fixest.extra["se"] == pytest.approx(
+        math.sqrt((2500 - 6) / (2500 - 505)), rel=1e-12)
+    normal = twfe(mpdta_state, reference="normal", **COLS)
+    assert normal.pvalue == pytest.approx(2 * stats.norm.sf(abs(normal.statistic)), rel=1e-12)
+    with pytest.raises(InvalidInputError):
+        twfe(mpdta_state, small_sample="stata", **COLS)
+
+
+def test_twfe_wcr_matches_wildboottest_full_enumeration(mpdta_state):
+    # 12 states (FIPS <= 27), 203 counties: 2^12 = 4096 Rademacher patterns, enumerated.
+    # wildboottest(smf.ols("lemp ~ D + C(countyreal) + C(year)", data=sub), param="D",
+    #              cluster=sub["state"], B=9999, weights_type="rademacher", impose_null=True,
+    #              bootstrap_type="11", seed=12345)
+    #   -> statistic -0.43030340136447226, p-value 0.6611328125 (full enumeration)
+    # pyfixest: feols("lemp ~ D | countyreal + year", sub, vcov={"CRV1": "state"})
+    #   .wildboottest(reps=9999, param="D", cluster="state", seed=1) -> 0.66113281 as well.
+    # wildboottest counts |t*| > |t| strictly; natexp counts ties too (the patterns v = +-1
+    # reproduce the observed |t|; wildboottest's dummy-variable arithmetic puts them above
+    # or below |t| by rounding), so natexp's p is wildboottest's or 2/4096 above it.
+    sub = mpdta_state.filter(pl.col("state") <= 27)
+    r = twfe_wcr(sub, cluster="state", weights="rademacher", **COLS)
+    assert r.extra["exact"] and r.extra["n_boot"] == 4096 and r.extra["n_clusters"] == 12
+    assert r.pvalue * 4096 in (pytest.approx(2708), pytest.approx(2710))
+    assert 0.6611328125 <= r.pvalue <= 0.6611328125 + 2 / 4096
+    assert r.extra["smallest_pvalue"] == 2 / 4096
+    # wildboottest's t uses every dummy in K (areg convention): same t as natexp's areg SE
+    areg = twfe(sub, cluster="state", small_sample="areg", **COLS)
+    assert areg.statistic == pytest.approx(-0.43030340136447226, rel=1e-9)
+    # the reported statistic is the CR1 (fixest) t: pyfixest tidy() t value -0.48115343960403606
+    assert r.statistic == pytest.approx(-0.48115343960403606, rel=1e-9)
+    # Webb weights: 6^12 patterns, random draws. wildboottest(..., weights_type="webb",
+    # B=9999, seed=12345) -> 0.6653665366536654; Monte Carlo SD ~ 0.005 at B = 9999.
+    webb = twfe_wcr(sub, cluster="state", weights="webb", n_boot=9999, rng=7, **COLS)
+    assert not webb.extra["exact"]
+    assert webb.pvalue == pytest.approx(0.6653665366536654, abs=0.02)
+
+
+def test_cs_wcr_of_one_cell_matches_wildboottest_on_its_2x2_regression(mpdta_state):
+    # Cohort 2007 vs never treated in the 11 states with FIPS <= 30 that hold them: the simple
+    # ATT is the single cell ATT(2007, 2007) = slope of dy = lemp_2007 - lemp_2006 on D.
+    # wildboottest(smf.ols("dy ~ D", data=w), param="D", cluster=w["state"], B=99999,
+    #              weights_type="rademacher", impose_null=True, bootstrap_type="11",
+    #              seed=12345) -> statistic -0.9732545864620933, p 0.35546875 (2^11 patterns)
+    # weights_type="webb" -> 0.36791367913679135 (random, B = 99999)
+    sub = mpdta_state.filter((pl.col("state") <= 30) & pl.col("first.treat").is_in([0, 2007]))
+    agg = aggte(att_gt(sub, cluster="state", **COLS), "simple")
+    r = aggte_wcr(agg)
+    assert r.extra["exact"] and r.extra["n_boot"] == 2048
+    # natexp counts the two tying patterns v = +-1 (wildboottest: strictly greater)
+    assert r.pvalue == pytest.approx(0.35546875 + 2 / 2048, abs=1e-12)
+    # statistic: influence-function (CR0) t; wildboottest's CR1 t times sqrt(G/(G-1)(N-1)/(N-k))
+    assert r.statistic * math.sqrt(10 / 11 * 194 / 195) == pytest.approx(-0.9732545864620933,
+                                                                       rel=1e-9)
+    webb = aggte_wcr(agg, weights="webb", n_boot=9999, rng=3)
+    assert webb.pvalue == pytest.approx(0.36791367913679135, abs=0.02)
+
+
+def _oracle_t(res: GroupTimeResult, a, W, r: float, v_unit: np.ndarray) -> float:
+    """Brute force: build every cell's bootstrap outcome change, re-estimate it with the 2x2
+    estimator, aggregate and studentize with the influence function."""
+    Y, att = np.asarray(res._Y), np.asarray(res._att)
+    cells = [k for k in np.nonzero(a)[0]]
+    h = np.array([res._design[k][0].sum() * res._design[k][1].sum()
+                  / (res._design[k][0].sum() + res._design[k][1].sum()) for k in cells])
+    theta_r = att[cells] + (r - a[cells] @ att[cells]) * (a[cells] / h) / np.sum(a[cells]**2 / h)
+    att_star = np.where(np.isfinite(att), 0.0, np.nan)
+    inf_star = np.zeros_like(np.asarray(res._inf))
+    n = Y.shape[0]
+    for j, k in enumerate(cells):
+        treat, ctrl, c, base = res._design[k]
+        sub = treat | ctrl
+        dy, D = Y[sub, c] - Y[sub, base], treat[sub].astype(float)
+        u = dy - dy.mean() - theta_r[j] * (D - D.mean())
+        fitted = dy - u
+        est, inf_sub, _ = _drdid_panel(fitted + v_unit[sub] * u, D, np.ones((sub.sum(), 1)))
+        att_star[k] = est
+        inf_star[sub, k] = (n / sub.sum()) * inf_sub
+    psi = inf_star @ a + W @ np.nan_to_num(att_star)
+    se = _se_from_if(psi, np.asarray(res._codes), res.n_clusters, n)
+    return (float(a @ np.nan_to_num(att_star)) - r) / se
+
+
+def test_cs_wcr_linear_algebra_equals_brute_force_resampling():
+    df = _panel({2: 3, 3: 3, 4: 2, None: 4}, periods=5, effect=lambda e: 0.5 + 0.2 * e,
+                noise=0.4, seed=21)
+    res = att_gt(df, control_group="notyettreated", **SYN)
+    rng = np.random.default_rng(0)
+    for kind in ("simple", "dynamic", "group", "calendar"):
+        agg = aggte(res, kind, min_cohort_size=1)
+        a, W, *_ = _linear_weights(res, kind, agg._window, ())
+        assert a @ np.nan_to_num(np.asarray(res._att)) == pytest.approx(agg.overall.estimate,
+                                                                         rel=1e-12)
+        lin = _cs_wcr(res, a, W)
+        for r in (0.0, 0.3):
+            # v = 1 reproduces the observed t
+            t1 = lin.tstats(r, np.ones((1, res.n_clusters)))[0]
+            assert t1 == pytest.approx((agg.overall.estimate - r) / agg.overall.extra["se"],
+                                       rel=1e-10)
+            for _ in range(3):
+                v = rng.choice([-1.0, 1.0], size=res.n_clusters)
+                fast = lin.tstats(r, v[None, :])[0]
+                assert fast == pytest.approx(_oracle_t(res, a, W, r, v[res._codes]),
+                                             rel=1e-9), kind
+
+
+def test_twfe_wcr_linear_algebra_equals_refitting_bootstrap_panels():
+    df = _panel({2: 3, 4: 3, None: 3}, periods=5, effect=lambda e: 1.0 + 0.5 * e, noise=0.5,
+                seed=4)
+    fit, _, _ = _twfe_fit(df, outcome="y", unit="u", time="t", first_treated="g",
+                          never_treated=None, cluster="unit")
+    lin = _twfe_wcr(fit.yt, fit.dt, fit.ccode, fit.n_clusters, fit.fe_codes, fit.fe_sizes)
+    canon = df.sort("u", "t")
+    y = canon["y"].to_numpy()
+    rng = np.random.default_rng(1)
+    r = 0.4
+    ddummies = (canon["g"].is_not_null() & (canon["t"] >= canon["g"])).cast(
+        pl.Float64).to_numpy()
+    # restricted fit with the dummies (statsmodels, outside reference): y - r D on unit, period
+    import statsmodels.formula.api as smf
+
+    pdf = canon.to_pandas()
+    pdf["yr"] = y - r * ddummies
+    restricted = smf.ols("yr ~ C(u) + C(t)", data=pdf).fit()
+    u_r = restricted.resid.to_numpy()
+    for _ in range(4):
+        v = rng.choice([-1.0, 1.0], size=fit.n_clusters)
+        ystar = y - u_r + v[fit.ccode] * u_r
+        star = twfe(canon.with_columns(pl.Series("ystar", ystar)), outcome="ystar", unit="u",
+                    time="t", first_treated="g")
+        # CR1 scales the bootstrap t like the observed t; undo it to compare with CR0 scale
+        k = star.extra["k"]
+        n_obs, g = len(y), fit.n_clusters
+        cr1 = math.sqrt(g / (g - 1) * (n_obs - 1) / (n_obs - k))
+        expected = (star.estimate - r) / (star.extra["se"] / cr1)
+        assert lin.tstats(r, v[None, :])[0] == pytest.approx(expected, rel=1e-8)
+
+
+def test_wcr_interval_inverts_the_test(mpdta_state):
+    sub = mpdta_state.filter(pl.col("state") <= 27)
+    r = twfe_wcr(sub, cluster="state", confidence_level=0.9, **COLS)
+    lo, hi = r.ci
+    assert lo < r.estimate < hi
+    # p at the endpoints crosses 1 - confidence_level: inside accepted, just outside rejected
+    eps = 1e-6 * r.extra["se"]
+    for x, inside in ((lo + eps, True), (lo - eps * 1e3, False), (hi - eps, True),
+                      (hi + eps * 1e3, False)):
+        p = twfe_wcr(sub, cluster="state", null=x, **COLS).pvalue
+        assert (p >= 0.1) == inside, (x, p)
+    # cluster-level one-sided test: upper limit infinite
+    g = twfe_wcr(sub, cluster="state", alternative="greater", **COLS)
+    assert g.ci[1] == math.inf and g.ci[0] < r.estimate
+
+
+def test_cohort_size_guard_excludes_and_names_small_cohorts():
+    df = _panel({2: 3, 3: 6, None: 6}, periods=4, effect=lambda e: 1.0 + e, noise=0.3, seed=8)
+    res = att_gt(df, **SYN)
+    guarded = aggte(res, "simple")
+    kept = aggte(res, "group", small_cohorts="include")
+    # with cohort 2 (3 units) left out, the simple ATT is cohort 3's own mean post effect
+    cohort3 = [r for r in kept.effects if r.extra["group"] == 3][0]
+    assert guarded.overall.estimate == pytest.approx(cohort3.estimate, rel=1e-12)
+    assert guarded.excluded_cohorts == (2.0,) and guarded.small_cohorts == (2.0,)
+    assert any("cohort(s) 2 (3 units)" in d and "excluded" in d for d in guarded.diagnostics)
+    assert kept.excluded_cohorts == () and kept.small_cohorts == (2.0,)
+    assert any("kept in the aggregation" in d for d in kept.diagnostics)
+    assert guarded.to_dict()["cohort_guard"]["excluded_cohorts"] == [2]
+    # every cohort too small: no aggregate, and the note says why
+    tiny = aggte(res, "simple", min_cohort_size=10)
+    assert math.isnan(tiny.overall.estimate) and "fewer than 10" in tiny.overall.note
+    with pytest.raises(InvalidInputError):
+        aggte(res, "simple", small_cohorts="drop")
+    # mpdta cohorts (20, 40, 131 counties) pass the default guard
+    assert aggte(att_gt(pl.read_csv(MPDTA), **COLS), "simple").excluded_cohorts == ()
+
+
+def test_pretrend_check_leads_average_and_power_statement():
+    # 16 units, 6 periods, a linear violation of parallel trends before go-live in cohort 5
+    df = _panel({5: 8, None: 8}, periods=6, effect=lambda e: 0.0, noise=0.05, seed=2)
+    df = df.with_columns(pl.when(pl.col("g") == 5).then(pl.col("y") + 0.3 * pl.col("t"))
+                         .otherwise(pl.col("y")).alias("y"))
+    res = att_gt(df, **SYN)
+    chk = pretrend_check(res, leads=3)
+    dyn = {r.extra["event_time"]: r for r in aggte(res, "dynamic").effects}
+    assert [r.estimate for r in chk.leads] == pytest.approx([dyn[e].estimate
+                                                             for e in (-1, -2, -3)])
+    assert chk.average.estimate == pytest.approx(np.mean([dyn[e].estimate
+                                                          for e in (-1, -2, -3)]))
+    assert chk.average.pvalue < 0.01 and all(r.pvalue < 0.01 for r in chk.leads)
+    # Roth (2022) power statement: varying base, every pre cell spans one period, so the mean
+    # lead moves one-for-one with the slope: slope = (z_0.975 + z_0.8) * se(mean lead)
+    se = chk.average.extra["se"]
+    assert chk.power["slope"] == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8))
+                                               * se, rel=1e-12)
+    # the simple ATT's cells span 1..2 periods from base g-1: bias = slope * mean span
+    assert chk.power["bias_at_slope"] == pytest.approx(chk.power["slope"] * 1.5, rel=1e-12)
+    assert any("Roth 2022" in x for x in chk.limits)
+    clean = pretrend_check(att_gt(_panel({5: 8, None: 8}, periods=6, effect=lambda e: 0.0,
+                                         noise=0.3, seed=5), **SYN))
+    assert clean.average.pvalue > 0.05
+    import json
+
+    json.dumps(chk.to_dict())
+
+
+def test_randomization_inference_within_blocks_equals_brute_force():
+    # Two periods, one cohort; blocks A and B each hold treated and never-treated units. The
+    # assignment space permutes go-live dates only within a block: C(4,2) * C(5,2) = 60.
+    df = _panel({2: 4, None: 5}, periods=2, effect=lambda e: 0.8, noise=0.5, seed=12)
+    units = sorted(df["u"].unique().to_list())
+    g = dict(df.group_by("u").agg(pl.col("g").first()).iter_rows())
+    treated_a = [u for u in units if g[u] is not None][:2]
+    never_a = [u for u in units if g[u] is None][:2]
+    blocks = {u: ("A" if u in treated_a + never_a else "B") for u in units}
+    wide = df.pivot(on="t", index=["u"], values="y").sort("u")
+    dy = dict(zip(wide["u"].to_list(), (wide["2"] - wide["1"]).to_list(), strict=True))
+    import itertools
+
+    def stat(tr):
+        t = [dy[u] for u in units if u in tr]
+        c = [dy[u] for u in units if u not in tr]
+        return np.mean(t) - np.mean(c)
+
+    a_units = [u for u in units if blocks[u] == "A"]
+    b_units = [u for u in units if blocks[u] == "B"]
+    observed = stat(set(treated_a) | {u for u in b_units if g[u] is not None})
+    null = [stat(set(x) | set(y)) for x in itertools.combinations(a_units, 2)
+            for y in itertools.combinations(b_units, 2)]
+    ri = randomization_inference(df, blocks=blocks, alternative="greater", **SYN)
+    assert ri.extra["n_assignments"] == 60 == len(null) and ri.extra["exact"]
+    assert ri.estimate == pytest.approx(observed, rel=1e-12)
+    expected = np.mean(np.array(null) >= observed - 1e-12)
+    assert ri.pvalue == pytest.approx(expected, rel=1e-12)
+    assert ri.extra["smallest_pvalue"] == pytest.approx(1 / 60)
+    assert "within 2 block(s)" in ri.note
+    # blocks that are the go-live waves themselves leave one assignment: p = 1, nothing learnt
+    waves = {u: str(g[u]) for u in units}
+    same = randomization_inference(df, blocks=waves, **SYN)
+    assert same.extra["n_assignments"] == 1 and same.pvalue == 1.0
+    assert same.extra["smallest_pvalue"] == 1.0
+    with pytest.raises(InvalidInputError, match="no block"):
+        randomization_inference(df, blocks={units[0]: "A"}, **SYN)
