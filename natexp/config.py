@@ -170,11 +170,32 @@ class PanelConfig:
     end: str = "2025-06-30"
     outcome: str = "rate"
     control_group: str = "notyettreated"
-    n_boot: int = 999
+    n_boot: int = 9999
     n_permutations: int = 999
     seed: int = 20250101
+    # few-cluster inference (issue 18)
+    small_sample: str = "fixest"  # CR1 convention of the TWFE standard error: fixest | areg
+    min_cohort_size: int = 5  # cohort-size guard (R did's minimum)
+    small_cohorts: str = "exclude"  # exclude | include cohorts below min_cohort_size
+    pretrend_leads: int = 6  # event-study leads the pre-trend check tests (0: all)
+    # assignment space of the panel randomization inference: go-live dates are permuted only
+    # within blocks of this rollout column (phase | county), or across all areas (none)
+    assignment_blocks: str = "none"
 
     def __post_init__(self) -> None:
+        if self.small_sample not in ("fixest", "areg"):
+            raise ConfigError("config: panel.small_sample must be 'fixest' or 'areg'")
+        if self.small_cohorts not in ("exclude", "include"):
+            raise ConfigError("config: panel.small_cohorts must be 'exclude' or 'include'")
+        if self.assignment_blocks not in ("phase", "county", "none"):
+            raise ConfigError("config: panel.assignment_blocks must be 'phase', 'county' or "
+                              "'none'")
+        if self.min_cohort_size < 1:
+            raise ConfigError("config: panel.min_cohort_size must be at least 1")
+        if self.pretrend_leads < 0:
+            raise ConfigError("config: panel.pretrend_leads must be 0 (all) or more")
+        if self.n_boot < 1 or self.n_permutations < 1:
+            raise ConfigError("config: panel.n_boot and panel.n_permutations must be positive")
         if self.period not in ("quarter", "month"):
             raise ConfigError("config: panel.period must be 'quarter' or 'month'")
         if self.control_group not in ("nevertreated", "notyettreated"):

@@ -288,9 +288,12 @@ def staggered_panel(
 ) -> tuple[dict, dict[str, pl.DataFrame]]:
     """Area x period panel and the staggered-rollout estimators (config ``panel``).
 
-    Two-way fixed effects (reported with its known bias under staggered timing), Callaway and
-    Sant'Anna group-time ATTs aggregated overall, by event time and by cohort, a wild cluster
-    bootstrap (Webb weights) of the overall ATT, and randomization inference over go-live order.
+    Two-way fixed effects (reported with its known bias under staggered timing; CR1 standard
+    error with t(G-1)), Callaway and Sant'Anna group-time ATTs aggregated overall, by event
+    time and by cohort behind the cohort-size guard, wild cluster restricted bootstrap-t
+    p-values and intervals (Rademacher, enumerated when 2^G <= ``n_boot``, and Webb) for TWFE
+    and the aggregates, a few-unit pre-trend check, and randomization inference over the
+    declared assignment space (``panel.assignment_blocks``).
     """
     from natexp.causal import staggered as st
     from natexp.data.panel import area_period_panel
@@ -302,28 +305,44 @@ def staggered_panel(
         start=dt.date.fromisoformat(p.start), end=dt.date.fromisoformat(p.end),
     ).collect()
     common = {"outcome": p.outcome, "confidence_level": level}
-    tw = st.twfe(panel, **common)
+    guard = {"min_cohort_size": p.min_cohort_size, "small_cohorts": p.small_cohorts}
+    boot = {"n_boot": p.n_boot, "rng": p.seed}
+    tw = st.twfe(panel, small_sample=p.small_sample, **common)
+    tw_wcr = {w: st.twfe_wcr(panel, weights=w, **boot, **common).to_dict()
+              for w in st.BOOT_WEIGHTS}
     gt = st.att_gt(panel, control_group=p.control_group, **common)
-    simple, dynamic, group = (st.aggte(gt, kind) for kind in ("simple", "dynamic", "group"))
-    boot = st.wild_bootstrap(simple, n_boot=p.n_boot, weights="webb", rng=p.seed)
+    aggs = {kind: st.aggte(gt, kind, **guard) for kind in ("simple", "dynamic", "group")}
+    wcr = {kind: {w: st.aggte_wcr(agg, weights=w, **boot).to_dict() for w in st.BOOT_WEIGHTS}
+           for kind, agg in aggs.items()}
+    pre = st.pretrend_check(gt, leads=p.pretrend_leads or None, weights="rademacher", **boot,
+                            **guard)
+    blocks = None
+    if p.assignment_blocks != "none":
+        blocks = dict(zip(rollout["area"].to_list(),
+                          rollout[p.assignment_blocks].cast(pl.String).to_list(), strict=True))
     ri = st.randomization_inference(
-        panel, outcome=p.outcome, control_group=p.control_group,
+        panel, outcome=p.outcome, control_group=p.control_group, blocks=blocks,
+        min_cohort_size=p.min_cohort_size if p.small_cohorts == "exclude" else 1,
         n_permutations=p.n_permutations, rng=p.seed,
     )
+    simple = aggs["simple"]
     out = {
         "settings": asdict(p),
         "cells": panel.height,
         "twfe": tw.to_dict(),
+        "twfe_wcr": tw_wcr,
         "att_gt": gt.to_dict(),
-        "aggregate": {"simple": simple.to_dict(), "dynamic": dynamic.to_dict(),
-                      "group": group.to_dict()},
-        "wild_bootstrap": boot.to_dict(),
-        "randomization_inference": ri.to_dict(),
+        "aggregate": {k: v.to_dict() for k, v in aggs.items()},
+        "cohort_guard": simple.to_dict()["cohort_guard"] | {"mode": p.small_cohorts},
+        "wcr": wcr,
+        "pretrend": pre.to_dict(),
+        "randomization_inference": ri.to_dict() | {
+            "assignment_blocks": p.assignment_blocks},
     }
     tables = {
         "panel": panel,
         "att_gt": gt.to_polars(),
-        "event_study": dynamic.to_polars(),
+        "event_study": aggs["dynamic"].to_polars(),
     }
     return out, tables
 

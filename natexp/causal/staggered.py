@@ -351,6 +351,7 @@ def _compute_cells(
     anticipation: int,
     base_period: str,
     with_covariates: bool = True,
+    with_inf: bool = True,
 ) -> _Cells:
     Y, times = prep.Y, prep.times
     n, n_t = Y.shape
@@ -398,6 +399,14 @@ def _compute_cells(
                 X = np.column_stack([np.ones(sub.sum()), xb])
             else:
                 X = np.ones((int(sub.sum()), 1))
+            if not with_inf and X.shape[1] == 1:
+                # point estimate only (randomization inference): the difference of mean changes
+                D = treat[sub]
+                att, inf_sub, note = float(dy[D].mean() - dy[~D].mean()), None, ""
+                rows.append((g, times[c], times[base], att, n_tr, n_co, note))
+                infs.append(np.zeros(0))
+                design.append(None)
+                continue
             att, inf_sub, note = _drdid_panel(dy, treat[sub].astype(float), X)
             inf_full = np.zeros(n)
             if math.isfinite(att):
@@ -413,7 +422,7 @@ def _compute_cells(
         time=np.array(arr[1], dtype=float),
         base=np.array(arr[2], dtype=float),
         att=np.array(arr[3], dtype=float),
-        inf=np.column_stack(infs),
+        inf=(np.column_stack(infs) if with_inf else np.zeros((n, len(rows)))),
         n_treated=np.array(arr[4], dtype=int),
         n_control=np.array(arr[5], dtype=int),
         notes=tuple(arr[6]),
@@ -595,6 +604,7 @@ class AggregateResult:
     _codes: np.ndarray = field(repr=False, compare=False, default=None)
     _source: Any = field(repr=False, compare=False, default=None)
     _window: tuple = field(repr=False, compare=False, default=(-math.inf, math.inf))
+    _cache: dict = field(repr=False, compare=False, default_factory=dict)
 
     @property
     def influence(self) -> np.ndarray:
@@ -854,7 +864,9 @@ def _aggregate_arrays(att, inf, group, time, unit_group, type, min_e, max_e, wit
     finite = finite & ~skip
     glist = np.unique(unit_group[np.isfinite(unit_group)])
     pg_g = np.array([np.mean(unit_group == g) for g in glist])
-    pg = np.array([pg_g[np.searchsorted(glist, g)] if g in glist else 0.0 for g in group])
+    pos = np.clip(np.searchsorted(glist, group), 0, max(len(glist) - 1, 0))
+    pg = (np.where(np.isin(group, glist), pg_g[pos], 0.0) if len(glist)
+          else np.zeros(len(group)))
     event = time - group
     n = inf.shape[0]
 
@@ -1255,8 +1267,9 @@ def aggte_wcr(
                       estimate=base.estimate, n=n, diagnostics=base.diagnostics,
                       note="the aggregate or its standard error is not defined"
                       + (": " + base.note if base.note else ""))
-    a, W, keys, a_eff, W_eff = _linear_weights(src, agg.type, agg._window,
-                                               agg.excluded_cohorts)
+    if "linear" not in agg._cache:
+        agg._cache["linear"] = _linear_weights(src, agg.type, agg._window, agg.excluded_cohorts)
+    a, W, keys, a_eff, W_eff = agg._cache["linear"]
     if effect is not None:
         j = [i for i, k in enumerate(keys) if _num(k) == effect][0]
         a, W = a_eff[j], W_eff[j]
@@ -1697,7 +1710,8 @@ def randomization_inference(
         if control_group == "nevertreated" and np.isfinite(G).all():
             return math.nan
         cells = _compute_cells(prep, G, control_group=control_group,
-                               anticipation=int(anticipation), base_period=base_period)
+                               anticipation=int(anticipation), base_period=base_period,
+                               with_inf=False)
         _, small = _cohort_sizes(G, int(min_cohort_size))
         est, _, _, _ = _aggregate_arrays(cells.att, cells.inf, cells.group, cells.time, G,
                                          aggregation, -math.inf, math.inf, with_inf=False,
