@@ -326,6 +326,18 @@ def staggered_panel(
         n_permutations=p.n_permutations, rng=p.seed,
     )
     simple = aggs["simple"]
+    guard = simple.to_dict()["cohort_guard"] | {"mode": p.small_cohorts}
+    members = (panel.filter(pl.col("period_index") == pl.col("first_treated"))
+               .group_by("first_treated", "period")
+               .agg(pl.col("area").sort()).sort("first_treated"))
+    small = set(guard["small_cohorts"])
+    guard["cohorts"] = [
+        {"first_treated": g, "period": str(period), "areas": areas, "units": len(areas),
+         "status": ("ok" if g not in small else
+                    "excluded" if p.small_cohorts == "exclude" else "kept, below minimum")}
+        for g, period, areas in members.iter_rows()
+        if g in {c for c, _ in guard["cohort_sizes"]}
+    ]
     out = {
         "settings": asdict(p),
         "cells": panel.height,
@@ -333,7 +345,7 @@ def staggered_panel(
         "twfe_wcr": tw_wcr,
         "att_gt": gt.to_dict(),
         "aggregate": {k: v.to_dict() for k, v in aggs.items()},
-        "cohort_guard": simple.to_dict()["cohort_guard"] | {"mode": p.small_cohorts},
+        "cohort_guard": guard,
         "wcr": wcr,
         "pretrend": pre.to_dict(),
         "randomization_inference": ri.to_dict() | {

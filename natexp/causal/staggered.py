@@ -254,7 +254,7 @@ def _prepare(
     if n_clusters < 30:
         diagnostics.append(
             f"only {n_clusters} clusters: asymptotic standard errors are unreliable with few "
-            "clusters; see wild_bootstrap and randomization_inference"
+            "clusters; see aggte_wcr, twfe_wcr and randomization_inference"
         )
     return _Prepared(Y, X, G, times, tuple(units), codes, n_clusters, tuple(diagnostics),
                      tuple(notes))

@@ -995,28 +995,111 @@ def _staggered_section(results: Mapping[str, Any]) -> dict | None:
             f"The synthetic data were generated with a true effect of {fmt_num(effect)} on the "
             "probability of taking up support, so the estimates can be checked against a known "
             "answer."))
+    n_cl = _get(st, "twfe", "extra", "n_clusters")
+    if isinstance(n_cl, int | float) and not _missing(n_cl) and n_cl > 0:
+        blocks.append(_p(
+            f"Inference rests on {fmt_num(n_cl)} areas, too few for analytic cluster-robust "
+            "standard errors. The wild cluster restricted bootstrap-t (null imposed, one weight "
+            "per area; every Rademacher sign pattern when 2^G is small, else random draws) and "
+            "randomization inference over the declared assignment space are the p-values to "
+            "read; analytic intervals are shown for comparison."))
+
+    def interval(res: Mapping[str, Any]) -> str:
+        if _missing(res.get("ci_low")) and _missing(res.get("ci_high")):
+            return "-"
+        return f"{fmt_num(res.get('ci_low'))} to {fmt_num(res.get('ci_high'))}"
+
+    def wcr_how(res: Mapping[str, Any]) -> str:
+        ex = res.get("extra", {}) or {}
+        how = (f"all {ex.get('n_boot')} patterns" if ex.get("exact")
+               else f"{ex.get('n_boot')} draws")
+        return f"WCR bootstrap-t, {ex.get('weights', '')} weights ({how})"
+
     rows = []
-    for label, res in (
-        ("Callaway-Sant'Anna, overall (simple)", _get(st, "aggregate", "simple", "overall")),
-        ("Callaway-Sant'Anna, overall (event time)", _get(st, "aggregate", "dynamic",
-                                                         "overall")),
-        ("Callaway-Sant'Anna, overall (by cohort)", _get(st, "aggregate", "group", "overall")),
-        ("Wild cluster bootstrap of the simple ATT", st.get("wild_bootstrap")),
-        ("Randomization inference over go-live order", st.get("randomization_inference")),
-        ("Two-way fixed effects (benchmark)", st.get("twfe")),
-    ):
+    kinds = (("simple", "Callaway-Sant'Anna, overall (simple)"),
+             ("dynamic", "Callaway-Sant'Anna, overall (event time)"),
+             ("group", "Callaway-Sant'Anna, overall (by cohort)"))
+    for kind, label in kinds:
+        res = _get(st, "aggregate", kind, "overall")
         if not res:
             continue
-        rows.append([label, fmt_num(res.get("estimate")),
-                     "-" if _missing(res.get("ci_low")) else
-                     f"{fmt_num(res.get('ci_low'))} to {fmt_num(res.get('ci_high'))}",
-                     fmt_p(res.get("pvalue"))])
-    blocks.append(_table("Staggered-rollout estimates", ["Estimator", "Estimate", "Interval",
-                                                         "p"], rows, align="lrrr"))
+        rows.append([label, fmt_num(res.get("estimate")), interval(res),
+                     fmt_p(res.get("pvalue")), "analytic SE, normal"])
+        for w in ("rademacher", "webb"):
+            b = _get(st, "wcr", kind, w)
+            if b:
+                rows.append(["", fmt_num(b.get("estimate")), interval(b), fmt_p(b.get("pvalue")),
+                             wcr_how(b)])
+    ri = st.get("randomization_inference")
+    if ri:
+        ex = ri.get("extra", {}) or {}
+        how = (f"{fmt_num(ex.get('n_assignments'))} assignments "
+               f"({ri.get('assignment_blocks', 'none')} blocks), smallest p "
+               f"{fmt_p(ex.get('smallest_pvalue'))}" if ex else "randomization")
+        rows.append(["Randomization inference over go-live order",
+                     fmt_num(ri.get("estimate")), "-", fmt_p(ri.get("pvalue")), how])
+    tw = st.get("twfe")
+    if tw:
+        ex = tw.get("extra", {}) or {}
+        df = ex.get("df")
+        finite_df = isinstance(df, int | float) and not _missing(df) and df != float("inf")
+        ref = f"t({fmt_num(df)})" if finite_df else "normal"
+        rows.append(["Two-way fixed effects (benchmark)", fmt_num(tw.get("estimate")),
+                     interval(tw), fmt_p(tw.get("pvalue")),
+                     f"CR1 ({ex.get('small_sample', '-')}), {ref}" if ex else "-"])
+        for w in ("rademacher", "webb"):
+            b = _get(st, "twfe_wcr", w)
+            if b:
+                rows.append(["", fmt_num(b.get("estimate")), interval(b), fmt_p(b.get("pvalue")),
+                             wcr_how(b)])
+    blocks.append(_table("Staggered-rollout estimates",
+                         ["Estimator", "Estimate", "Interval", "p", "Inference"], rows,
+                         align="lrrrl"))
     blocks.append({"type": "figure", "name": "event_study"})
+
+    guard = st.get("cohort_guard")
+    if guard:
+        blocks.append({"type": "h3", "text": "Cohort-size guard"})
+        minimum = guard.get("min_cohort_size")
+        crow = [[c.get("period", "-"), ", ".join(c.get("areas", [])), fmt_num(c.get("units")),
+                 c.get("status", "-")] for c in guard.get("cohorts", [])]
+        if crow:
+            blocks.append(_table(f"Go-live cohorts (minimum {fmt_num(minimum)} areas)",
+                                 ["First period live", "Areas", "Areas (n)", "Status"], crow,
+                                 align="llrl"))
+        small = guard.get("small_cohorts") or []
+        if small:
+            mode = guard.get("mode", "exclude")
+            blocks.append(_callout(
+                f"{len(small)} of {len(guard.get('cohort_sizes', []))} cohorts have fewer "
+                f"than {fmt_num(minimum)} areas, the minimum R did asks for. "
+                + ("They are left out of the aggregates above." if mode == "exclude" else
+                   "They are kept in the aggregates above (the experiment's choice: "
+                   "excluding them would leave no aggregate); their analytic standard errors "
+                   "are not to be trusted."), kind="warning"))
+
+    pre = st.get("pretrend")
+    if pre:
+        blocks.append({"type": "h3", "text": "Pre-trend check"})
+        prow = [[r.get("label", "").split(",")[0], fmt_num(r.get("estimate")), interval(r),
+                 fmt_p(r.get("pvalue"))] for r in pre.get("leads", [])]
+        avg = pre.get("average") or {}
+        if avg and not _missing(avg.get("estimate")):
+            prow.append(["Mean of these leads", fmt_num(avg.get("estimate")), interval(avg),
+                         fmt_p(avg.get("pvalue"))])
+        if prow:
+            blocks.append(_table("Event-study leads (before go-live), WCR bootstrap-t",
+                                 ["Lead", "Estimate", "Interval", "p"], prow, align="lrrr"))
+        sentence = _get(pre, "power", "sentence")
+        if sentence:
+            blocks.append(_p(sentence + " (Roth 2022)"))
+        if pre.get("limits"):
+            blocks.append(_ul(pre["limits"]))
+
     diags: list[str] = []
     for part in (_get(st, "att_gt", "diagnostics"), _get(st, "twfe", "diagnostics"),
-                 [_get(st, "twfe", "note")], _get(st, "wild_bootstrap", "diagnostics")):
+                 [_get(st, "twfe", "note")], _get(st, "aggregate", "simple", "diagnostics"),
+                 _get(st, "wcr", "simple", "rademacher", "diagnostics")):
         for d in part or []:
             if d and d not in diags:
                 diags.append(d)
