@@ -2042,8 +2042,9 @@ def twfe(
       fixed effect is counted, ``K = 1 + (units - 1) + (periods - 1) + 1``; with many units and
       few periods this inflates the standard error (by ~12% on ``mpdta``).
 
-    With ``cluster=None`` the standard error is heteroskedasticity-robust (HC1) and the same
-    ``K`` conventions apply with ``G / (G - 1)`` dropped.
+    With ``cluster=None`` the standard error is heteroskedasticity-robust (HC1): nothing is
+    nested, so every fixed effect counts, ``N / (N - K)``. :func:`twfe_wcr` gives the wild
+    cluster restricted bootstrap-t of the same coefficient.
 
     Parameters
     ----------
@@ -2057,7 +2058,6 @@ def twfe(
         Stata), t(N - K) when not; ``"normal"``: the standard normal.
     confidence_level : float
     alternative : {"two-sided", "less", "greater"}
-    See :func:`twfe_wcr` for the wild cluster restricted bootstrap-t of the same coefficient.
 
     Returns
     -------
@@ -2234,11 +2234,13 @@ def _twfe_se(fit: _TwfeFit, small_sample: str, clustered: bool) -> tuple[float, 
         k = 1 + (n_t - 1) + 1
     else:
         k = 1 + (n_u - 1) + (n_t - 1) + 1
-    factor = (n_obs - 1) / (n_obs - k) if n_obs > k else math.nan
-    g = fit.n_clusters if clustered else n_obs
-    factor *= g / (g - 1) if g > 1 else math.nan
-    if not clustered:
-        factor = n_obs / (n_obs - k) if n_obs > k else math.nan
+    if n_obs <= k:
+        factor = math.nan
+    elif clustered:  # CR1: G / (G - 1) * (N - 1) / (N - K)
+        g = fit.n_clusters
+        factor = g / (g - 1) * (n_obs - 1) / (n_obs - k) if g > 1 else math.nan
+    else:  # HC1: N / (N - K)
+        factor = n_obs / (n_obs - k)
     se = math.sqrt(factor * float(scores @ scores)) / sdd if math.isfinite(factor) else math.nan
     return se, k
 
