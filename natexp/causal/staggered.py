@@ -7,27 +7,43 @@ long panel normalised by :func:`natexp.data.panel.panel_from_frame`.
 Estimators
 ----------
 :func:`twfe`
-    Two-way fixed effects with :class:`linearmodels.panel.PanelOLS` (unit and period effects,
-    standard errors clustered by unit). Its note states its known bias under staggered timing
-    with heterogeneous effects (Goodman-Bacon 2021; de Chaisemartin and D'Haultfoeuille 2020),
-    and ``extra`` carries the de Chaisemartin-D'Haultfoeuille weights diagnostic.
+    Two-way fixed effects with :class:`linearmodels.panel.PanelOLS` (unit and period effects),
+    CR1 standard errors clustered by unit with the fixest/reghdfe small-sample convention
+    (fixed effects nested in the clusters not counted; ``small_sample="areg"`` counts them, as
+    Stata ``areg``) and t(G - 1) critical values. Its note states its known bias under
+    staggered timing with heterogeneous effects (Goodman-Bacon 2021; de Chaisemartin and
+    D'Haultfoeuille 2020), and ``extra`` carries the de Chaisemartin-D'Haultfoeuille weights.
 :func:`att_gt` and :func:`aggte`
     Callaway and Sant'Anna (2021) group-time average treatment effects with the doubly robust
     2x2 estimator of Sant'Anna and Zhao (2020) (with no covariates it is the unconditional DiD),
     analytic influence-function standard errors computed as R's ``did`` computes them
     (``bstrap = FALSE``), the Wald pre-test of parallel trends, and the ``simple``, ``dynamic``
-    (event study), ``group`` and ``calendar`` aggregations with their standard errors.
+    (event study), ``group`` and ``calendar`` aggregations with their standard errors, behind a
+    cohort-size guard (cohorts under ``min_cohort_size`` units, 5 by default as R ``did``, are
+    named and excluded unless ``small_cohorts="include"``).
+:func:`twfe_wcr` and :func:`aggte_wcr`
+    Wild cluster restricted (WCR) bootstrap-t with Rademacher or Webb weights, the null
+    imposed, every weight pattern enumerated when they fit in ``n_boot``, and intervals by test
+    inversion (Roodman, MacKinnon, Nielsen and Webb 2019): for the TWFE coefficient and for
+    any Callaway-Sant'Anna aggregate or effect (a studentized score bootstrap with the null
+    imposed on the cells' 2x2 regressions, Kline and Santos 2012).
+:func:`pretrend_check`
+    Event-study leads and their mean tested with the WCR bootstrap, with Roth's (2022)
+    detectable-slope statement; works where the Wald pre-test is singular.
 :func:`wild_bootstrap`
-    Wild (multiplier) cluster bootstrap of an aggregated ATT with Rademacher or Webb weights;
-    exact enumeration of all sign patterns when there are few clusters.
+    R ``did``'s multiplier bootstrap with cluster-level weights (unstudentized, null not
+    imposed), kept for comparison with R.
 :func:`randomization_inference`
-    Randomization inference over the go-live order (which units get which go-live dates), in the
-    spirit of Roth and Sant'Anna (2023); exact enumeration when feasible.
+    Randomization inference over the go-live dates within declared blocks (the assignment
+    space), in the spirit of Roth and Sant'Anna (2023); exact enumeration when feasible, with
+    the size of the space and the smallest attainable p-value.
 
 Why hand-written: the project's chosen dependencies (DESIGN.md) have no Callaway-Sant'Anna
 estimator; the Python ports (csdid 0.4, moderndid 0.4, diff-diff) are young 0.x projects outside
 that list. The code below follows R ``did``/``DRDID`` and is tested against their published
-output on ``mpdta``.
+output on ``mpdta``. The WCR bootstrap is written here too (``wildboottest`` and ``pyfixest``
+are outside that list, and neither bootstraps Callaway-Sant'Anna aggregates); the tests check it
+against ``wildboottest``'s full enumeration and the CR1 conventions against ``pyfixest``.
 
 Whenever a treated cohort contains a single unit (in Paramount, Oxford went live alone), every
 result carries a diagnostic: influence-function and cluster-robust standard errors then ignore the
