@@ -768,3 +768,24 @@ def test_randomization_inference_within_blocks_equals_brute_force():
     assert same.extra["smallest_pvalue"] == 1.0
     with pytest.raises(InvalidInputError, match="no block"):
         randomization_inference(df, blocks={units[0]: "A"}, **SYN)
+
+
+def test_twfe_unbalanced_panel_matches_pyfixest_and_wildboottest(mpdta_state):
+    # The 12-state subset with the 2005 row of every county whose code is divisible by 7
+    # removed (988 rows): the within transformation needs alternating projections.
+    # pyfixest 0.60.0: feols("lemp ~ D | countyreal + year", sub, vcov={"CRV1": "state"})
+    #   -> Estimate -0.023322666882721388, Std. Error 0.04757129326824218,
+    #      Pr(>|t|) 0.6335768343348596
+    # wildboottest 0.3.2: wildboottest(smf.ols("lemp ~ D + C(countyreal) + C(year)", sub),
+    #   param="D", cluster=sub["state"], B=9999, weights_type="rademacher",
+    #   impose_null=True, bootstrap_type="11", seed=12345) -> 0.6552734375 (enumerated)
+    sub = mpdta_state.filter(pl.col("state") <= 27).filter(
+        ~(((pl.col("countyreal") % 7) == 0) & (pl.col("year") == 2005)))
+    assert sub.height == 988
+    tw = twfe(sub, cluster="state", **COLS)
+    assert tw.estimate == pytest.approx(-0.023322666882721388, rel=1e-9)
+    assert tw.extra["se"] == pytest.approx(0.04757129326824218, rel=1e-8)
+    assert tw.pvalue == pytest.approx(0.6335768343348596, rel=1e-8)
+    r = twfe_wcr(sub, cluster="state", **COLS)
+    assert r.extra["exact"]
+    assert 0.6552734375 <= r.pvalue <= 0.6552734375 + 2 / 4096
