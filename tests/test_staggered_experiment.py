@@ -102,3 +102,18 @@ def test_null_effect_is_not_detected_by_randomization_inference():
     assert simple["ci_low"] <= 0.0 <= simple["ci_high"]
     assert out["randomization_inference"]["pvalue"] > 0.05
     assert out["wcr"]["simple"]["rademacher"]["pvalue"] > 0.05
+
+
+def test_report_section_names_wcr_guard_and_pretrend(default_run):
+    from natexp.pipeline import json_safe
+    from natexp.report.render import _staggered_section
+
+    out, _ = default_run
+    section = _staggered_section({"staggered": json_safe(out)})
+    text = str(section)
+    assert "WCR bootstrap-t, rademacher weights" in text and "webb weights" in text
+    assert "Cohort-size guard" in text and "Milton Keynes" in text
+    assert "kept, below minimum" in text
+    assert "Pre-trend check" in text and "Roth 2022" in text
+    assert "120 assignments (county blocks)" in text
+    assert "CR1 (fixest), t(12)" in text

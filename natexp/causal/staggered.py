@@ -1906,6 +1906,11 @@ def _wcr_result(lin: _LinearWCR, *, est: float, se: float, null: float, weights:
                 n_boot: int, rng: Any, level: float, alternative: str, n_clusters: int,
                 method: str, label: str, n: tuple, diagnostics: Sequence[str] = (),
                 note: str = "", extra: dict | None = None) -> Result:
+    if n_clusters < 2:
+        return Result(method=method, label=label, alternative=alternative,
+                      confidence_level=level, estimate=est, n=n,
+                      note="the WCR bootstrap needs at least two clusters",
+                      diagnostics=tuple(diagnostics))
     V, exact = _weight_draws(n_clusters, weights, n_boot, rng)
     test = _WcrTest(lin, V, exact, alternative)
     t_obs, p = test(null)

@@ -789,3 +789,30 @@ def test_twfe_unbalanced_panel_matches_pyfixest_and_wildboottest(mpdta_state):
     r = twfe_wcr(sub, cluster="state", **COLS)
     assert r.extra["exact"]
     assert 0.6552734375 <= r.pvalue <= 0.6552734375 + 2 / 4096
+
+
+def test_few_cluster_tools_on_degenerate_and_wrong_input(mpdta):
+    flat = pl.DataFrame({"u": [1, 1, 2, 2], "t": [1, 2, 1, 2], "g": [None, None, None, None],
+                         "y": [1.0, 2.0, 1.0, 1.0]}).with_columns(pl.col("g").cast(pl.Int64))
+    r = twfe_wcr(flat, **SYN)
+    assert math.isnan(r.pvalue) and "does not vary" in r.note
+    # one cluster: no cluster-robust variance, a note instead of a crash
+    df = _panel({2: 3, None: 3}, periods=3, effect=lambda e: 1.0, noise=0.2, seed=1)
+    one = twfe_wcr(df.with_columns(pl.lit("all").alias("cl")), cluster="cl", **SYN)
+    assert math.isnan(one.pvalue) and one.note
+    with pytest.raises(InvalidInputError):
+        twfe_wcr(df, weights="mammen", **SYN)
+    with pytest.raises(InvalidInputError):
+        twfe_wcr(df, n_boot=0, **SYN)
+    agg = aggte(att_gt(df, **SYN), "dynamic", min_cohort_size=1)
+    with pytest.raises(InvalidInputError, match="no effect"):
+        aggte_wcr(agg, effect=99)
+    assert aggte_wcr(agg, effect=0).extra["exact"]
+    dr = aggte(att_gt(mpdta, covariates=["lpop"], **COLS), "simple")
+    assert "no covariates" in aggte_wcr(dr).note
+    # two periods, one cohort: no lead to test
+    two = _panel({2: 3, None: 3}, periods=2, effect=lambda e: 1.0, noise=0.2, seed=1)
+    empty = pretrend_check(att_gt(two, **SYN), min_cohort_size=1)
+    assert empty.leads == () and "no pre-treatment" in empty.average.note
+    with pytest.raises(InvalidInputError):
+        pretrend_check(att_gt(two, **SYN), power=1.5)
