@@ -300,6 +300,17 @@ def staggered_panel(
 
     p = settings.panel
     level = settings.analysis.confidence_level
+    blocks = None
+    if p.assignment_blocks != "none":
+        missing = rollout[p.assignment_blocks].null_count()
+        if missing:
+            from natexp.config import ConfigError
+
+            raise ConfigError(
+                f"rollout: column {p.assignment_blocks!r} is empty for {missing} area(s); "
+                f"panel.assignment_blocks={p.assignment_blocks} needs it for every area")
+        blocks = dict(zip(rollout["area"].to_list(),
+                          rollout[p.assignment_blocks].cast(pl.String).to_list(), strict=True))
     panel = area_period_panel(
         inputs.families, rollout, period=p.period,
         start=dt.date.fromisoformat(p.start), end=dt.date.fromisoformat(p.end),
@@ -316,10 +327,6 @@ def staggered_panel(
            for kind, agg in aggs.items()}
     pre = st.pretrend_check(gt, leads=p.pretrend_leads or None, weights="rademacher", **boot,
                             **guard)
-    blocks = None
-    if p.assignment_blocks != "none":
-        blocks = dict(zip(rollout["area"].to_list(),
-                          rollout[p.assignment_blocks].cast(pl.String).to_list(), strict=True))
     ri = st.randomization_inference(
         panel, outcome=p.outcome, control_group=p.control_group, blocks=blocks,
         min_cohort_size=p.min_cohort_size if p.small_cohorts == "exclude" else 1,

@@ -117,3 +117,17 @@ def test_report_section_names_wcr_guard_and_pretrend(default_run):
     assert "Pre-trend check" in text and "Roth 2022" in text
     assert "120 assignments (county blocks)" in text
     assert "CR1 (fixest), t(12)" in text
+
+
+def test_assignment_blocks_need_the_rollout_column():
+    import polars as pl
+
+    from natexp.config import ConfigError
+
+    s = settings_for(1, 0.10, "panel.assignment_blocks=phase")
+    rollout = rollout_frame([dataclasses.asdict(a) for a in s.rollout.areas])
+    inputs, _ = load_data(s, rollout)
+    holed = rollout.with_columns(pl.when(pl.col("area") == pl.col("area").first())
+                                 .then(None).otherwise(pl.col("phase")).alias("phase"))
+    with pytest.raises(ConfigError, match="'phase' is empty for 1 area"):
+        staggered_panel(inputs, holed, s)
