@@ -149,3 +149,34 @@ exit $python_status
             assert (local.endswith("7F") or set(local) == {"0"}
                     or local == "00000000000000000000000001000000"), line
     _collect_and_compare(tmp_path)
+
+
+def test_power_simulation_sweep_through_submitit_and_pooled(tmp_path):
+    """A power simulation split over seeds runs as submitit jobs; powercurve pools them into
+    the same counts as the two simulations run in process."""
+    from natexp.config import compose
+    from natexp.planning import plan_power
+
+    common = ["+experiment=oxon_vs_rest", "power_sim.n_simulations=60",
+              "power_sim.target_power=0", "power_sim.families_per_area_month=0.5",
+              "power_sim.icc=0.02"]
+    proc = subprocess.run(
+        _natexp("power", "--multirun", *common, "hydra/launcher=submitit_local",
+                "hydra.launcher.timeout_min=20", "power_sim.seed=1,2"),
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sweep = tmp_path / "multirun" / "oxon_vs_rest-power"
+    assert list((sweep / ".submitit").glob("*/*_0_log.out"))
+    proc = subprocess.run(_natexp("powercurve", str(sweep)), cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = pl.read_csv(sweep / "power_curve.csv").sort("analysis")
+    expected: dict[str, int] = {}
+    for seed in (1, 2):
+        plan = plan_power(compose([*common, f"power_sim.seed={seed}"]))
+        for analysis, r in plan.results["power"].items():
+            expected[analysis] = expected.get(analysis, 0) + r["extra"]["rejections"]
+    assert got["jobs"].to_list() == [2, 2]
+    assert got["n_simulations"].to_list() == [120, 120]
+    assert dict(zip(got["analysis"], got["rejections"], strict=True)) == expected

@@ -42,7 +42,6 @@ that way.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import math
 from collections.abc import Mapping, Sequence
@@ -94,6 +93,7 @@ def design_cells(rollout: pl.DataFrame, design: Any) -> pl.DataFrame:
 
     Examples
     --------
+    >>> import datetime as dt
     >>> from natexp.data.rollout import rollout_frame
     >>> from natexp.data.cohort import Design
     >>> ro = rollout_frame([
@@ -303,6 +303,7 @@ def simulate_power(
 
     Examples
     --------
+    >>> import datetime as dt
     >>> from natexp.data.rollout import rollout_frame
     >>> from natexp.data.cohort import Design
     >>> ro = rollout_frame([
@@ -461,8 +462,9 @@ def minimum_detectable_effect(
 
     Parameters
     ----------
-    rollout, design, families_per_area_month, baseline, icc, n_simulations, arrivals,
-    confidence_level
+    rollout, design, families_per_area_month, baseline, icc
+        As :func:`simulate_power`.
+    n_simulations, arrivals, confidence_level
         As :func:`simulate_power`.
     power : float, default 0.8
     analysis : str, default "area_t"
@@ -481,6 +483,7 @@ def minimum_detectable_effect(
 
     Examples
     --------
+    >>> import datetime as dt
     >>> from natexp.data.rollout import rollout_frame
     >>> from natexp.data.cohort import Design
     >>> ro = rollout_frame([
