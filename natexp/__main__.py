@@ -27,6 +27,12 @@ commands:
                          python -m natexp run --multirun +experiment=oxon_vs_rest hydra/launcher=joblib \\
                              design=oxon_vs_rest,staggered design.custody_at_followup=true,false
                          python -m natexp speccurve multirun/oxon_vs_rest
+  power [OVERRIDES]    simulated power of the rollout and design for a planned study (Hydra;
+                       section power_sim; --multirun and launchers as for run)
+                         python -m natexp power +experiment=oxon_vs_rest power_sim.icc=0.02
+                         python -m natexp power --multirun +experiment=oxon_vs_rest \
+                             power_sim.effect=0.05,0.1,0.2 power_sim.seed=1,2
+  powercurve SWEEP_DIR pool a power sweep's jobs into power_curve.csv
   table X1 N1 X2 N2    the whole 2x2 panel for treated X1/N1 vs control X2/N2
                          [--confidence-level 0.95] [--alternative two-sided|less|greater] [--json]
   bundle [OVERRIDES] [--out PATH]
@@ -39,7 +45,7 @@ exit status: 0 success, 2 bad input or configuration (nothing is written), 3 ver
 differences, 1 internal error.
 """
 
-COMMANDS = ("run", "synth", "speccurve", "table", "bundle", "verify")
+COMMANDS = ("run", "synth", "speccurve", "power", "powercurve", "table", "bundle", "verify")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         from natexp.cli import speccurve_main
 
         return speccurve_main(rest)
+    if command == "power":
+        from natexp.cli import power_main
+
+        return power_main(rest)
+    if command == "powercurve":
+        from natexp.cli import powercurve_main
+
+        return powercurve_main(rest)
     if command == "bundle":
         from natexp.bundle.cli import bundle_main
 

@@ -128,3 +128,89 @@ def speccurve_main(args: list[str]) -> int:
     print(f"{table.height} specifications: {out / 'specification_curve.csv'}, "
           f"{out / 'specification_curve.png'}")
     return EXIT_OK
+
+
+def power_main(args: list[str]) -> int:
+    """``python -m natexp power [OVERRIDES]``: simulated power of the configured rollout and
+    design (config section ``power_sim``), through ``hydra.main`` so that ``--multirun`` and
+    every Hydra launcher (joblib, submitit, Ray) work as for ``run``."""
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from natexp.causal.result import InvalidInputError
+    from natexp.planning import plan_power, write_power
+
+    register()
+    state = {"started": False, "status": EXIT_OK}
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+    def _task(cfg) -> None:
+        state["started"] = True
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            out = Path(hc.runtime.output_dir)
+        else:
+            out = Path(cfg.output_dir or Path("outputs") / f"{cfg.experiment}-power")
+        try:
+            plan = plan_power(cfg)
+        except (ConfigError, InvalidInputError) as exc:
+            print(f"natexp: {exc}", file=sys.stderr)
+            print("natexp: nothing was written.", file=sys.stderr)
+            state["status"] = max(state["status"], EXIT_USAGE)
+            return
+        paths = write_power(plan, out)
+        print(plan.summary())
+        print("Outputs: " + ", ".join(str(p) for p in paths))
+
+    if not any(a.startswith("hydra.sweep.dir=") for a in args):
+        # A power sweep gets its own folder, apart from the experiment's run sweeps.
+        args = [*args, "hydra.sweep.dir=multirun/${experiment}-power"]
+    saved = sys.argv
+    sys.argv = ["python -m natexp power", *args]
+    try:
+        _task()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else EXIT_INTERNAL
+        if code and not state["started"]:
+            print("natexp: the configuration could not be composed (see above); "
+                  "nothing was written.", file=sys.stderr)
+            return EXIT_USAGE
+        return code or state["status"]
+    finally:
+        sys.argv = saved
+    return state["status"]
+
+
+def powercurve_main(args: list[str]) -> int:
+    """``python -m natexp powercurve SWEEP_DIR [--out DIR]``: pool a power sweep's jobs."""
+    from natexp.planning import collect_power
+
+    parser = argparse.ArgumentParser(
+        prog="python -m natexp powercurve",
+        description="Pool the jobs of a power sweep (python -m natexp power --multirun ...) "
+        "into power_curve.csv: one row per scenario and analysis; jobs that differ only in "
+        "power_sim.seed are pooled (their simulations added).",
+    )
+    parser.add_argument("sweep_dir", type=Path, help="the sweep folder")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: sweep_dir)")
+    try:
+        ns = parser.parse_args(args)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        table = collect_power(ns.sweep_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"natexp powercurve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = ns.out or ns.sweep_dir
+    out.mkdir(parents=True, exist_ok=True)
+    table.write_csv(out / "power_curve.csv")
+    with_text = table.select("effect", "icc", "analysis", "jobs", "n_simulations", "power",
+                             "ci_low", "ci_high")
+    for row in with_text.iter_rows(named=True):
+        print(f"effect {row['effect']:+g}, ICC {row['icc']:g}, {row['analysis']}: power "
+              f"{row['power']:.3f} ({row['ci_low']:.3f} to {row['ci_high']:.3f}; "
+              f"{row['n_simulations']} simulations in {row['jobs']} job(s))")
+    print(f"{table.height} rows: {out / 'power_curve.csv'}")
+    return EXIT_OK

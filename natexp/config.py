@@ -209,6 +209,44 @@ class PanelConfig:
 
 
 @dataclass
+class PowerSimConfig:
+    """Simulation-based power of the design for a planned rollout (``python -m natexp power``;
+    see :func:`natexp.causal.power_sim.simulate_power`)."""
+
+    families_per_area_month: float = 1.0
+    baseline: float = 0.15
+    effect: float = 0.10
+    icc: float = 0.0
+    n_simulations: int = 1000
+    analyses: list[str] = field(default_factory=lambda: ["family_fisher", "area_t"])
+    arrivals: str = "poisson"
+    # Also search the minimum detectable effect of each analysis at this power (0: no search).
+    target_power: float = 0.8
+    seed: int = 20250101
+
+    def __post_init__(self) -> None:
+        from natexp.causal.power_sim import ANALYSES
+
+        if not self.families_per_area_month >= 0:
+            raise ConfigError("config: power_sim.families_per_area_month must be >= 0")
+        if not 0 < self.baseline < 1:
+            raise ConfigError("config: power_sim.baseline must be in (0, 1)")
+        if not -1 <= self.effect <= 1:
+            raise ConfigError("config: power_sim.effect must be in [-1, 1]")
+        if not 0 <= self.icc < 1:
+            raise ConfigError("config: power_sim.icc must be in [0, 1)")
+        if self.n_simulations < 1:
+            raise ConfigError("config: power_sim.n_simulations must be positive")
+        bad = [a for a in self.analyses if a not in ANALYSES]
+        if bad or not self.analyses:
+            raise ConfigError(f"config: power_sim.analyses must be taken from {list(ANALYSES)}")
+        if self.arrivals not in ("poisson", "expected"):
+            raise ConfigError("config: power_sim.arrivals must be 'poisson' or 'expected'")
+        if not 0 <= self.target_power < 1:
+            raise ConfigError("config: power_sim.target_power must be in [0, 1)")
+
+
+@dataclass
 class NatexpConfig:
     """The whole run configuration."""
 
@@ -223,6 +261,7 @@ class NatexpConfig:
     panel: PanelConfig = field(default_factory=PanelConfig)
     sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    power_sim: PowerSimConfig = field(default_factory=PowerSimConfig)
 
 
 _REGISTERED = False
