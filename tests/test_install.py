@@ -173,6 +173,20 @@ def test_an_installed_natexp_bundles_the_wheel_it_was_installed_from(stranger):
     assert origin.startswith("the wheel this natexp was installed from")
 
 
+def test_version_names_the_commit_of_this_checkout(tmp_path):
+    import natexp
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "natexp", "--version"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"natexp {natexp.__version__} (commit ")
+    if shutil.which("git") and (REPO / ".git").exists():
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+        assert f"(commit {head}" in proc.stdout
+
+
 def test_sdist_and_wheel_from_a_clean_clone_carry_configs_experiments_and_commit(tmp_path):
     if shutil.which("git") is None or not (REPO / ".git").exists():
         pytest.skip("not a git checkout: no clean clone to build from")
