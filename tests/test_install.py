@@ -11,10 +11,10 @@ configs, the experiments and the commit.
 Slow, and honest about it: the fresh environment installs natexp's ~70 pinned runtime
 packages. pip takes them from its cache or the machine's local wheel stores (``PIP_FIND_LINKS``,
 a local index), so no run downloads more than the package index serves. Measured on the
-development machine, 2 cores shared with other jobs (load average 10-12):
+development machine, 2 cores shared with other jobs (load average 10-12), two runs:
 ``pytest tests/test_install.py`` took 9 min 44 s wall, 2 min 34 s of CPU; the fixture (bundle,
-fresh environment, install, verify) 420 s, the default experiment 125 s, the sdist and wheel
-27 s. The install alone took 4.4-6 min wall under that load (about 1.5 min of CPU).
+fresh environment, install, verify) 420-464 s, the default experiment 110-125 s, the sdist and
+wheel 24-27 s. The install alone took 4.4-6 min wall under that load (about 1.5 min of CPU).
 """
 
 from __future__ import annotations
