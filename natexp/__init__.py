@@ -17,6 +17,8 @@ from importlib import import_module
 from typing import Any
 
 __version__ = "0.1.0"
+# The commit natexp was built from: ``natexp.__commit__`` (None when unknown), computed on first
+# use by natexp.version.build_info (recorded at build time, or asked from git in a checkout).
 
 #: public name -> (module, attribute)
 _API: dict[str, tuple[str, str]] = {
@@ -89,6 +91,10 @@ __all__ = sorted(_API)
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__commit__":
+        from natexp.version import build_info
+
+        return build_info()["commit"]
     try:
         module, attr = _API[name]
     except KeyError:

@@ -40,6 +40,7 @@ commands:
                          python -m natexp bundle +experiment=oxon_vs_rest --out oxon_vs_rest.zip
   verify BUNDLE        re-run the analysis a bundle describes; 'matches' or 'differs' per output
                          [--data-families PATH --data-children PATH] for real inputs
+  --version            the natexp version and the commit it was built from
 
 exit status: 0 success, 2 bad input or configuration (nothing is written), 3 verify found
 differences, 1 internal error.
@@ -53,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(HELP, end="")
+        return 0
+    if argv[0] in ("-V", "--version", "version"):
+        from natexp.version import version_text
+
+        print(version_text())
         return 0
     command, rest = argv[0], argv[1:]
     if command == "run":

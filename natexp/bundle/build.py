@@ -13,6 +13,7 @@ zipped deterministically:
       data/config/              resolved_config.json (machine paths scrubbed), overrides.txt
       data/inputs/inputs.json   how the inputs are described (never their records)
       data/environment/         environment.json (versions used), requirements.lock
+      data/code/                natexp's own wheel (natexp.bundle.code), installed by the README
       data/disclosure/          disclosure_log.json / .md, the exception file used
 
 Inputs are described, never included: a real input by file name, format, row count, schema and
@@ -377,18 +378,22 @@ def restore_names(results: Mapping, cfg: Mapping, names: Mapping[str, str]) -> d
 
 
 def locked_packages() -> dict[str, str]:
-    """Exact versions pinned in the repository's ``requirements.lock`` (name -> version)."""
-    from natexp.paths import REPO_DIR
+    """Exact versions of natexp's runtime dependencies pinned in its ``requirements.lock``.
 
-    lock = REPO_DIR / "requirements.lock"
-    out: dict[str, str] = {}
-    if lock.is_file():
-        for line in lock.read_text(encoding="utf-8").splitlines():
-            line = line.split("#")[0].strip()
-            if "==" in line:
-                name, _, version = line.partition("==")
-                out[name.strip()] = version.strip()
-    return out
+    Name -> version, for the packages a run needs (the closure of natexp's requirements; test
+    and documentation tools are left out); see :func:`natexp.bundle.code.locked_runtime`.
+    """
+    return locked_lock_text()[1]
+
+
+def locked_lock_text() -> tuple[str, dict[str, str]]:
+    """The bundle's ``requirements.lock`` text and its pins (empty when natexp has no lock)."""
+    from natexp.bundle.code import locked_runtime
+    from natexp.paths import LOCK_FILE
+
+    if not LOCK_FILE.is_file():
+        return "", {}
+    return locked_runtime(LOCK_FILE.read_text(encoding="utf-8"))
 
 
 def installed_versions(names: Sequence[str]) -> dict[str, str | None]:
@@ -414,23 +419,75 @@ def environment() -> dict:
     Examples
     --------
     >>> env = environment()
-    >>> sorted(env)
-    ['implementation', 'locked', 'natexp', 'packages', 'platform', 'python']
+    >>> sorted(env)  # doctest: +NORMALIZE_WHITESPACE
+    ['implementation', 'locked', 'natexp', 'natexp_commit', 'natexp_dirty', 'packages',
+     'platform', 'python']
     >>> env["packages"]["natexp"] == env["natexp"]
     True
     """
     from natexp import __version__
+    from natexp.version import build_info
 
     locked = locked_packages()
     names = sorted(set(locked) | {"natexp", "bagit", "repro-zipfile"}, key=str.lower)
+    info = build_info()
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": f"{platform.system()} {platform.machine()}",
         "natexp": __version__,
+        "natexp_commit": info["commit"],
+        "natexp_dirty": info["dirty"],
         "packages": installed_versions(names),
         "locked": locked,
     }
+
+
+def code_payload(arcroot: str, env: Mapping) -> tuple[dict[str, bytes], dict]:
+    """natexp's own wheel and the runtime lock for the bag, and what the README says of them.
+
+    Returns
+    -------
+    (dict, dict)
+        Bag path -> bytes (``data/code/<wheel>``, ``data/environment/requirements.lock``),
+        and the README context: ``code`` (wheel path, origin, why there is none), ``install``
+        (the replicator's commands, run from the folder holding ``arcroot``), ``python_cmd``,
+        ``footprint_mb`` (disk used by the installed packages here).
+    """
+    from natexp.bundle.code import install_footprint_mb, natexp_wheel
+
+    files: dict[str, bytes] = {}
+    lock_text, _ = locked_lock_text()
+    lock_rel = "data/environment/requirements.lock"
+    if lock_text:
+        files[lock_rel] = lock_text.encode("utf-8")
+    wheel = natexp_wheel()
+    wheel_rel = f"data/code/{wheel.name}" if wheel.name else None
+    if wheel_rel:
+        files[wheel_rel] = wheel.data
+    major_minor = ".".join(str(env["python"]).split(".")[:2])
+    python_cmd = f"python{major_minor}"
+    venv = "natexp-venv"
+    install = [f"{python_cmd} -m venv {venv}"]
+    if wheel_rel:
+        pip = f"{venv}/bin/python -m pip install"
+        if lock_text:
+            pip += f" -r {arcroot}/{lock_rel}"
+        install.append(f"{pip} {arcroot}/{wheel_rel}")
+        install.append(f"{venv}/bin/python -m natexp --version")
+    install.append(f"{venv}/bin/python -m natexp verify {arcroot}")
+    commit = env.get("natexp_commit")
+    ctx = {
+        "code": {"wheel": wheel_rel, "origin": wheel.origin, "why_not": wheel.why_not,
+                 "notes": list(wheel.notes), "commit": commit or "unknown",
+                 "dirty": bool(env.get("natexp_dirty")), "lock": lock_rel if lock_text else None},
+        "install": install,
+        "python_cmd": python_cmd,
+        "python_minor": major_minor,
+        "venv": venv,
+        "footprint_mb": install_footprint_mb(),
+    }
+    return files, ctx
 
 
 def runtime_bucket(seconds: float) -> str:
@@ -723,11 +780,8 @@ def build_bundle(
             "data/config/overrides.txt": ("\n".join(ovr) + "\n").encode("utf-8"),
             "data/environment/environment.json": _json_bytes(env),
         }
-        from natexp.paths import REPO_DIR
-
-        if (REPO_DIR / "requirements.lock").is_file():
-            extra_files["data/environment/requirements.lock"] = (
-                REPO_DIR / "requirements.lock").read_bytes()
+        code_files, code_ctx = code_payload(arcroot, env)
+        extra_files.update(code_files)
         for rel, data in extra_files.items():
             (bag / rel).parent.mkdir(parents=True, exist_ok=True)
             (bag / rel).write_bytes(data)
@@ -754,6 +808,7 @@ def build_bundle(
             "cells": log.cells,
             "exceptions": log.exceptions,
             "arcroot": arcroot,
+            **code_ctx,
         }
         (bag / "README.md").write_bytes(_readme(ctx))
         write_bag_files(bag, {
