@@ -105,10 +105,13 @@ class RunResult:
         )
         for key, tab in r["appendix_b"].items():
             published = f" (published {tab['published_chi2']})" if "replication" in r else ""
-            lines.append(
-                f"Appendix B {key}: Pearson chi-squared {tab['pearson_chi2']:.4f}{published}; "
-                f"Fisher exact p = {tab['fisher_pvalue']:.3g}"
+            line = (
+                f"Appendix B {key}: Pearson chi-squared {_num(tab['pearson_chi2'], '.4f')}"
+                f"{published}; Fisher exact p = {_num(tab['fisher_pvalue'], '.3g')}"
             )
+            if tab.get("note"):
+                line += f" ({tab['note']})"
+            lines.append(line)
         if "replication" in r:
             status = [row["status"] for row in r["replication"]]
             lines.append(
@@ -121,6 +124,13 @@ class RunResult:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _num(value: Any, spec: str) -> str:
+    """Format a number for the summary; an undefined one (None or NaN) reads "undefined"."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "undefined"
+    return format(value, spec)
 
 
 def _sha256_frame(df: pl.DataFrame) -> str:
@@ -185,6 +195,20 @@ def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, di
     return inputs, desc
 
 
+def _appendix_b_note(x1: int, n1: int, x2: int, n2: int) -> str | None:
+    """Why an Appendix B chi-squared is undefined (None when it is defined)."""
+    if not n1 and not n2:
+        return "no children: every statistic of this table is undefined"
+    for n, sex in ((n1, "female"), (n2, "male")):
+        if not n:
+            return (f"no children with a {sex} imprisoned parent: the comparison is undefined "
+                    "(chi-squared 0/0; Fisher p = 1 carries no information)")
+    if x1 + x2 in (0, n1 + n2):
+        return ("every child has the same answer: the chi-squared is undefined (0/0) and "
+                "Fisher p = 1 carries no information")
+    return None
+
+
 def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFrame]:
     """Appendix B: children by sex of the imprisoned parent, female parent vs male parent.
 
@@ -218,6 +242,7 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
             ).to_dict()
         pear = d["test"]["pearson"]
         fish = d["test"]["fisher_minlike"]
+        note = _appendix_b_note(x1, n1, x2, n2)
         out[key] = {
             "question": label,
             "female": {"yes": x1, "no": n1 - x1, "n": n1},
@@ -228,6 +253,8 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
             "fisher_pvalue": fish["pvalue"],
             "panel": d,
         }
+        if note:
+            out[key]["note"] = note
         rows.append(
             {
                 "table": key,
@@ -362,6 +389,11 @@ def sensitivity(
 
     cfg = settings.sensitivity
     level = settings.analysis.confidence_level
+    identified = arm_counts(cohort, "chas_support", among=None)
+    empty = [arm for arm, (_, n) in identified.items() if not n]
+    if empty:
+        return {"note": f"not computed: no identified family in the {' and '.join(empty)} "
+                        "arm(s), so there is no comparison to test for sensitivity"}, {}
     k = cfg.placebo_shift_months
     suite = sensitivity_suite(cohort, confidence_level=level, shifts=tuple(range(-k, k + 1)),
                               rng=cfg.seed)
