@@ -124,7 +124,6 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
 #: The vocabulary: what a normalised column name (tokens joined by "_") must not contain.
 #: A column matching any of these is refused outright and natexp never reads its values.
 IDENTIFIER_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("name", r"(^|_)(name|surname|maiden)($|_)"),
     ("date of birth", r"(^|_)(date_of_birth|d_o_b|birth_date|date_birth|birth|born)($|_)"),
     ("contact detail", r"(^|_)(phone|mobile|email|e_mail|fax|contact_number|"
                        r"twitter|facebook|social_media|ip_address)($|_)"),
@@ -137,6 +136,7 @@ IDENTIFIER_PATTERNS: tuple[tuple[str, str], ...] = (
     ("NHS or national number", r"(^|_)(nhs|nino|ni_number|national_insurance|upn|"
                                r"unique_pupil|passport|driving_licen[cs]e|chi_number|"
                                r"social_security|ssn|uln)($|_)"),
+    ("name", r"(^|_)(name|surname|maiden)($|_)"),
     ("free text", r"(^|_)(notes|comments|free_text|text|narrative|description|details|"
                   r"remarks|remark|observations|memo)($|_)"),
 )
@@ -149,7 +149,7 @@ _COMPACT = (
     ("date of birth", ("dateofbirth", "birthdate", "birthdt", "birthday", "childdob",
                        "parentdob", "motherdob", "fatherdob", "carerdob")),
     ("address", ("address", "streetname", "housenumber", "housename")),
-    ("postcode", ("postcode", "zipcode", "postalcode")),
+    ("postcode", ("postcode", "zipcode", "postalcode", "pcode")),
     ("police or prison number", ("cronumber", "crono", "nomis", "pncid", "pncnumber",
                                  "prisonnumber", "prisonno", "policenumber", "warrantno",
                                  "custodynumber", "crimenumber")),
@@ -239,8 +239,8 @@ def empty_frame(table: str) -> pl.DataFrame:
 CONTENT_RULES: tuple[tuple[str, str], ...] = (
     ("postcode", r"(?i)\b[A-Z]{1,2}[0-9][A-Z0-9]?\s*[0-9][ABD-HJLNP-UW-Z]{2}\b"),
     ("e-mail address", r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"),
-    ("phone number", r"(^|[^0-9])(\+44\s?\(?0?\)?\s?|0044\s?|0)[1-9][0-9](\s|-)?[0-9]{2,3}"
-                     r"(\s|-)?[0-9]{3}(\s|-)?[0-9]{3,4}($|[^0-9])"),
+    ("phone number", r"(^|[^0-9+])(\+44|0044|0)[\s\-]?(\(0\)[\s\-]?)?[1-9]([\s\-]?[0-9]){8,9}"
+                     r"($|[^0-9])"),
     ("NHS number", r"^[0-9]{3}[\s\-]?[0-9]{3}[\s\-]?[0-9]{4}$"),
     ("date (possible date of birth)",
      r"^([0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{2,4}|"
