@@ -197,7 +197,7 @@ def _reworded(exc: BaseException) -> str:
     """A library error as a rule, without its message (which can quote values)."""
     text = str(exc).lower()
     if "utf-8" in text or "utf8" in text:
-        return "bytes that are not valid UTF-8"
+        return "bytes that are not valid UTF-8 (save the file as CSV UTF-8)"
     if "empty" in text:
         return "file is empty"
     return f"file cannot be read ({type(exc).__name__})"
@@ -210,7 +210,7 @@ def _bad_utf8_rows(path: Path) -> list[int]:
     with open(path, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
         for i, record in enumerate(csv.reader(text)):
-            if i and any(re.search("[\udc80-\udcff]", field) for field in record):
+            if any(re.search("[\udc80-\udcff]", field) for field in record):
                 rows.append(i)
     return rows
 
@@ -378,6 +378,11 @@ def _validate_table(
         rows: list[int] = []
         if rule.startswith("bytes") and isinstance(path, Path) and path.suffix.lower() == ".csv":
             rows = _bad_utf8_rows(path)
+            if rows and rows[0] == 0:  # row 0 is the header
+                problems.append(Problem(fname, "*", "header row: " + rule, 0))
+                rows = rows[1:]
+                if not rows:
+                    return None
         problems.append(Problem(fname, "*", rule, len(rows), tuple(rows[:FIRST_ROWS])))
     except Exception as exc:  # noqa: BLE001 - e.g. pyarrow/fastexcel errors quoting content
         problems.append(Problem(fname, "*", f"file cannot be read ({type(exc).__name__})", 0))
@@ -404,13 +409,17 @@ def _validate_source(
             problems.append(Problem(fname, "*", "file is empty (no header row)", 0))
             return None
         names = header_names(path)
+        if path.suffix.lower() == ".csv" and any("\ufffd" in n for n in names):
+            problems.append(Problem(fname, "*", "header row: bytes that are not valid UTF-8 "
+                                    "(save the file as CSV UTF-8)", 0))
+            return None
     if not names:
         problems.append(Problem(fname, "*", "file is empty (no header row)", 0))
         return None
     if not set(names) & set(expected):
         problems.append(Problem(
             fname, "*", "no header row with the contract's column names: the first row must "
-            "name the columns (for .xlsx, the table must be on the first sheet)", 0))
+            "name the columns (CSV: comma-separated; .xlsx: the table on the first sheet)", 0))
         return None
     shown = {n: _shown(n, i + 1) for i, n in reversed(list(enumerate(names)))}
 

@@ -217,7 +217,7 @@ def test_xlsx_with_a_cover_sheet_does_not_echo_its_text(tmp_path, write_inputs):
         data.write(0, j, col)
     book.close()
     problems, message = problems_of(path, c)
-    _check(problems, message, "families.xlsx", "*", "first sheet")
+    _check(problems, message, "families.xlsx", "*", "the table on the first sheet")
     assert "John Smith" not in message
 
 
@@ -327,3 +327,13 @@ def test_validate_frames_writes_nothing_to_the_temp_folder(tmp_path, monkeypatch
     left = [p for p in tmp.rglob("*")]
     assert left == [], left
     assert os.listdir(tmp) == []
+
+
+def test_non_utf8_bytes_in_the_header_row(write_inputs):
+    f, c = write_inputs()
+    raw = f.read_bytes().split(b"\n")
+    raw[0] = raw[0] + b",r\xe9f"
+    raw[2] = raw[2] + b",x"
+    f.write_bytes(b"\n".join(raw))
+    problems, message = problems_of(f, c)
+    _check(problems, message, "families.csv", "*", "header row: bytes that are not valid UTF-8")
