@@ -329,30 +329,64 @@ def staggered_panel(
         start=dt.date.fromisoformat(p.start), end=dt.date.fromisoformat(p.end),
     ).collect()
     common = {"outcome": p.outcome, "confidence_level": level}
-    tw = st.twfe(panel, **common)
-    gt = st.att_gt(panel, control_group=p.control_group, **common)
-    simple, dynamic, group = (st.aggte(gt, kind) for kind in ("simple", "dynamic", "group"))
-    boot = st.wild_bootstrap(simple, n_boot=p.n_boot, weights="webb", rng=p.seed)
-    ri = st.randomization_inference(
-        panel, outcome=p.outcome, control_group=p.control_group,
+    # Valid data can make an estimator impossible (no family in the panel, every area in one
+    # cohort, treatment absorbed by the fixed effects): that estimator is then reported as not
+    # estimated, with the reason, and the run goes on.
+    unestimable = _unestimable_errors()
+    empty = "" if int(panel["families"].sum() or 0) else "the panel holds no family"
+
+    def attempt(fn: Any, *args: Any, **kw: Any) -> tuple[Any, str]:
+        if empty:
+            return None, empty
+        try:
+            return fn(*args, **kw), ""
+        except unestimable as exc:
+            return None, str(exc)
+
+    def shown(res: Any, why: str) -> dict:
+        return res.to_dict() if res is not None else {"note": f"not estimated: {why}"}
+
+    tw, tw_why = attempt(st.twfe, panel, **common)
+    gt, gt_why = attempt(st.att_gt, panel, control_group=p.control_group, **common)
+    aggs = {kind: attempt(st.aggte, gt, kind) if gt is not None else (None, gt_why)
+            for kind in ("simple", "dynamic", "group")}
+    simple = aggs["simple"][0]
+    boot, boot_why = (attempt(st.wild_bootstrap, simple, n_boot=p.n_boot, weights="webb",
+                              rng=p.seed) if simple is not None else (None, aggs["simple"][1]))
+    ri, ri_why = attempt(
+        st.randomization_inference, panel, outcome=p.outcome, control_group=p.control_group,
         n_permutations=p.n_permutations, rng=p.seed,
     )
     out = {
         "settings": asdict(p),
         "cells": panel.height,
-        "twfe": tw.to_dict(),
-        "att_gt": gt.to_dict(),
-        "aggregate": {"simple": simple.to_dict(), "dynamic": dynamic.to_dict(),
-                      "group": group.to_dict()},
-        "wild_bootstrap": boot.to_dict(),
-        "randomization_inference": ri.to_dict(),
+        "twfe": shown(tw, tw_why),
+        "att_gt": shown(gt, gt_why),
+        "aggregate": {kind: shown(*aggs[kind]) for kind in aggs},
+        "wild_bootstrap": shown(boot, boot_why),
+        "randomization_inference": shown(ri, ri_why),
     }
-    tables = {
-        "panel": panel,
-        "att_gt": gt.to_polars(),
-        "event_study": dynamic.to_polars(),
-    }
+    tables = {"panel": panel}
+    if gt is not None:
+        tables["att_gt"] = gt.to_polars()
+    if aggs["dynamic"][0] is not None:
+        tables["event_study"] = aggs["dynamic"][0].to_polars()
     return out, tables
+
+
+def _unestimable_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "these (valid) data cannot support this estimator": natexp's own typed
+    error for impossible input and linearmodels' fully absorbed regressors."""
+    from natexp.causal.result import InvalidInputError
+
+    errors: list[type[BaseException]] = [InvalidInputError]
+    try:
+        from linearmodels.panel.utility import AbsorbingEffectError
+
+        errors.append(AbsorbingEffectError)
+    except ImportError:  # pragma: no cover - linearmodels is a dependency
+        pass
+    return tuple(errors)
 
 
 def power_analysis(counts: dict, confidence_level: float) -> dict:

@@ -86,9 +86,16 @@ def write_inputs(folder: Path, fams: list[dict], kids: list[dict], fmt: str = "p
     return paths
 
 
-def run_on(paths, *, light: bool = True, output_dir: Path | None = None):
-    overrides = ["+experiment=oxon_vs_rest", f"data.families={paths[0]}",
+#: The staggered-rollout experiment with small bootstrap and permutation counts.
+STAGGERED = ["panel.n_boot=49", "panel.n_permutations=19"]
+
+
+def run_on(paths, *, light: bool = True, output_dir: Path | None = None,
+           experiment: str = "oxon_vs_rest"):
+    overrides = [f"+experiment={experiment}", f"data.families={paths[0]}",
                  f"data.children={paths[1]}", "data.as_of=2026-01-01"]
+    if experiment.startswith("staggered"):
+        overrides += STAGGERED
     cfg = compose(overrides + (LIGHT if light else []))
     if output_dir is None:
         return run(cfg, write=False)
@@ -145,6 +152,22 @@ def test_degenerate_case_runs_and_explains(tmp_path, case, fmt):
     kids = child_rows(spec["fams"], spec.get("per_family", 1), spec.get("carer", "mother"))
     res = run_on(write_inputs(tmp_path, spec["fams"], kids, fmt))
     check_explained(res)
+
+
+@pytest.mark.parametrize("case", ["one area", "header-only files", "all uptake",
+                                  "treatment arm empty"])
+def test_staggered_experiment_on_degenerate_data(tmp_path, case):
+    """The panel estimators that these data cannot support are reported as not estimated,
+    with the reason (they raised InvalidInputError or linearmodels' AbsorbingEffectError)."""
+    spec = CASES[case]
+    kids = child_rows(spec["fams"], spec.get("per_family", 1))
+    res = run_on(write_inputs(tmp_path, spec["fams"], kids), experiment="staggered_rollout")
+    check_explained(res)
+    st_res = res.results["staggered"]
+    for key in ("twfe", "att_gt", "wild_bootstrap", "randomization_inference"):
+        part = st_res[key]
+        if set(part) == {"note"}:
+            assert part["note"].startswith("not estimated: ") and len(part["note"]) > 20
 
 
 def test_no_mothers_appendix_b_is_null_and_explained(tmp_path):
@@ -233,3 +256,17 @@ def test_valid_extracts_never_crash(extract):
         check_explained(res)
         flow = {(r["step"], r["arm"]): r["n"] for r in res.results["flow"]}
         assert flow[("input", "all")] == len(fams)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(extracts())
+def test_valid_extracts_never_crash_the_staggered_experiment(extract):
+    fams, kids, fmt = extract
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_inputs(Path(tmp), fams, kids, fmt)
+        try:
+            res = run_on(paths, experiment="staggered_rollout")
+        except InputValidationError as err:
+            assert err.problems
+            return
+        check_explained(res)
