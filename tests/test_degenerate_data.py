@@ -211,6 +211,14 @@ def test_cli_exit_status_zero_without_mothers(tmp_path):
 # --------------------------------------------------------------------------- property test
 
 AREAS = OXON + REST + ["Buckinghamshire", "Bracknell Forest", "Windsor and Maidenhead"]
+FOLLOWUP = {
+    "has_contact": [True, False], "contact_view": ["positive", "negative"],
+    "wants_contact": [True, False], "court_order": [True, False],
+    "referral_response": ["accepted", "re_referral", "declined", "already_supported",
+                          "not_applicable"],
+    "reason_child": [True, False], "reason_self": [True, False], "reason_legal": [True, False],
+    "interview_consent": [True, False], "interview_completed": [True, False],
+}
 
 
 @st.composite
@@ -235,9 +243,17 @@ def extracts(draw):
     kids = child_rows(fams, per_family, carer)
     if kids and draw(st.booleans()):
         kids = [{**k, "cwcf": True, "sgo": True} for k in kids]
+    rng = draw(st.randoms(use_true_random=False))
+    if draw(st.booleans()):
+        # Follow-up answers filled in at random (or all missing), as the secondary tables read.
+        fill = draw(st.sampled_from([0.0, 0.5, 1.0]))
+        fams = [{**f, **{k: (rng.choice(v) if rng.random() < fill else None)
+                         for k, v in FOLLOWUP.items()}} for f in fams]
+    if kids and draw(st.booleans()):
+        kids = [{**k, "carer": rng.choice(CARERS), "age": rng.randrange(18),
+                 "cwcf": rng.random() < 0.3, "sgo": rng.random() < 0.3} for k in kids]
     fmt = draw(st.sampled_from(["parquet", "csv"]))
-    shuffle = draw(st.randoms(use_true_random=False))
-    shuffle.shuffle(fams)
+    rng.shuffle(fams)
     return fams, kids, fmt
 
 
