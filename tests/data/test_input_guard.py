@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from natexp.data.schema import identifier_kind, nhs_number_valid, normalise_name
 from natexp.data.validate import InputValidationError, load_inputs, validate_frames
@@ -337,3 +339,30 @@ def test_non_utf8_bytes_in_the_header_row(write_inputs):
     f.write_bytes(b"\n".join(raw))
     problems, message = problems_of(f, c)
     _check(problems, message, "families.csv", "*", "header row: bytes that are not valid UTF-8")
+
+
+# --------------------------------------------------------------------------- property
+
+_COLUMNS = [*tiny_families().columns, "extra_col"]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(column=st.sampled_from(_COLUMNS), row=st.integers(0, 3),
+       tail=st.text(max_size=12), fmt=st.sampled_from(["csv", "parquet"]))
+def test_no_cell_value_is_ever_echoed(tmp_path_factory, column, row, tail, fmt):
+    """Whatever a cell holds, loading gives valid inputs or a typed error without the value."""
+    value = "ZQXW" + tail
+    fam = tiny_families()
+    if column not in fam.columns:
+        fam = fam.with_columns(pl.lit("fine").alias(column))
+    fam = fam.with_columns(pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value))
+                           .otherwise(pl.col(column)).alias(column))
+    folder = tmp_path_factory.mktemp("echo")
+    f = write_table(fam, folder / f"families.{fmt}")
+    c = write_table(tiny_children(), folder / f"children.{fmt}")
+    try:
+        load_inputs(f, c, AREAS, as_of=AS_OF).families.collect()
+    except InputValidationError as err:
+        assert "ZQXW" not in str(err)
+        assert all(p.count == len(p.rows) or p.count > len(p.rows) for p in err.problems)
