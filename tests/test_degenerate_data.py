@@ -140,6 +140,10 @@ CASES = {
     "header-only files": dict(fams=[], per_family=0),
     "nobody in the window": dict(fams=family_rows(10, OXON + REST, start=dt.date(2020, 1, 1))),
     "one family": dict(fams=family_rows(1, OXON)),
+    "treatment all took up, control none": dict(fams=[
+        {**f, "chas_support": f["area"] in OXON,
+         "chas_route": "paramount" if f["area"] in OXON else None}
+        for f in family_rows(14, OXON + REST, sex="both")]),
     "every child the same carer": dict(fams=family_rows(20, OXON + REST, sex="both"),
                                        carer="grandparent"),
 }
