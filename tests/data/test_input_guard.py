@@ -366,3 +366,21 @@ def test_no_cell_value_is_ever_echoed(tmp_path_factory, column, row, tail, fmt):
     except InputValidationError as err:
         assert "ZQXW" not in str(err)
         assert all(p.count == len(p.rows) or p.count > len(p.rows) for p in err.problems)
+
+
+def test_excel_typed_cells_are_read(tmp_path):
+    """Dates, booleans and integers stored as typed Excel cells (not text) load as such."""
+    fam = tiny_families().with_columns(
+        pl.col("reception_date").str.to_date(),
+        pl.col("release_date").replace("", None).str.to_date(),
+        pl.col("paramount_visit") == "true",
+    )
+    chi = tiny_children().with_columns(pl.col("age").cast(pl.Int64))
+    f = write_table(fam, tmp_path / "families.xlsx")
+    c = write_table(chi, tmp_path / "children.xlsx")
+    inputs = load_inputs(f, c, AREAS, as_of=AS_OF)
+    got = inputs.families.collect()
+    assert got["reception_date"].to_list() == fam["reception_date"].to_list()
+    assert got["release_date"].null_count() == 2
+    assert got["paramount_visit"].to_list() == [True, False, False, False]
+    assert inputs.children.collect()["age"].to_list() == [3, 11, 7, 15, 9]
