@@ -105,10 +105,13 @@ class RunResult:
         )
         for key, tab in r["appendix_b"].items():
             published = f" (published {tab['published_chi2']})" if "replication" in r else ""
-            lines.append(
-                f"Appendix B {key}: Pearson chi-squared {tab['pearson_chi2']:.4f}{published}; "
-                f"Fisher exact p = {tab['fisher_pvalue']:.3g}"
+            line = (
+                f"Appendix B {key}: Pearson chi-squared {_num(tab['pearson_chi2'], '.4f')}"
+                f"{published}; Fisher exact p = {_num(tab['fisher_pvalue'], '.3g')}"
             )
+            if tab.get("note"):
+                line += f" ({tab['note']})"
+            lines.append(line)
         if "replication" in r:
             status = [row["status"] for row in r["replication"]]
             lines.append(
@@ -121,6 +124,13 @@ class RunResult:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _num(value: Any, spec: str) -> str:
+    """Format a number for the summary; an undefined one (None or NaN) reads "undefined"."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "undefined"
+    return format(value, spec)
 
 
 def _sha256_frame(df: pl.DataFrame) -> str:
@@ -185,6 +195,20 @@ def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, di
     return inputs, desc
 
 
+def _appendix_b_note(x1: int, n1: int, x2: int, n2: int) -> str | None:
+    """Why an Appendix B chi-squared is undefined (None when it is defined)."""
+    if not n1 and not n2:
+        return "no children: every statistic of this table is undefined"
+    for n, sex in ((n1, "female"), (n2, "male")):
+        if not n:
+            return (f"no children with a {sex} imprisoned parent: the comparison is undefined "
+                    "(chi-squared 0/0; Fisher p = 1 carries no information)")
+    if x1 + x2 in (0, n1 + n2):
+        return ("every child has the same answer: the chi-squared is undefined (0/0) and "
+                "Fisher p = 1 carries no information")
+    return None
+
+
 def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFrame]:
     """Appendix B: children by sex of the imprisoned parent, female parent vs male parent.
 
@@ -218,6 +242,7 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
             ).to_dict()
         pear = d["test"]["pearson"]
         fish = d["test"]["fisher_minlike"]
+        note = _appendix_b_note(x1, n1, x2, n2)
         out[key] = {
             "question": label,
             "female": {"yes": x1, "no": n1 - x1, "n": n1},
@@ -228,6 +253,8 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
             "fisher_pvalue": fish["pvalue"],
             "panel": d,
         }
+        if note:
+            out[key]["note"] = note
         rows.append(
             {
                 "table": key,
@@ -294,6 +321,10 @@ def staggered_panel(
     p-values and intervals (Rademacher, enumerated when 2^G <= ``n_boot``, and Webb) for TWFE
     and the aggregates, a few-unit pre-trend check, and randomization inference over the
     declared assignment space (``panel.assignment_blocks``).
+
+    Valid data can make an estimator impossible (no family in the panel, every area in one
+    cohort, treatment absorbed by the fixed effects): that estimator is then reported as not
+    estimated, with the reason, and the run goes on.
     """
     from natexp.causal import staggered as st
     from natexp.data.panel import area_period_panel
@@ -316,54 +347,90 @@ def staggered_panel(
         start=dt.date.fromisoformat(p.start), end=dt.date.fromisoformat(p.end),
     ).collect()
     common = {"outcome": p.outcome, "confidence_level": level}
-    guard = {"min_cohort_size": p.min_cohort_size, "small_cohorts": p.small_cohorts}
+    guard_kw = {"min_cohort_size": p.min_cohort_size, "small_cohorts": p.small_cohorts}
     boot = {"n_boot": p.n_boot, "rng": p.seed}
-    tw = st.twfe(panel, small_sample=p.small_sample, **common)
-    tw_wcr = {w: st.twfe_wcr(panel, weights=w, **boot, **common).to_dict()
+    unestimable = _unestimable_errors()
+    empty = "" if int(panel["families"].sum() or 0) else "the panel holds no family"
+
+    def attempt(fn: Any, *args: Any, **kw: Any) -> tuple[Any, str]:
+        if empty:
+            return None, empty
+        try:
+            return fn(*args, **kw), ""
+        except unestimable as exc:
+            return None, str(exc)
+
+    def after(res: tuple[Any, str], fn: Any, *args: Any, **kw: Any) -> tuple[Any, str]:
+        """``fn(result, ...)`` when the estimator it needs was estimated."""
+        return attempt(fn, res[0], *args, **kw) if res[0] is not None else (None, res[1])
+
+    def shown(res: Any, why: str) -> dict:
+        return res.to_dict() if res is not None else {"note": f"not estimated: {why}"}
+
+    tw = attempt(st.twfe, panel, small_sample=p.small_sample, **common)
+    tw_wcr = {w: shown(*attempt(st.twfe_wcr, panel, weights=w, **boot, **common))
               for w in st.BOOT_WEIGHTS}
-    gt = st.att_gt(panel, control_group=p.control_group, **common)
-    aggs = {kind: st.aggte(gt, kind, **guard) for kind in ("simple", "dynamic", "group")}
-    wcr = {kind: {w: st.aggte_wcr(agg, weights=w, **boot).to_dict() for w in st.BOOT_WEIGHTS}
+    gt = attempt(st.att_gt, panel, control_group=p.control_group, **common)
+    aggs = {kind: after(gt, st.aggte, kind, **guard_kw) for kind in ("simple", "dynamic", "group")}
+    wcr = {kind: {w: shown(*after(agg, st.aggte_wcr, weights=w, **boot))
+                  for w in st.BOOT_WEIGHTS}
            for kind, agg in aggs.items()}
-    pre = st.pretrend_check(gt, leads=p.pretrend_leads or None, weights="rademacher", **boot,
-                            **guard)
-    ri = st.randomization_inference(
-        panel, outcome=p.outcome, control_group=p.control_group, blocks=blocks,
-        min_cohort_size=p.min_cohort_size if p.small_cohorts == "exclude" else 1,
+    pre = after(gt, st.pretrend_check, leads=p.pretrend_leads or None, weights="rademacher",
+                **boot, **guard_kw)
+    ri = attempt(
+        st.randomization_inference, panel, outcome=p.outcome, control_group=p.control_group,
+        blocks=blocks, min_cohort_size=p.min_cohort_size if p.small_cohorts == "exclude" else 1,
         n_permutations=p.n_permutations, rng=p.seed,
     )
-    simple = aggs["simple"]
-    guard = simple.to_dict()["cohort_guard"] | {"mode": p.small_cohorts}
-    members = (panel.filter(pl.col("period_index") == pl.col("first_treated"))
-               .group_by("first_treated", "period")
-               .agg(pl.col("area").sort()).sort("first_treated"))
-    small = set(guard["small_cohorts"])
-    guard["cohorts"] = [
-        {"first_treated": g, "period": str(period), "areas": areas, "units": len(areas),
-         "status": ("ok" if g not in small else
-                    "excluded" if p.small_cohorts == "exclude" else "kept, below minimum")}
-        for g, period, areas in members.iter_rows()
-        if g in {c for c, _ in guard["cohort_sizes"]}
-    ]
+    simple = aggs["simple"][0]
+    if simple is not None:
+        guard = simple.to_dict()["cohort_guard"] | {"mode": p.small_cohorts}
+        members = (panel.filter(pl.col("period_index") == pl.col("first_treated"))
+                   .group_by("first_treated", "period")
+                   .agg(pl.col("area").sort()).sort("first_treated"))
+        small = set(guard["small_cohorts"])
+        guard["cohorts"] = [
+            {"first_treated": g, "period": str(period), "areas": areas, "units": len(areas),
+             "status": ("ok" if g not in small else
+                        "excluded" if p.small_cohorts == "exclude" else "kept, below minimum")}
+            for g, period, areas in members.iter_rows()
+            if g in {c for c, _ in guard["cohort_sizes"]}
+        ]
+    else:
+        guard = {"note": f"not estimated: {aggs['simple'][1]}", "mode": p.small_cohorts}
     out = {
         "settings": asdict(p),
         "cells": panel.height,
-        "twfe": tw.to_dict(),
+        "twfe": shown(*tw),
         "twfe_wcr": tw_wcr,
-        "att_gt": gt.to_dict(),
-        "aggregate": {k: v.to_dict() for k, v in aggs.items()},
+        "att_gt": shown(*gt),
+        "aggregate": {kind: shown(*aggs[kind]) for kind in aggs},
         "cohort_guard": guard,
         "wcr": wcr,
-        "pretrend": pre.to_dict(),
-        "randomization_inference": ri.to_dict() | {
-            "assignment_blocks": p.assignment_blocks},
+        "pretrend": shown(*pre),
+        "randomization_inference": shown(*ri) | {"assignment_blocks": p.assignment_blocks},
     }
-    tables = {
-        "panel": panel,
-        "att_gt": gt.to_polars(),
-        "event_study": aggs["dynamic"].to_polars(),
-    }
+    tables = {"panel": panel}
+    if gt[0] is not None:
+        tables["att_gt"] = gt[0].to_polars()
+    if aggs["dynamic"][0] is not None:
+        tables["event_study"] = aggs["dynamic"][0].to_polars()
     return out, tables
+
+
+def _unestimable_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "these (valid) data cannot support this estimator": natexp's own typed
+    error for impossible input and linearmodels' fully absorbed regressors."""
+    from natexp.causal.result import InvalidInputError
+
+    errors: list[type[BaseException]] = [InvalidInputError]
+    try:
+        from linearmodels.panel.utility import AbsorbingEffectError
+
+        errors.append(AbsorbingEffectError)
+    except ImportError:  # pragma: no cover - linearmodels is a dependency
+        pass
+    return tuple(errors)
 
 
 def power_analysis(counts: dict, confidence_level: float) -> dict:
@@ -400,6 +467,11 @@ def sensitivity(
 
     cfg = settings.sensitivity
     level = settings.analysis.confidence_level
+    identified = arm_counts(cohort, "chas_support", among=None)
+    empty = [arm for arm, (_, n) in identified.items() if not n]
+    if empty:
+        return {"note": f"not computed: no identified family in the {' and '.join(empty)} "
+                        "arm(s), so there is no comparison to test for sensitivity"}, {}
     k = cfg.placebo_shift_months
     suite = sensitivity_suite(cohort, confidence_level=level, shifts=tuple(range(-k, k + 1)),
                               rng=cfg.seed)

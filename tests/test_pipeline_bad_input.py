@@ -66,3 +66,66 @@ def test_bad_input_is_reported_and_nothing_is_written(tmp_path, case):
     assert SECRET not in message
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["children.csv", "families.csv"]
+
+
+def _headerless(path):
+    path.write_text("\n".join(path.read_text().splitlines()[1:]) + "\n")
+
+
+def _extra_field(path):
+    lines = path.read_text().splitlines()
+    lines[2] += f",{SECRET}"
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _latin1(path):
+    path.write_bytes(path.read_bytes().replace(b"Slough", b"Sl\xf6ugh"))
+
+
+def _empty(path):
+    path.write_bytes(b"")
+
+
+#: Malformed files (issue 13): each was a traceback (exit 1) or echoed a value before.
+FILE_CASES = {
+    "headerless CSV": (_headerless, "families.csv: column '*': no header row"),
+    "row with an extra field": (_extra_field, "more fields than the header: 1 row(s) (rows 2)"),
+    "non-UTF-8 bytes": (_latin1, "not valid UTF-8 (save the file as CSV UTF-8): 1 row(s) "
+                                 "(rows 3)"),
+    "0-byte CSV": (_empty, "families.csv: column '*': file is empty"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_malformed_file_is_a_typed_error_and_nothing_is_written(tmp_path, case):
+    mutate, expected = FILE_CASES[case]
+    fam_path = write_table(tiny_families(), tmp_path / "families.csv")
+    chi_path = write_table(tiny_children(), tmp_path / "children.csv")
+    mutate(fam_path)
+    out = tmp_path / "out"
+    cfg = compose(["+experiment=oxon_vs_rest", f"data.families={fam_path}",
+                   f"data.children={chi_path}", "data.as_of=2026-01-01"])
+    with pytest.raises(InputValidationError) as info:
+        run(cfg, output_dir=out)
+    assert expected in str(info.value)
+    assert SECRET not in str(info.value) and "Oxford" not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["children.csv", "families.csv"]
+
+
+@pytest.mark.parametrize(("column", "values"), [
+    ("ChildFirstName", [SECRET, "Jolyon", "Albertine", "Samwise"]),
+    ("OfficerComments", [SECRET, "visited twice", "", "no answer"]),
+    ("ref", ["943 476 5919", "", "", ""]),
+    ("contact", ["", "", "someone@example.org", ""]),
+])
+def test_identifiers_stop_the_run(tmp_path, column, values):
+    fam = tiny_families().with_columns(pl.Series(column, values))
+    fam_path = write_table(fam, tmp_path / "families.csv")
+    chi_path = write_table(tiny_children(), tmp_path / "children.csv")
+    cfg = compose(["+experiment=oxon_vs_rest", f"data.families={fam_path}",
+                   f"data.children={chi_path}", "data.as_of=2026-01-01"])
+    with pytest.raises(InputValidationError) as info:
+        run(cfg, output_dir=tmp_path / "out")
+    assert f"column '{column}'" in str(info.value) and "refused" in str(info.value)
+    assert not any(v and v in str(info.value) for v in values)
+    assert not (tmp_path / "out").exists()

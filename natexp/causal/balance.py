@@ -391,8 +391,10 @@ def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
         raise InvalidInputError("the cohort frame has no 'arm' column")
     fam = fam.filter(pl.col("arm").is_in(_ARMS))
     kids_lf = children.lazy() if isinstance(children, pl.DataFrame) else children
+    # Children in child_id order, whatever the input's row order: float sums (means, standard
+    # deviations) then give byte-identical results for shuffled inputs.
     kids = (
-        kids_lf.select("family_id", "age", "carer").collect()
+        kids_lf.select("child_id", "family_id", "age", "carer").sort("child_id").collect()
         .join(fam.select("family_id", "arm"), on="family_id", how="inner", maintain_order="left")
     )
     per_family = kids.group_by("family_id").len(name="n_children").sort("family_id")

@@ -264,9 +264,11 @@ def _normal_start(p1: float, p2: float, power: float, alpha: float, ratio: float
     try:
         n = NormalIndPower().solve_power(effect_size=es, alpha=alpha, power=power, ratio=ratio,
                                          alternative=alt)
-        return float(np.atleast_1d(n)[0])
+        n = float(np.atleast_1d(n)[0])
     except Exception:  # statsmodels' root finder can fail for extreme inputs
         return 20.0
+    # ... or return NaN (p1 = 1 and p2 = 0: an arcsine effect size of pi).
+    return n if math.isfinite(n) else 20.0
 
 
 def sample_size(

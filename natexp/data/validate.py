@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from natexp.data.schema import ID_COLUMNS, TABLES, Column, identifier_kind
+from natexp.data.schema import CONTENT_RULES, ID_COLUMNS, TABLES, Column, identifier_kind
 
 ROW = "__natexp_row"
+#: Name of the extra column a CSV is read with: a value in it means a row has more fields than
+#: the header.
+EXTRA = "__natexp_extra_field"
+#: Column names shown in messages must look like names (a headerless file's first record, or a
+#: cover sheet's text, must never be echoed).
+NAME_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9 _.\-/()#%]{0,63}")
+#: Parquet/Arrow types a contract column may have (anything nested is refused).
+_SCREENS = tuple(re.compile(pattern) for _, pattern in CONTENT_RULES)
+SCALAR_TYPES = (pl.String, pl.Categorical, pl.Enum, pl.Boolean, pl.Date, pl.Datetime, pl.Null,
+                pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32,
+                pl.UInt64, pl.Float32, pl.Float64, pl.Decimal)
 FIRST_ROWS = 5
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
@@ -110,10 +123,14 @@ class Inputs:
 
 
 def header_names(path: Path) -> list[str]:
-    """Column names exactly as written in the file, duplicates kept (readers rename them)."""
+    """Column names exactly as written in the file, duplicates kept (readers rename them).
+
+    An empty file has no names. Raises on unreadable files (the caller re-words the error:
+    library messages can quote the file's content).
+    """
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
             return next(csv.reader(fh), [])
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
@@ -123,22 +140,79 @@ def header_names(path: Path) -> list[str]:
         import fastexcel
 
         sheet = fastexcel.read_excel(str(path)).load_sheet(0, header_row=None, n_rows=1)
-        return ["" if v is None else str(v) for v in sheet.to_polars().row(0)]
+        frame = sheet.to_polars()
+        if not frame.height:
+            return []
+        return ["" if v is None else str(v) for v in frame.row(0)]
     raise ValueError(f"{path.name}: unsupported file type {suffix!r} (use .parquet, .csv or .xlsx)")
 
 
-def scan_raw(path: Path, columns: Sequence[str]) -> pl.LazyFrame:
-    """Scan ``columns`` of a file lazily (CSV and Excel as text; Parquet with its own types)."""
+def scan_raw(path: Path | pl.DataFrame, columns: Sequence[str],
+             names: Sequence[str] | None = None) -> pl.LazyFrame:
+    """Scan ``columns`` of a file (or an in-memory frame) lazily, with a 1-based row number.
+
+    CSV and Excel are read as text, Parquet with its own types. ``names`` are every column of
+    the header in order (CSV and Excel: they name the fields by position). A CSV is read with
+    one more column, :data:`EXTRA`, holding the first field beyond the header's (if any); its
+    bytes must be UTF-8.
+    """
+    if isinstance(path, pl.DataFrame):
+        return path.lazy().select(columns).with_row_index(ROW, offset=1)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+        names = list(names if names is not None else header_names(path))
+        lf = pl.scan_csv(
+            path, has_header=False, skip_rows=1, encoding="utf8",
+            schema={**{n: pl.String for n in names}, EXTRA: pl.String},
+            missing_columns="insert", truncate_ragged_lines=True,
+        )
+        columns = [*columns, EXTRA]
     elif suffix in (".parquet", ".pq"):
         lf = pl.scan_parquet(path)
     elif suffix == ".xlsx":
-        lf = pl.read_excel(path, engine="calamine", infer_schema_length=0).lazy()
+        import fastexcel
+
+        names = list(names if names is not None else header_names(path))
+        sheet = fastexcel.read_excel(str(path)).load_sheet(
+            0, header_row=None, skip_rows=1, column_names=[f"c{i}" for i in range(len(names))],
+            dtypes="string",
+        )
+        frame = sheet.to_polars()
+        frame = frame.rename(dict(zip(frame.columns, names, strict=False)))
+        lf = frame.lazy()
     else:
         raise ValueError(f"{path.name}: unsupported file type {suffix!r}")
     return lf.select(columns).with_row_index(ROW, offset=1)
+
+
+def _shown(name: str, position: int) -> str:
+    """A column name as messages may show it: the name when it looks like one, else its
+    position (a value from the file is never shown)."""
+    if NAME_LIKE.fullmatch(name) and not any(r.search(name) for r in _SCREENS):
+        return name
+    return f"#{position} (name not shown)"
+
+
+def _reworded(exc: BaseException) -> str:
+    """A library error as a rule, without its message (which can quote values)."""
+    text = str(exc).lower()
+    if "utf-8" in text or "utf8" in text:
+        return "bytes that are not valid UTF-8 (save the file as CSV UTF-8)"
+    if "empty" in text:
+        return "file is empty"
+    return f"file cannot be read ({type(exc).__name__})"
+
+
+def _bad_utf8_rows(path: Path) -> list[int]:
+    """1-based data rows of a CSV that hold bytes that are not UTF-8 (found only after a read
+    failed; the file is streamed, nothing is kept)."""
+    rows = []
+    with open(path, "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        for i, record in enumerate(csv.reader(text)):
+            if any(re.search("[\udc80-\udcff]", field) for field in record):
+                rows.append(i)
+    return rows
 
 
 # --------------------------------------------------------------------------- parsing
@@ -173,7 +247,7 @@ def _parse(col: Column, dtype: pl.DataType, categories: dict[str, str] | None = 
         )
     if col.kind == "int":
         if dtype.is_integer():
-            return pl.col(col.name).cast(pl.Int64)
+            return pl.col(col.name).cast(pl.Int64, strict=False)
         f = _text(col.name).cast(pl.Float64, strict=False)
         return pl.when(f == f.floor()).then(f).otherwise(None).cast(pl.Int64, strict=False)
     if col.kind == "category":
@@ -253,51 +327,136 @@ def _may_have_duplicates(raw: pl.LazyFrame, key: pl.Expr, present: pl.Expr) -> b
     return int(got["distinct"]) != int(got["n"] or 0)
 
 
+def _content_checks(name: str, dtype: pl.DataType) -> list[tuple[str, pl.Expr]]:
+    """(kind, expression True where a value looks like an identifier) for a column outside the
+    contract (see :data:`natexp.data.schema.CONTENT_RULES`)."""
+    if dtype in (pl.Date,) or isinstance(dtype, pl.Datetime):
+        return [("date (possible date of birth)", pl.col(name).is_not_null())]
+    if dtype.is_integer():
+        text = pl.col(name).cast(pl.String)
+    elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+        text = pl.col(name).cast(pl.String).str.strip_chars()
+    else:
+        return []
+    out = []
+    for kind, pattern in CONTENT_RULES:
+        expr = text.str.contains(pattern)
+        if kind == "NHS number":
+            expr = expr & _nhs_valid(text)
+        out.append((kind, expr.fill_null(False)))
+    return out
+
+
+def _nhs_valid(text: pl.Expr) -> pl.Expr:
+    """True where ``text`` is 10 digits with a valid NHS modulus-11 check digit."""
+    d = text.str.replace_all(r"[\s\-]", "")
+    digit = [d.str.slice(i, 1).cast(pl.Int64, strict=False) for i in range(10)]
+    total = sum(digit[i] * (10 - i) for i in range(9))
+    check = (11 - total % 11) % 11
+    return d.str.contains(r"^[0-9]{10}$") & (check != 10) & (check == digit[9])
+
+
 def _validate_table(
     table: str,
-    path: Path,
+    path: Path | pl.DataFrame,
+    areas: Sequence[str],
+    as_of: dt.date,
+    problems: list[Problem],
+    notices: list[Notice],
+    fname: str | None = None,
+) -> pl.LazyFrame | None:
+    """Check one file (or in-memory frame); append its problems and return the parsed lazy
+    frame (None if unreadable). Library errors are re-worded: their messages can quote values."""
+    fname = fname or (path.name if isinstance(path, Path) else table)
+    try:
+        return _validate_source(table, path, fname, areas, as_of, problems, notices)
+    except FileNotFoundError:
+        problems.append(Problem(fname, "*", "file not found", 0))
+    except (pl.exceptions.PolarsError, OSError, ValueError, TypeError, ArithmeticError,
+            RuntimeError) as exc:
+        rule = _reworded(exc)
+        rows: list[int] = []
+        if rule.startswith("bytes") and isinstance(path, Path) and path.suffix.lower() == ".csv":
+            rows = _bad_utf8_rows(path)
+            if rows and rows[0] == 0:  # row 0 is the header
+                problems.append(Problem(fname, "*", "header row: " + rule, 0))
+                rows = rows[1:]
+                if not rows:
+                    return None
+        problems.append(Problem(fname, "*", rule, len(rows), tuple(rows[:FIRST_ROWS])))
+    except Exception as exc:  # noqa: BLE001 - e.g. pyarrow/fastexcel errors quoting content
+        problems.append(Problem(fname, "*", f"file cannot be read ({type(exc).__name__})", 0))
+    return None
+
+
+def _validate_source(
+    table: str,
+    path: Path | pl.DataFrame,
+    fname: str,
     areas: Sequence[str],
     as_of: dt.date,
     problems: list[Problem],
     notices: list[Notice],
 ) -> pl.LazyFrame | None:
-    """Check one file; append its problems and return the parsed lazy frame (None if unreadable)."""
-    fname = path.name
     contract = TABLES[table]
     expected = [c.name for c in contract]
-    try:
+    if isinstance(path, pl.DataFrame):
+        names = list(path.columns)
+    else:
+        if not path.exists():
+            raise FileNotFoundError(path)
+        if path.stat().st_size == 0:
+            problems.append(Problem(fname, "*", "file is empty (no header row)", 0))
+            return None
         names = header_names(path)
-    except FileNotFoundError:
-        problems.append(Problem(fname, "*", "file not found", 0))
+        if path.suffix.lower() == ".csv" and any("\ufffd" in n for n in names):
+            problems.append(Problem(fname, "*", "header row: bytes that are not valid UTF-8 "
+                                    "(save the file as CSV UTF-8)", 0))
+            return None
+    if not names:
+        problems.append(Problem(fname, "*", "file is empty (no header row)", 0))
         return None
-    except Exception as exc:  # noqa: BLE001 - report unreadable files without their content
-        problems.append(Problem(fname, "*", f"file cannot be read ({type(exc).__name__})", 0))
+    if not set(names) & set(expected):
+        problems.append(Problem(
+            fname, "*", "no header row with the contract's column names: the first row must "
+            "name the columns (CSV: comma-separated; .xlsx: the table on the first sheet)", 0))
         return None
+    shown = {n: _shown(n, i + 1) for i, n in reversed(list(enumerate(names)))}
 
     seen: dict[str, int] = {}
     for n in names:
         seen[n] = seen.get(n, 0) + 1
     for n, k in seen.items():
         if k > 1:
-            problems.append(Problem(fname, n, f"duplicated column (appears {k} times)", 0))
-    for n in names:
+            problems.append(Problem(fname, shown[n], f"duplicated column (appears {k} times)", 0))
+    for n in seen:
         kind = identifier_kind(n)
         if kind and n not in expected:
-            problems.append(
-                Problem(fname, n, f"column looks like a direct identifier ({kind}); refused", 0)
-            )
+            problems.append(Problem(fname, shown[n],
+                                    f"column looks like a direct identifier ({kind}); refused", 0))
     missing = [c for c in expected if c not in seen]
     for c in missing:
         problems.append(Problem(fname, c, "missing column", 0))
     extra = [n for n in seen if n not in expected and not identifier_kind(n)]
-    for n in extra:
-        notices.append(Notice(fname, n, "column is not in the contract: excluded from every output"))
     if any(k > 1 for k in seen.values()):
         return None
 
     present = [c for c in contract if c.name in seen]
-    raw = scan_raw(path, [c.name for c in present])
+    raw = scan_raw(path, [c.name for c in present] + extra, names)
     schema = raw.collect_schema()
+    unsupported = [n for n in [c.name for c in present] + extra
+                   if not isinstance(schema[n], SCALAR_TYPES) and schema[n] not in SCALAR_TYPES]
+    for n in unsupported:
+        rule = ("unsupported column type (a nested or binary type; expected text, number, "
+                "boolean or date)")
+        if n in extra:
+            rule += ": a column outside the contract that cannot be screened for identifiers"
+        problems.append(Problem(fname, shown[n], rule, 0))
+    if unsupported:
+        return None
+    for n in extra:
+        notices.append(Notice(fname, shown[n],
+                              "column is not in the contract: excluded from every output"))
     area_map = {a.casefold(): a for a in areas}
     parsed_exprs = []
     checks: dict[str, pl.Expr] = {}
@@ -364,7 +523,7 @@ def _validate_table(
         elif col.kind == "bool":
             check(col.name, "not a boolean (true/false, yes/no, 1/0)", ~blank & parsed.is_null())
         elif col.kind == "int":
-            check(col.name, "not a whole number", ~blank & parsed.is_null())
+            check(col.name, "not a whole number (or too large)", ~blank & parsed.is_null())
             check(
                 col.name,
                 f"outside the allowed range {col.lower}-{col.upper}",
@@ -375,6 +534,13 @@ def _validate_table(
             check(col.name, f"unknown category (allowed: {allowed})", ~blank & parsed.is_null())
             exact = _text(col.name).is_in(list(col.values))
             check(col.name, "#normalised", ~blank & parsed.is_not_null() & ~exact)
+
+    for n in extra:
+        for kind, expr in _content_checks(n, schema[n]):
+            check(shown[n], f"values look like a direct identifier ({kind}); column refused",
+                  expr)
+    if EXTRA in schema:
+        check("*", "row has more fields than the header", pl.col(EXTRA).is_not_null())
 
     idcol = ID_COLUMNS[table]
     if idcol in seen:
@@ -442,13 +608,26 @@ def load_inputs(
     >>> inputs.families.select(pl.len()).collect().item() > 0
     True
     """
+    fam_path, chi_path = Path(families), Path(children)
+    inputs = _validate_both(fam_path, chi_path, areas, as_of, (fam_path.name, chi_path.name))
+    inputs.sources = {"families": str(fam_path), "children": str(chi_path)}
+    return inputs
+
+
+def _validate_both(
+    fam_src: Path | pl.DataFrame,
+    chi_src: Path | pl.DataFrame,
+    areas: Sequence[str],
+    as_of: dt.date | None,
+    fnames: tuple[str, str],
+) -> Inputs:
+    """Validate both tables (files or frames), then the link between them."""
     as_of = as_of or dt.date.today()
     areas = list(areas)
     problems: list[Problem] = []
     notices: list[Notice] = []
-    fam_path, chi_path = Path(families), Path(children)
-    fam = _validate_table("families", fam_path, areas, as_of, problems, notices)
-    chi = _validate_table("children", chi_path, areas, as_of, problems, notices)
+    fam = _validate_table("families", fam_src, areas, as_of, problems, notices, fnames[0])
+    chi = _validate_table("children", chi_src, areas, as_of, problems, notices, fnames[1])
     if fam is not None and chi is not None and not any(
         p.column in ("family_id", "*") and p.rule.startswith(("missing column", "file"))
         for p in problems
@@ -457,24 +636,24 @@ def load_inputs(
         orphans = chi.filter(pl.col("family_id").is_not_null()).join(
             fam.select("family_id"), on="family_id", how="anti"
         )
-        got = orphans.select(
-            pl.len().alias("n"), pl.col(ROW).bottom_k(FIRST_ROWS).sort().implode().alias("rows")
-        ).collect().row(0, named=True)
-        count, rows = int(got["n"]), list(got["rows"] or [])
-        if count:
-            problems.append(
-                Problem(chi_path.name, "family_id", "family does not exist in families", count,
-                        tuple(rows))
-            )
+        try:
+            got = orphans.select(
+                pl.len().alias("n"),
+                pl.col(ROW).bottom_k(FIRST_ROWS).sort().implode().alias("rows"),
+            ).collect().row(0, named=True)
+        except pl.exceptions.PolarsError as exc:
+            problems.append(Problem(fnames[1], "*", _reworded(exc), 0))
+        else:
+            count, rows = int(got["n"]), list(got["rows"] or [])
+            if count:
+                problems.append(
+                    Problem(fnames[1], "family_id", "family does not exist in families", count,
+                            tuple(rows))
+                )
     if problems:
         raise InputValidationError(problems)
     assert fam is not None and chi is not None
-    return Inputs(
-        families=fam.drop(ROW),
-        children=chi.drop(ROW),
-        notices=notices,
-        sources={"families": str(fam_path), "children": str(chi_path)},
-    )
+    return Inputs(families=fam.drop(ROW), children=chi.drop(ROW), notices=notices)
 
 
 def validate_frames(
@@ -486,8 +665,8 @@ def validate_frames(
 ) -> Inputs:
     """Validate in-memory frames by the same rules as files (used for the embedded data).
 
-    The frames are written to a temporary Parquet file so that exactly one code path checks
-    every input.
+    The frames are checked in memory by the same code that checks files: no copy of a record
+    is written anywhere.
 
     Examples
     --------
@@ -497,17 +676,7 @@ def validate_frames(
     >>> validate_frames(fam, chi, load_rollout()["area"]).families.collect().height == fam.height
     True
     """
-    import tempfile
-
-    tmp = Path(tempfile.mkdtemp(prefix="natexp-validate-"))
-    fpath, cpath = tmp / "families.parquet", tmp / "children.parquet"
-    families.write_parquet(fpath)
-    children.write_parquet(cpath)
-    inputs = load_inputs(fpath, cpath, areas, as_of=as_of)
-    # Materialise so the temporary files can go.
+    inputs = _validate_both(families, children, areas, as_of, ("families", "children"))
     inputs.families = inputs.families.collect().lazy()
     inputs.children = inputs.children.collect().lazy()
-    for p in (fpath, cpath):
-        p.unlink()
-    tmp.rmdir()
     return inputs

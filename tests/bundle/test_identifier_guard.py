@@ -83,6 +83,9 @@ def test_planted_identifiers_never_leave_and_a_changed_input_is_detected(tmp_pat
     from natexp.config import compose
 
     f, c, secrets = planted(tmp_path)
+    # An extra column of postcodes is refused by validation's content rules (see
+    # test_error_messages_carry_no_planted_value); the postcodes stay planted in the ids.
+    pl.read_csv(f, infer_schema=False).drop("ward").write_csv(f)
     ovr = ["+experiment=oxon_vs_rest", f"data.families={f}", f"data.children={c}"]
     cfg = compose(["+experiment=oxon_vs_rest"])
     if "sensitivity" in cfg:
@@ -139,5 +142,6 @@ def test_error_messages_carry_no_planted_value(tmp_path, capsys):
     printed = capsys.readouterr()
     assert rc == 2
     assert "duplicate id" in printed.err and "not a date" in printed.err
+    assert "column 'ward': values look like a direct identifier (postcode)" in printed.err
     assert leaks(printed.out + printed.err, [*secrets, "01/02/1985"]) == []
     assert not (tmp_path / "x.zip").exists()

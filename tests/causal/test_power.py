@@ -165,3 +165,14 @@ def test_degenerate_and_invalid():
     for call in bad:
         with pytest.raises(InvalidInputError):
             call()
+
+
+def test_sample_size_for_certain_outcomes():
+    """p1 = 1, p2 = 0: statsmodels' normal start is NaN (it used to crash a run with a
+    ValueError). Outcomes are then certain, so the exact power is 1 from the smallest n at
+    which n/n vs 0/n is significant: by scipy's Fisher test 4/4 vs 0/4 has p = 2/C(8,4) = 0.029
+    and 3/3 vs 0/3 has p = 2/C(6,3) = 0.1, so n = 4."""
+    assert fisher_exact([[4, 0], [0, 4]]).pvalue < 0.05 < fisher_exact([[3, 0], [0, 3]]).pvalue
+    for p1, p2 in ((1.0, 0.0), (0.0, 1.0)):
+        r = sample_size(p1, p2, power=0.8, test="fisher")
+        assert r.n == (4, 4) and r.extra["power_at_n"] == pytest.approx(1.0)
