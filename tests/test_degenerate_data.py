@@ -168,10 +168,12 @@ def test_staggered_experiment_on_degenerate_data(tmp_path, case):
     res = run_on(write_inputs(tmp_path, spec["fams"], kids), experiment="staggered_rollout")
     check_explained(res)
     st_res = res.results["staggered"]
-    for key in ("twfe", "att_gt", "wild_bootstrap", "randomization_inference"):
-        part = st_res[key]
-        if set(part) == {"note"}:
-            assert part["note"].startswith("not estimated: ") and len(part["note"]) > 20
+    parts = [st_res[k] for k in ("twfe", "att_gt", "pretrend", "randomization_inference")]
+    parts += list(st_res["aggregate"].values()) + list(st_res["twfe_wcr"].values())
+    parts += [w for agg in st_res["wcr"].values() for w in agg.values()]
+    for part in parts:
+        if "note" in part and part["note"].startswith("not estimated"):
+            assert len(part["note"]) > 20
 
 
 def test_no_mothers_appendix_b_is_null_and_explained(tmp_path):
