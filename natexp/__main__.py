@@ -43,7 +43,26 @@ COMMANDS = ("run", "synth", "speccurve", "table", "bundle", "verify")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch a command; return its exit status."""
+    """Dispatch a command; return its exit status.
+
+    SIGTERM and SIGHUP unwind the command like Ctrl-C does, so that its temporary and staging
+    folders are removed (exit status 128 + the signal number).
+    """
+    from natexp.safety import Terminated, cleanup_on_signals
+
+    try:
+        with cleanup_on_signals():
+            return _dispatch(argv)
+    except Terminated as exc:
+        print(f"natexp: stopped by signal {exc.signum}; its temporary files were removed.",
+              file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("natexp: interrupted; its temporary files were removed.", file=sys.stderr)
+        return 130
+
+
+def _dispatch(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(HELP, end="")
