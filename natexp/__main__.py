@@ -32,7 +32,7 @@ commands:
   bundle [OVERRIDES] [--out PATH]
                        a peer-review replication bundle (one zip; disclosure-controlled)
                          python -m natexp bundle +experiment=oxon_vs_rest --out oxon_vs_rest.zip
-  verify BUNDLE        re-run the analysis a bundle describes; 'matches' or 'differs' per output
+  verify BUNDLE        re-run a bundle; 'matches' or 'differs' per output and for its README
                          [--data-families PATH --data-children PATH] for real inputs
 
 exit status: 0 success, 2 bad input or configuration (nothing is written), 3 verify found

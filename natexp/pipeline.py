@@ -478,10 +478,10 @@ class _Output:
         self.target.parent.mkdir(parents=True, exist_ok=True)
         sweep_stale(self.target.parent)
         self.previous = check_target(self.target, tolerate=tolerate)
+        preflight(self.target)
         self.lock = OutputLock(self.target).acquire()
         try:
             self.previous = check_target(self.target, tolerate=tolerate)  # under the lock
-            preflight(self.target)
         except BaseException:
             self.lock.release()
             raise

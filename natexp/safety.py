@@ -305,7 +305,13 @@ class OutputLock:
     def acquire(self) -> OutputLock:
         """Take the lock or raise :class:`OutputDirError` naming who holds it."""
         while True:
-            fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+            try:
+                fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+            except OSError as exc:
+                raise OutputDirError(
+                    f"output_dir {self.target.name}: cannot write in its location "
+                    f"({errno.errorcode.get(exc.errno, type(exc).__name__)}); nothing was run"
+                ) from None
             try:
                 _lock(fh)
             except OSError:

@@ -152,8 +152,11 @@ class DisclosureFailure(BundleError):
             lines.append(f"  fail  {o.output}")
             lines += [f"        {r}" for r in o.reasons if r.startswith("threshold")
                       or "cannot" in r or "not recognised" in r]
+        if log.exceptions.get("binding") and not log.exceptions.get("applied"):
+            lines.append(f"Disclosure exceptions: {log.exceptions['binding']}.")
         lines.append("Record an exception for counts the data owner already published "
-                     "(experiments/<experiment>/disclosure_exceptions.yaml), or suppress "
+                     "(experiments/<experiment>/disclosure_exceptions.yaml, bound to these "
+                     "inputs by their content checksums under applies_to), or suppress "
                      "with --suppress.")
         super().__init__("\n".join(lines))
 
