@@ -59,6 +59,7 @@ STAGING_MARKER = ".natexp-staging.json"
 #: Free space required in an output location before a run starts (bytes).
 MIN_FREE_BYTES = 64 * 2**20
 FAULT_ENV = "NATEXP_FAULT"
+LOCK_SUFFIX = ".natexp-lock"
 
 
 class OutputDirError(NatexpError, ValueError):
@@ -171,10 +172,32 @@ def sweep_stale(folder: str | Path) -> list[str]:
     except OSError:
         return removed
     for p in entries:
-        if p.is_dir() and not p.is_symlink() and is_stale(p):
+        if not p.name.startswith((".", "natexp-")):
+            continue  # natexp names its staging folders so
+        if p.name.endswith(LOCK_SUFFIX) and p.is_file() and not p.is_symlink():
+            if _unheld(p):  # a lock file left by a killed run (it holds only a process id)
+                removed.append(p.name)
+        elif p.is_dir() and not p.is_symlink() and is_stale(p):
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p.name)
     return removed
+
+
+def _unheld(path: Path) -> bool:
+    """Remove the lock file ``path`` when no process holds its lock; True if removed."""
+    try:
+        fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError:
+        return False
+    try:
+        _lock(fh)
+    except OSError:
+        fh.close()
+        return False
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    fh.close()
+    return True
 
 
 # --------------------------------------------------------------------------- output folders
@@ -299,7 +322,7 @@ class OutputLock:
 
     def __init__(self, target: Path):
         self.target = target
-        self.path = target.parent / f".{target.name}.natexp-lock"
+        self.path = target.parent / f".{target.name}{LOCK_SUFFIX}"
         self._fh = None
 
     def acquire(self) -> OutputLock:
