@@ -472,19 +472,49 @@ class _Output:
     there, locked against a concurrent run, checked for write permission and free space."""
 
     def __init__(self, target: Path, tolerate: tuple[str, ...] = ()):
-        from natexp.safety import OutputLock, check_target, preflight, sweep_stale
+        from natexp.safety import (
+            OutputDirError,
+            OutputLock,
+            check_target,
+            preflight,
+            sweep_stale,
+        )
 
         self.target = target.resolve()
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        sweep_stale(self.target.parent)
-        self.previous = check_target(self.target, tolerate=tolerate)
-        preflight(self.target)
-        self.lock = OutputLock(self.target).acquire()
+        # folders created here are removed again when the run writes nothing
+        self.created = [p for p in (self.target.parent, *self.target.parent.parents)
+                        if not p.exists()]
+        self.lock: OutputLock | None = None
         try:
+            try:
+                self.target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputDirError(f"output_dir {self.target.name}: its folder cannot be "
+                                     f"created ({type(exc).__name__}); nothing was run") from None
+            sweep_stale(self.target.parent)
+            if self.target.is_dir() and not self.target.is_symlink():
+                sweep_stale(self.target)  # a write probe of a killed run
+            self.previous = check_target(self.target, tolerate=tolerate)
+            preflight(self.target)
+            self.lock = OutputLock(self.target).acquire()
             self.previous = check_target(self.target, tolerate=tolerate)  # under the lock
         except BaseException:
-            self.lock.release()
+            self.release()
+            self.remove_created()
             raise
+
+    def release(self) -> None:
+        """Release the lock (idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def remove_created(self) -> None:
+        """Remove the (empty) parent folders this run created, when it wrote nothing."""
+        for p in self.created:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                break
 
 
 def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True,
@@ -540,9 +570,15 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
                                or Path("outputs") / settings.experiment), tolerate)
         try:
             return _run(settings, output=out, data=data)
+        except BaseException:
+            if out is not None:
+                out.release()
+                if not out.target.exists():
+                    out.remove_created()
+            raise
         finally:
             if out is not None:
-                out.lock.release()
+                out.release()
 
 
 def _run(settings: NatexpConfig, *, output: _Output | None,
