@@ -395,3 +395,19 @@ def test_oxon_vs_rest_exceptions_do_not_clear_another_extract(oxon_run):
     ref = pub.results["secondary"]["referral_response"]
     assert ref["control"]["re_referral"] == SUPPRESSED
     assert pub.results["primary_outcome"]["counts"]["x1"] == SUPPRESSED
+
+
+def test_oxon_vs_rest_exceptions_name_the_published_margin_data_by_checksum():
+    """The checksums under applies_to.data are those of the embedded published-margin dataset
+    (so a copy of it read from files is covered, and nothing else)."""
+    from natexp.bundle.manifest import content_sha256
+    from natexp.data.rollout import load_rollout
+    from natexp.data.synthetic import generate
+    from natexp.data.validate import validate_frames
+
+    fam, chi = generate()
+    inputs = validate_frames(fam, chi, load_rollout()["area"])
+    sums = (content_sha256(inputs.families.collect(), "family_id"),
+            content_sha256(inputs.children.collect(), "child_id"))
+    exc = Exceptions.load(exceptions_path("oxon_vs_rest"))
+    assert exc.embedded_synthetic and exc.data == (sums,)
