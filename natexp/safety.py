@@ -218,7 +218,11 @@ def _files(root: Path) -> list[str]:
 
 def read_manifest(target: Path) -> dict[str, str] | None:
     """The files (relative path -> SHA-256) a previous natexp run wrote into ``target``, or None
-    when ``target`` carries no readable natexp marker."""
+    when ``target`` carries no readable natexp marker.
+
+    While a run replaces a previous output, a file may be listed with two digests (old and new,
+    space-separated): either is natexp's.
+    """
     try:
         info = json.loads((target / OUTPUT_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -263,7 +267,7 @@ def check_target(target: Path, *, tolerate: Sequence[str] = ()) -> dict[str, str
                 "overwrites files it did not write: choose a new or empty output_dir")
         return {}
     changed = [f for f, digest in sorted(manifest.items())
-               if (target / f).is_file() and _sha256(target / f) != digest]
+               if (target / f).is_file() and _sha256(target / f) not in digest.split()]
     if changed:
         raise OutputDirError(
             f"output_dir {target.name}: {len(changed)} file(s) of the previous natexp output "
@@ -418,7 +422,9 @@ def commit_outputs(stage: Path, target: Path, previous: dict[str, str]) -> None:
         os.chmod(stage, 0o777 & ~_umask())  # mkdtemp made it private (0700)
         os.replace(stage, target)
         return
-    write_marker(target, {**previous, **new})
+    both = {f: " ".join(sorted({*previous.get(f, "").split(), *new.get(f, "").split()}))
+            for f in {*previous, *new}}
+    write_marker(target, both)
     checkpoint("output.commit")
     for rel in sorted(previous):
         p = target / rel

@@ -148,6 +148,37 @@ def test_results_json_holds_no_absolute_paths(tmp_path):
         assert str(tmp_path).encode() not in blob, name
 
 
+def test_a_replacement_interrupted_half_way_leaves_a_folder_natexp_may_still_replace(
+        tmp_path, monkeypatch):
+    """SIGTERM between widening the marker and moving the new files in: the folder keeps a
+    marker listing the old and the new digests, so the next run replaces it."""
+    from natexp.safety import Terminated, cleanup_on_signals, commit_outputs
+
+    target = tmp_path / "out"
+    first = staging_dir(tmp_path, ".out.staging-")
+    (first / "a.csv").write_text("old")
+    (first / "figures").mkdir()
+    (first / "figures" / "f.png").write_bytes(b"png")
+    commit_outputs(first, target, {})
+    assert not first.exists()
+    (target / "mine.txt").write_text("mine")
+    previous = check_target(target)
+    assert set(previous) == {"a.csv", "figures/f.png"}
+    second = staging_dir(tmp_path, ".out.staging-")
+    (second / "a.csv").write_text("new")
+    monkeypatch.setenv("NATEXP_FAULT", "output.commit:TERM")
+    with pytest.raises(Terminated), cleanup_on_signals():
+        commit_outputs(second, target, previous)
+    monkeypatch.delenv("NATEXP_FAULT")
+    assert (target / "a.csv").read_text() == "old"  # nothing replaced yet
+    again = check_target(target)  # still natexp's, old or new digest accepted
+    commit_outputs(second, target, again)
+    assert (target / "a.csv").read_text() == "new"
+    assert not (target / "figures").exists()  # the previous output's file and folder went
+    assert (target / "mine.txt").read_text() == "mine"
+    assert set(json.loads((target / OUTPUT_MARKER).read_text())["files"]) == {"a.csv"}
+
+
 # --------------------------------------------------------------------------- checked before
 
 
