@@ -29,7 +29,9 @@ options:
   --threshold N       minimum published count (default 10; refused below 3)
   --suppress          suppress disclosive cells (with secondary suppression) instead of failing
   --exceptions FILE   disclosure exceptions to apply (default: the experiment's
-                      experiments/<name>/disclosure_exceptions.yaml, when it exists)
+                      experiments/<name>/disclosure_exceptions.yaml, when it exists); they
+                      apply only to the inputs they are bound to (applies_to: content
+                      checksums, or the embedded published-margin data), else are ignored
   --no-exceptions     apply no exceptions
   --allow-zeros       treat zero counts as safe (default: zeros are disclosive)
 
