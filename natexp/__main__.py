@@ -38,7 +38,7 @@ commands:
   bundle [OVERRIDES] [--out PATH]
                        a peer-review replication bundle (one zip; disclosure-controlled)
                          python -m natexp bundle +experiment=oxon_vs_rest --out oxon_vs_rest.zip
-  verify BUNDLE        re-run the analysis a bundle describes; 'matches' or 'differs' per output
+  verify BUNDLE        re-run a bundle; 'matches' or 'differs' per output and for its README
                          [--data-families PATH --data-children PATH] for real inputs
   --version            the natexp version and the commit it was built from
 
@@ -50,7 +50,26 @@ COMMANDS = ("run", "synth", "speccurve", "power", "powercurve", "table", "bundle
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch a command; return its exit status."""
+    """Dispatch a command; return its exit status.
+
+    SIGTERM and SIGHUP unwind the command like Ctrl-C does, so that its temporary and staging
+    folders are removed (exit status 128 + the signal number).
+    """
+    from natexp.safety import Terminated, cleanup_on_signals
+
+    try:
+        with cleanup_on_signals():
+            return _dispatch(argv)
+    except Terminated as exc:
+        print(f"natexp: stopped by signal {exc.signum}; its temporary files were removed.",
+              file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("natexp: interrupted; its temporary files were removed.", file=sys.stderr)
+        return 130
+
+
+def _dispatch(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(HELP, end="")

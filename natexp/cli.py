@@ -17,8 +17,9 @@ EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 def run_main(args: list[str]) -> int:
     """``python -m natexp run [OVERRIDES]`` through ``hydra.main``.
 
-    Returns 2 when the config cannot be composed (unknown key, bad value) or the input is
-    invalid; in both cases nothing is written.
+    Returns 2 when the config cannot be composed (unknown key, bad value), the input is
+    invalid or the output folder cannot be used (not natexp's, locked by another run,
+    read-only, full); in each case nothing is written.
     """
     import hydra
     from hydra.core.hydra_config import HydraConfig
@@ -26,6 +27,7 @@ def run_main(args: list[str]) -> int:
 
     from natexp.data.validate import InputValidationError
     from natexp.pipeline import run
+    from natexp.safety import OutputDirError
 
     register()
     state = {"started": False, "status": EXIT_OK}
@@ -35,11 +37,14 @@ def run_main(args: list[str]) -> int:
         state["started"] = True
         hc = HydraConfig.get()
         out = cfg.output_dir
+        tolerate: tuple[str, ...] = ()
         if out is None and hc.mode == RunMode.MULTIRUN:
             out = hc.runtime.output_dir
+            # what Hydra itself may have written into the job folder
+            tolerate = (".hydra", f"{hc.job.name}.log")
         try:
-            result = run(cfg, output_dir=out)
-        except (InputValidationError, ConfigError) as exc:
+            result = run(cfg, output_dir=out, tolerate=tolerate)
+        except (InputValidationError, ConfigError, OutputDirError) as exc:
             print(f"natexp: {exc}", file=sys.stderr)
             print("natexp: nothing was written.", file=sys.stderr)
             state["status"] = max(state["status"], EXIT_USAGE)

@@ -1,8 +1,12 @@
 """``run(config) -> RunResult``: the whole experiment as one plain function.
 
 The CLI and notebooks share it. Data flows one way: load -> validate -> cohort -> estimate ->
-write. Nothing is written until every step has succeeded, and then atomically: the output folder
-is built in a staging folder beside the target and moved into place at the end.
+write. Before the analysis starts the output folder is checked (:mod:`natexp.safety`): it must be
+new, empty or a previous natexp output (natexp's marker), it is locked against a concurrent run,
+and its location must be writable with free space. Nothing is written until every step has
+succeeded: the outputs are built in a staging folder beside the target and moved into place at
+the end, replacing only the files the previous natexp output listed. results.json holds no
+machine paths (input files by name and checksum).
 """
 
 from __future__ import annotations
@@ -11,9 +15,7 @@ import datetime as dt
 import io
 import json
 import math
-import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -521,33 +523,112 @@ def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _write_outputs(target: Path, results: dict, tables: dict[str, pl.DataFrame], *,
-                   report: bool = True) -> None:
-    """Write everything into a staging folder, then move it into place."""
+                   report: bool = True, previous: dict[str, str] | None = None) -> None:
+    """Write everything into a staging folder beside ``target``, then move it into place.
+
+    ``previous`` is what :func:`natexp.safety.check_target` allowed to be replaced (the files
+    of an earlier natexp output in ``target``); nothing else in ``target`` is touched. A failure
+    or a signal (SIGINT, SIGTERM) removes the staging folder; after SIGKILL the next run does
+    (:func:`natexp.safety.sweep_stale`).
+    """
+    from natexp.safety import checkpoint, commit_outputs, staging_dir
+
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    stage = staging_dir(target.parent, f".{target.name}.staging-")
     try:
         text = json.dumps(json_safe(results), indent=2, sort_keys=True, allow_nan=False)
         (stage / "results.json").write_text(text + "\n", encoding="utf-8")
         for name, frame in tables.items():
             _csv_ready(frame).write_csv(stage / f"{name}.csv")
+        checkpoint("run.writing")
         if report:
             from natexp.report.render import write_report
 
             write_report(stage, results, tables)
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, trash / "old")
-            os.replace(stage, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(stage, target)
+        checkpoint("run.written")
+        commit_outputs(stage, target, previous or {})
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
 
 
-def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True) -> RunResult:
+def _relative_config(config: dict) -> dict:
+    """The config for ``results.json``: input paths as file names, no output folder.
+
+    results.json holds no machine paths; the inputs are identified by file name and checksum
+    (``results["inputs"]``).
+
+    Examples
+    --------
+    >>> _relative_config({"data": {"families": "/srv/x/f.csv", "children": None},
+    ...                   "output_dir": "/tmp/o"})
+    {'data': {'families': 'f.csv', 'children': None}, 'output_dir': None}
+    """
+    out = dict(config)
+    data = dict(out.get("data") or {})
+    for k in ("families", "children"):
+        if isinstance(data.get(k), str):
+            data[k] = Path(data[k].replace("\\", "/")).name
+    if "data" in out:
+        out["data"] = data
+    if "output_dir" in out:
+        out["output_dir"] = None
+    return out
+
+
+class _Output:
+    """An output folder made ready before the analysis: refused early if natexp may not write
+    there, locked against a concurrent run, checked for write permission and free space."""
+
+    def __init__(self, target: Path, tolerate: tuple[str, ...] = ()):
+        from natexp.safety import (
+            OutputDirError,
+            OutputLock,
+            check_target,
+            preflight,
+            sweep_stale,
+        )
+
+        self.target = target.resolve()
+        # folders created here are removed again when the run writes nothing
+        self.created = [p for p in (self.target.parent, *self.target.parent.parents)
+                        if not p.exists()]
+        self.lock: OutputLock | None = None
+        try:
+            try:
+                self.target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputDirError(f"output_dir {self.target.name}: its folder cannot be "
+                                     f"created ({type(exc).__name__}); nothing was run") from None
+            sweep_stale(self.target.parent)
+            if self.target.is_dir() and not self.target.is_symlink():
+                sweep_stale(self.target)  # a write probe of a killed run
+            self.previous = check_target(self.target, tolerate=tolerate)
+            preflight(self.target)
+            self.lock = OutputLock(self.target).acquire()
+            self.previous = check_target(self.target, tolerate=tolerate)  # under the lock
+        except BaseException:
+            self.release()
+            self.remove_created()
+            raise
+
+    def release(self) -> None:
+        """Release the lock (idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def remove_created(self) -> None:
+        """Remove the (empty) parent folders this run created, when it wrote nothing."""
+        for p in self.created:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                break
+
+
+def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True,
+        data: tuple[Inputs, dict] | None = None, tolerate: tuple[str, ...] = ()) -> RunResult:
     """Run a whole experiment.
 
     Parameters
@@ -558,6 +639,12 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
         Overrides ``config.output_dir`` (default ``outputs/<experiment>``).
     write : bool
         False: compute only (for notebooks); nothing is written.
+    data : (Inputs, dict), optional
+        Inputs already loaded and validated, with their description (what :func:`load_data`
+        returns); default: loaded from the config.
+    tolerate : tuple of str
+        Entries of an existing, unmarked output folder that do not make it "not natexp's"
+        (the CLI passes what Hydra itself wrote into a sweep's job folder).
 
     Returns
     -------
@@ -569,6 +656,10 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
         When the inputs break the contract (nothing is written).
     natexp.config.ConfigError
         When the configuration is invalid (nothing is written).
+    natexp.safety.OutputDirError
+        When the output folder is not natexp's to write (a file, or a non-empty folder without
+        natexp's marker), is locked by another run, is read-only or full (checked before the
+        analysis; nothing is written).
 
     Examples
     --------
@@ -583,24 +674,42 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return _run(settings, output_dir=output_dir, write=write)
+        out = None
+        if write:  # refused, locked and checked before the analysis starts
+            out = _Output(Path(output_dir or settings.output_dir
+                               or Path("outputs") / settings.experiment), tolerate)
+        try:
+            return _run(settings, output=out, data=data)
+        except BaseException:
+            if out is not None:
+                out.release()
+                if not out.target.exists():
+                    out.remove_created()
+            raise
+        finally:
+            if out is not None:
+                out.release()
 
 
-def _run(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool) -> RunResult:
+def _run(settings: NatexpConfig, *, output: _Output | None,
+         data: tuple[Inputs, dict] | None) -> RunResult:
     from natexp.progress import Progress
 
     steps = 6 + settings.sensitivity.enabled + settings.panel.enabled
     with Progress(total=steps, description=f"natexp run {settings.experiment}") as bar:
-        return _steps(settings, output_dir=output_dir, write=write, bar=bar)
+        return _steps(settings, output=output, data=data, bar=bar)
 
 
-def _steps(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool,
-           bar: Any) -> RunResult:
+def _steps(settings: NatexpConfig, *, output: _Output | None,
+           data: tuple[Inputs, dict] | None, bar: Any) -> RunResult:
     """The run's steps; ``bar`` shows which one is running (on a terminal only)."""
+    from natexp.safety import checkpoint
+
     rollout = rollout_frame([asdict(a) for a in settings.rollout.areas])
     design = settings.design.to_design()
     bar.update(0, status="loading and validating the inputs")
-    inputs, input_desc = load_data(settings, rollout)
+    inputs, input_desc = data if data is not None else load_data(settings, rollout)
+    checkpoint("run.loaded")
     bar.update(status="cohort and flow")
     cohort = build_cohort(inputs.families, rollout, design)
     flow = cohort.flow()
@@ -615,7 +724,7 @@ def _steps(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool
         "natexp_version": __version__,
         "experiment": settings.experiment,
         "description": settings.description,
-        "config": asdict(settings),
+        "config": _relative_config(asdict(settings)),
         "inputs": input_desc,
         "notices": [n.to_dict() for n in inputs.notices],
         "rollout": [
@@ -656,9 +765,10 @@ def _steps(settings: NatexpConfig, *, output_dir: str | Path | None, write: bool
         results["staggered"], panel_tables = staggered_panel(inputs, rollout, settings)
         tables.update(panel_tables)
     out = None
-    bar.update(status="writing outputs, figures and the report" if write else "finishing")
-    if write:
-        out = Path(output_dir or settings.output_dir or Path("outputs") / settings.experiment)
-        _write_outputs(out, results, tables, report=settings.report.enabled)
+    bar.update(status="writing outputs, figures and the report" if output else "finishing")
+    if output is not None:
+        out = output.target
+        _write_outputs(out, results, tables, report=settings.report.enabled,
+                       previous=output.previous)
     bar.update(status="done")
     return RunResult(results, tables, cohort, out, [str(n) for n in inputs.notices])

@@ -26,6 +26,11 @@ Same inputs, config and seed give a byte-identical zip: sorted entries, fixed ti
 permissions, no dates, machine paths or user names, runtime recorded only as the template's
 time bucket. The zip is built in a staging folder beside the target and linked into place only
 when complete; an existing target is never overwritten; a failure leaves nothing behind.
+
+No record-level copy ever touches disk: the inputs are read where they are, validated and sorted
+by id in memory. The staging folder holds only aggregate results; it is removed on every exit
+path (error, Ctrl-C, SIGTERM: see :mod:`natexp.safety`), and one left by a process killed
+outright is recognised by natexp's marker and removed by the next bundle.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from natexp.bundle.disclosure import (
 )
 from natexp.bundle.manifest import content_sha256, sha256_file, write_bag_files, write_zip
 from natexp.causal.result import NatexpError
+from natexp.safety import OutputDirError, checkpoint, staging_dir, sweep_stale
 
 __all__ = ["BundleError", "BundleResult", "DisclosureFailure", "build_bundle"]
 
@@ -147,8 +153,11 @@ class DisclosureFailure(BundleError):
             lines.append(f"  fail  {o.output}")
             lines += [f"        {r}" for r in o.reasons if r.startswith("threshold")
                       or "cannot" in r or "not recognised" in r]
+        if log.exceptions.get("binding") and not log.exceptions.get("applied"):
+            lines.append(f"Disclosure exceptions: {log.exceptions['binding']}.")
         lines.append("Record an exception for counts the data owner already published "
-                     "(experiments/<experiment>/disclosure_exceptions.yaml), or suppress "
+                     "(experiments/<experiment>/disclosure_exceptions.yaml, bound to these "
+                     "inputs by their content checksums under applies_to), or suppress "
                      "with --suppress.")
         super().__init__("\n".join(lines))
 
@@ -269,16 +278,23 @@ def load_exceptions(experiment: str, exceptions: str | Path | Exceptions | None
 # --------------------------------------------------------------------------- inputs
 
 
-def describe_inputs(settings: Any) -> tuple[dict, dict[str, str]]:
-    """Describe the inputs without their records.
+def load_described(settings: Any) -> tuple[tuple[Any, dict], dict, dict[str, str]]:
+    """Load and validate the inputs once, in memory, sorted by id, and describe them.
+
+    Some results depend on row order at the last bit of floating point (a standard deviation
+    summed in file order), so the bundle and verify both run on the rows sorted by
+    ``family_id`` / ``child_id``: the same rows in any order give byte-identical outputs. The
+    sorting happens in memory: no copy of a record is ever written to disk (the originals are
+    read where they are).
 
     Returns
     -------
-    (dict, dict)
-        The description that goes into the bundle (and replaces ``results["inputs"]``), and the
+    ((Inputs, dict), dict, dict)
+        The sorted inputs with their run description (``natexp.pipeline.run(..., data=)``),
+        the description that goes into the bundle (and replaces ``results["inputs"]``), and the
         SHA-256 of the real input files' bytes (not in the bundle).
     """
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from natexp.data.rollout import rollout_frame
     from natexp.data.schema import ID_COLUMNS, TABLES
@@ -293,9 +309,12 @@ def describe_inputs(settings: Any) -> tuple[dict, dict[str, str]]:
         out["generator"] = desc.get("generator", {})
         out["regenerate"] = ("python -m natexp synth --out DIR --seed "
                              f"{desc.get('generator', {}).get('seed')}")
+    frames = {}
     for name in ("families", "children"):
-        frame = getattr(inputs, name).collect()
         key = ID_COLUMNS[name]
+        frame = getattr(inputs, name).collect().sort(key, maintain_order=True,
+                                                     nulls_last=True)
+        frames[name] = frame.lazy()
         d: dict[str, Any] = {
             "rows": frame.height,
             "columns": [{"name": c.name, "type": c.kind, "nullable": c.nullable}
@@ -313,52 +332,20 @@ def describe_inputs(settings: Any) -> tuple[dict, dict[str, str]]:
         "the rows sorted by id (family_id, child_id): the same rows in any order or file "
         "format give the same checksum. The SHA-256 of the file bytes is not recorded because "
         "it changes with row order and format.")
-    return out, file_hashes
+    return (replace(inputs, **frames), desc), out, file_hashes
 
 
-def sorted_inputs(cfg: Mapping, folder: Path) -> tuple[dict, dict[str, str]]:
-    """Copies of the real input files with their rows sorted by id, and a config using them.
-
-    Some results depend on row order at the last bit of floating point (a standard deviation
-    summed in file order), so the bundle and verify both run on copies sorted by
-    ``family_id`` / ``child_id``: the same rows in any order give byte-identical outputs.
-    CSV and Parquet copies keep their format and file name; an Excel file is copied as CSV text
-    (its cells read as text, as the loader reads them).
+def describe_inputs(settings: Any) -> tuple[dict, dict[str, str]]:
+    """Describe the inputs without their records (see :func:`load_described`).
 
     Returns
     -------
     (dict, dict)
-        The config pointing at the copies, and copy file name -> original file name.
+        The description that goes into the bundle (and replaces ``results["inputs"]``), and the
+        SHA-256 of the real input files' bytes (not in the bundle).
     """
-    from natexp.data.schema import ID_COLUMNS
-
-    out = json.loads(json.dumps(cfg))
-    names: dict[str, str] = {}
-    data = out.get("data") or {}
-    for name in ("families", "children"):
-        if not data.get(name):
-            continue
-        src = Path(data[name])
-        key = ID_COLUMNS[name]
-        sub = folder / name
-        sub.mkdir(parents=True, exist_ok=True)
-        suffix = src.suffix.lower()
-        if suffix == ".csv":
-            dst = sub / src.name
-            frame = pl.read_csv(src, infer_schema=False, encoding="utf8-lossy")
-            frame.sort(key, maintain_order=True, nulls_last=True).write_csv(dst)
-        elif suffix in (".parquet", ".pq"):
-            dst = sub / src.name
-            frame = pl.read_parquet(src)
-            frame.sort(pl.col(key).cast(pl.String), maintain_order=True,
-                       nulls_last=True).write_parquet(dst)
-        else:
-            dst = sub / f"{src.stem}.csv"
-            frame = pl.read_excel(src, engine="calamine", infer_schema_length=0)
-            frame.sort(key, maintain_order=True, nulls_last=True).write_csv(dst)
-        names[dst.name] = src.name
-        data[name] = str(dst)
-    return out, names
+    _, out, file_hashes = load_described(settings)
+    return out, file_hashes
 
 
 def restore_names(results: Mapping, cfg: Mapping, names: Mapping[str, str]) -> dict:
@@ -540,7 +527,9 @@ def render_outputs(
     if isinstance(res.get("config"), Mapping):
         res["config"] = scrub_config(res["config"])
     res["inputs"] = dict(inputs)
-    skip = {"results.json", *(f"{n}.csv" for n in tables)}
+    from natexp.safety import OUTPUT_MARKER
+
+    skip = {"results.json", OUTPUT_MARKER, *(f"{n}.csv" for n in tables)}
     extra: list[str] = []
     if run_dir is not None and run_dir.is_dir():
         extra = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
@@ -573,13 +562,18 @@ def _render(pub: Any, log: DisclosureLog, out: dict[str, bytes], produced: set[s
 
     claims: dict[str, Mapping[str, Any]] = {}
     written: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory(prefix="natexp-render-") as tmp:
+    from natexp.safety import STAGING_MARKER
+
+    tmp = staging_dir(tempfile.gettempdir(), "natexp-render-")
+    try:
         for render in RENDERERS:
-            for rel, check in (render(pub.results, pub.tables, Path(tmp)) or {}).items():
+            for rel, check in (render(pub.results, pub.tables, tmp) or {}).items():
                 claims[f"results/{rel}"] = check
-        for p in sorted(Path(tmp).rglob("*")):
-            if p.is_file():
+        for p in sorted(tmp.rglob("*")):
+            if p.is_file() and p.name != STAGING_MARKER:
                 written[f"results/{p.relative_to(tmp).as_posix()}"] = p.read_bytes()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     replaced = set(written) | {name for name, c in claims.items() if c.get("withheld")}
     outputs = [o for o in log.outputs if o.output not in replaced]
     for name in sorted(replaced):
@@ -623,6 +617,72 @@ def _readme(ctx: dict) -> bytes:
         keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False,
     )
     return env.get_template("README.md.j2").render(**ctx).encode("utf-8")
+
+
+#: Where the bag records what its README says of natexp's own code (see :func:`code_payload`).
+CODE_CONTEXT = "data/environment/code.json"
+
+
+def readme(*, experiment: str, description: str, overrides: Sequence[str], config: Mapping,
+           inputs: Mapping, env: Mapping, log: DisclosureLog, bucket: str,
+           code: Mapping | None = None) -> bytes:
+    """The bundle's README (template README of the Social Science Data Editors).
+
+    Built only from what the bundle publishes: the CLEARED input description (a row count
+    that disclosure control suppressed reads ``[c]`` here too), the scrubbed config and
+    overrides, the recorded environment and the disclosure log. ``verify`` regenerates it from
+    the same parts and compares. ``code`` is :func:`code_payload`'s README context (natexp's
+    wheel and the install commands), recorded in the bag as :data:`CODE_CONTEXT`.
+    """
+    outputs = sorted((o for o in log.outputs if not o.withheld), key=lambda o: o.output)
+    if code is None:
+        code = {"code": {"wheel": None, "origin": "", "notes": [], "lock": None,
+                         "why_not": "this package does not record how its code was shipped",
+                         "commit": env.get("natexp_commit") or "unknown",
+                         "dirty": bool(env.get("natexp_dirty"))},
+                "install": ["python3 -m venv natexp-venv",
+                            f"natexp-venv/bin/python -m natexp verify {experiment}-replication"],
+                "python_cmd": "python3", "python_minor": "3", "venv": "natexp-venv",
+                "footprint_mb": "(not recorded)"}
+    ctx = {
+        "experiment": experiment,
+        "description": description,
+        "natexp_version": env["natexp"],
+        "command": " ".join(["python -m natexp bundle", *overrides]),
+        "overrides": list(overrides),
+        "inputs": inputs,
+        "data_holders": DATA_HOLDERS,
+        "env": env,
+        "locked": sorted(env["locked"].items(), key=lambda kv: kv[0].lower()),
+        "seeds": sorted(_seeds(config)),
+        "runtime_bucket": bucket,
+        "buckets": [b for _, b in RUNTIME_BUCKETS] + ["> 14 days"],
+        "outputs": [{"name": o.output, "status": o.status,
+                     "code": _source(o.output)[0], "config": _source(o.output)[1]}
+                    for o in outputs],
+        "withheld": sorted(o.output for o in log.outputs if o.withheld),
+        "log": log,
+        "cells": log.cells,
+        "exceptions": log.exceptions,
+        "arcroot": f"{experiment}-replication",
+        **code,
+    }
+    return _readme(ctx)
+
+
+def readme_bucket(text: str) -> str | None:
+    """The runtime bucket ticked in a bundle README (the one fact verify cannot re-measure).
+
+    Examples
+    --------
+    >>> readme_bucket("- [ ] <10 minutes\n- [x] 10-60 minutes\n")
+    '10-60 minutes'
+    """
+    labels = {b for _, b in RUNTIME_BUCKETS} | {"> 14 days"}
+    for line in text.splitlines():
+        if line.startswith("- [x] ") and line[6:].strip() in labels:
+            return line[6:].strip()
+    return None
 
 
 def _seeds(cfg: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
@@ -749,20 +809,24 @@ def build_bundle(
         raise BundleError(f"{target.name} already exists: not overwritten")
     exc_obj = load_exceptions(experiment, exceptions)
     target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    sweep_stale(target.parent)  # staging folders of bundles killed outright (SIGKILL)
+    sweep_stale(tempfile.gettempdir())
+    stage = staging_dir(target.parent, f".{target.name}.staging-")
     data_paths = [Path(p) for p in (settings.data.families, settings.data.children) if p]
     try:
         say(f"running {experiment} ...")
         t0 = time.perf_counter()
         try:
-            inputs, file_hashes = describe_inputs(settings)  # validates the originals
-            run_cfg, names = sorted_inputs(cfg, stage / "inputs")
-            result = run(run_cfg, output_dir=stage / "run", write=True)
-        except (InputValidationError, ConfigError) as exc:
+            # read and validated where they are, sorted in memory: no copy on disk
+            data, inputs, file_hashes = load_described(settings)
+            checkpoint("bundle.loaded")
+            result = run(cfg, output_dir=stage / "run", write=True, data=data)
+        except (InputValidationError, ConfigError, OutputDirError) as exc:
             raise BundleError(str(exc)) from None
+        checkpoint("bundle.ran")
         runtime = time.perf_counter() - t0
         say(f"analysis ran in {runtime:.1f} s; applying disclosure control ...")
-        results = restore_names(result.results, scrub_config(cfg), names)
+        results = restore_names(result.results, scrub_config(cfg), {})
         files, log = render_outputs(results, result.tables, stage / "run", inputs,
                                     settings=disclosure, exceptions=exc_obj)
         if log.status == "fail":
@@ -782,35 +846,17 @@ def build_bundle(
         }
         code_files, code_ctx = code_payload(arcroot, env)
         extra_files.update(code_files)
+        # What the README says of the code (wheel, install commands, measured disk use), kept
+        # so that verify regenerates the same README on another machine.
+        extra_files[CODE_CONTEXT] = _json_bytes(code_ctx)
         for rel, data in extra_files.items():
             (bag / rel).parent.mkdir(parents=True, exist_ok=True)
             (bag / rel).write_bytes(data)
-        outputs = sorted(
-            (o for o in log.outputs if not o.withheld), key=lambda o: o.output)
-        ctx = {
-            "experiment": experiment,
-            "description": settings.description,
-            "natexp_version": env["natexp"],
-            "command": " ".join(["python -m natexp bundle", *ovr]),
-            "overrides": ovr,
-            "inputs": inputs,
-            "data_holders": DATA_HOLDERS,
-            "env": env,
-            "locked": sorted(env["locked"].items(), key=lambda kv: kv[0].lower()),
-            "seeds": _seeds(scrubbed),
-            "runtime_bucket": runtime_bucket(runtime),
-            "buckets": [b for _, b in RUNTIME_BUCKETS] + ["> 14 days"],
-            "outputs": [{"name": o.output, "status": o.status,
-                         "code": _source(o.output)[0], "config": _source(o.output)[1]}
-                        for o in outputs],
-            "withheld": sorted(o.output for o in log.outputs if o.withheld),
-            "log": log,
-            "cells": log.cells,
-            "exceptions": log.exceptions,
-            "arcroot": arcroot,
-            **code_ctx,
-        }
-        (bag / "README.md").write_bytes(_readme(ctx))
+        (bag / "README.md").write_bytes(readme(
+            experiment=experiment, description=settings.description, overrides=ovr,
+            config=scrubbed, inputs=json.loads(files["data/inputs/inputs.json"]), env=env,
+            log=log, bucket=runtime_bucket(runtime), code=code_ctx))
+        checkpoint("bundle.bagged")
         write_bag_files(bag, {
             "External-Description": f"natexp replication bundle of experiment {experiment}",
             "External-Identifier": arcroot,
@@ -818,6 +864,7 @@ def build_bundle(
         })
         _guard(bag, _forbidden_strings([stage, *data_paths]))
         write_zip(bag, stage / "bundle.zip", arcroot)
+        checkpoint("bundle.zipped")
         _place(stage / "bundle.zip", target)
         say(f"wrote {target}")
         names = sorted(p.relative_to(bag).as_posix() for p in bag.rglob("*") if p.is_file())

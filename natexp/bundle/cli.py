@@ -1,9 +1,10 @@
 """``python -m natexp bundle`` and ``python -m natexp verify``.
 
-Exit status: ``bundle`` 0 written, 2 not written (existing target, bad configuration or input,
-disclosure control failed), 1 internal error; ``verify`` 0 every output matches, 1 something
-differs (an output, an input, a package version, or a tampered file), 2 cannot verify (not a
-bundle, inputs missing).
+Exit status (as in ``python -m natexp --help``): ``bundle`` 0 written, 2 not written (existing
+target, bad configuration or input, disclosure control failed), 1 internal error; ``verify`` 0
+every output matches, 3 something differs (an output, the README, an input, a package version,
+or a tampered file), 2 cannot verify (not a bundle, inputs missing, bad input), 1 internal
+error.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ options:
   --threshold N       minimum published count (default 10; refused below 3)
   --suppress          suppress disclosive cells (with secondary suppression) instead of failing
   --exceptions FILE   disclosure exceptions to apply (default: the experiment's
-                      experiments/<name>/disclosure_exceptions.yaml, when it exists)
+                      experiments/<name>/disclosure_exceptions.yaml, when it exists); they
+                      apply only to the inputs they are bound to (applies_to: content
+                      checksums, or the embedded published-margin data), else are ignored
   --no-exceptions     apply no exceptions
   --allow-zeros       treat zero counts as safe (default: zeros are disclosive)
 
@@ -124,6 +127,8 @@ def bundle_main(args: list[str]) -> int:
           f"({len(log.cells.get('suppressed_primary', []))} primary and "
           f"{len(log.cells.get('suppressed_secondary', []))} secondary cells suppressed, "
           f"{len(log.cells.get('cleared_by_exception', []))} cleared by exception)")
+    if log.exceptions.get("binding"):
+        print(f"disclosure exceptions: {log.exceptions['binding']}")
     for o in sorted(log.outputs, key=lambda o: o.output):
         print(f"  {o.status:<6} {o.output}" + ("  [withheld]" if o.withheld else ""))
     for name, digest in sorted(result.input_file_sha256.items()):
@@ -144,7 +149,7 @@ def verify_main(args: list[str]) -> int:
     Returns
     -------
     int
-        0 every output matches; 1 something differs; 2 cannot verify.
+        0 every output matches; 3 something differs; 2 cannot verify; 1 internal error.
 
     Examples
     --------
@@ -156,9 +161,10 @@ def verify_main(args: list[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m natexp verify",
-        description="Re-run a replication bundle and compare every output with the published "
-        "copy. Exit status: 0 every output matches; 1 something differs (an output, an "
-        "input, a package version, or a tampered file); 2 cannot verify.",
+        description="Re-run a replication bundle and compare every output (and the README) "
+        "with the published copy. Exit status: 0 every output matches; 3 something differs "
+        "(an output, the README, an input, a package version, or a tampered file); 2 cannot "
+        "verify (not a bundle, inputs missing or invalid); 1 internal error.",
     )
     parser.add_argument("bundle", nargs="?", default=".", type=Path,
                         help="the bundle zip or the folder it unzips to (default: .)")

@@ -26,7 +26,9 @@ parts (row and column totals, the cohort flow), one quantity equals another in a
 and one count cannot exceed another.
 
 * A count is **disclosive** when it is below the threshold, or zero (unless structural), and
-  not recorded as an exception. A disclosive count that the relations pin down from published
+  not recorded as an exception. Exceptions are bound to data (:class:`Exceptions`): they apply
+  only to the inputs whose content checksums they record (or to the embedded published-margin
+  synthetic data); for any other input they are ignored and the log says so. A disclosive count that the relations pin down from published
   counts alone is already public (for example ``6 = 4 + 2`` from two published cells).
 * Without suppression (the default, as ACRO's ``suppress=False``) any remaining disclosive count
   makes the outputs that show it ``fail``.
@@ -172,8 +174,13 @@ class ExceptionCell:
 class Exceptions:
     """An experiment's recorded disclosure exceptions (``disclosure_exceptions.yaml``).
 
-    A cell is cleared only when the run's value equals the recorded (published) value: a
-    different dataset does not inherit the exception.
+    Published-count exceptions are bound to data: they apply only to a run whose inputs are
+    named in ``applies_to`` (by the order-independent content checksums of the families and
+    children tables that the bundle records in ``inputs.json``), or, with
+    ``embedded_synthetic: true``, to a run on natexp's embedded published-margin synthetic data.
+    Any other run ignores them (the disclosure log says so), and even a bound cell is cleared
+    only when the run's value equals the recorded (published) value. Structural zeros are a
+    property of the design, not of the data, and are not bound.
     """
 
     experiment: str
@@ -183,6 +190,44 @@ class Exceptions:
     cells: tuple[ExceptionCell, ...] = ()
     structural_zeros: tuple[tuple[str, str], ...] = ()
     text: str = ""
+    embedded_synthetic: bool = False
+    data: tuple[tuple[str, str], ...] = ()
+
+    def binding(self, inputs: Any) -> tuple[bool, str]:
+        """Whether the published-count exceptions apply to a run with these ``inputs`` (the
+        bundle's input description: ``synthetic``, ``generator``, and each table's
+        ``content_sha256``), and why.
+
+        Examples
+        --------
+        >>> e = Exceptions("demo", "published", data=(("aa", "bb"),))
+        >>> e.binding({"families": {"content_sha256": "aa"},
+        ...            "children": {"content_sha256": "bb"}})[0]
+        True
+        >>> e.binding({"families": {"content_sha256": "aa"},
+        ...            "children": {"content_sha256": "cc"}})[0]
+        False
+        """
+        inputs = inputs if isinstance(inputs, Mapping) else {}
+        if inputs.get("synthetic") is True:
+            gen = inputs.get("generator")
+            published = isinstance(gen, Mapping) and gen.get("n_families") is None
+            if self.embedded_synthetic and published:
+                return True, "the run used the embedded published-margin synthetic data"
+            return False, ("the run used synthetic data other than the embedded published-"
+                           "margin dataset" if self.embedded_synthetic and not published else
+                           "the exceptions do not cover the embedded synthetic data")
+        if not self.data:
+            return False, "the exceptions name no dataset (applies_to.data is empty)"
+
+        def sha(name: str) -> Any:
+            d = inputs.get(name)
+            return d.get("content_sha256") if isinstance(d, Mapping) else None
+
+        if (sha("families"), sha("children")) in set(self.data):
+            return True, "the inputs' content checksums equal those recorded with the exceptions"
+        return False, ("the inputs are not the data these exceptions were recorded for (their "
+                       "content checksums differ from every dataset listed under applies_to)")
 
     @classmethod
     def from_text(cls, text: str, *, name: str = EXCEPTIONS_FILE) -> Exceptions:
@@ -208,7 +253,7 @@ class Exceptions:
         if not isinstance(data, Mapping):
             raise DisclosureError(f"{name}: expected a mapping at the top level")
         unknown = set(data) - {"experiment", "reason", "source", "suppress_other_cells",
-                               "cells", "structural_zeros"}
+                               "cells", "structural_zeros", "applies_to"}
         if unknown:
             raise DisclosureError(f"{name}: unknown key(s) {sorted(unknown)}")
         reason = data.get("reason")
@@ -233,9 +278,25 @@ class Exceptions:
         sup = data.get("suppress_other_cells", False)
         if not isinstance(sup, bool):
             raise DisclosureError(f"{name}: suppress_other_cells must be true or false")
+        applies = data.get("applies_to") or {}
+        if not isinstance(applies, Mapping) or set(applies) - {"embedded_synthetic", "data"}:
+            raise DisclosureError(f"{name}: applies_to takes 'embedded_synthetic' (true/false) "
+                                  "and 'data' (a list of {families, children} content checksums)")
+        emb = applies.get("embedded_synthetic", False)
+        if not isinstance(emb, bool):
+            raise DisclosureError(f"{name}: applies_to.embedded_synthetic must be true or false")
+        bound = []
+        for k, d in enumerate(applies.get("data") or []):
+            ok = isinstance(d, Mapping) and all(
+                isinstance(d.get(t), str) and len(d[t]) == 64 for t in ("families", "children"))
+            if not ok:
+                raise DisclosureError(f"{name}: applies_to.data[{k}] needs the 'families' and "
+                                      "'children' content_sha256 (64 hex digits each)")
+            bound.append((d["families"].lower(), d["children"].lower()))
         return cls(experiment=str(data.get("experiment", "")), reason=reason.strip(),
                    source=str(data.get("source", "")).strip(), suppress_other_cells=sup,
-                   cells=tuple(cells), structural_zeros=tuple(zeros), text=text)
+                   cells=tuple(cells), structural_zeros=tuple(zeros), text=text,
+                   embedded_synthetic=emb, data=tuple(bound))
 
     @classmethod
     def load(cls, path: str | Path) -> Exceptions:
@@ -1226,6 +1287,8 @@ class DisclosureLog:
         if self.exceptions:
             lines += [f"Exceptions ({self.exceptions.get('cells_cleared', 0)} cells cleared): "
                       f"{self.exceptions.get('reason', '')}", ""]
+            if self.exceptions.get("binding"):
+                lines += [f"Exceptions bound to data: {self.exceptions['binding']}.", ""]
         lines += ["| output | status | reasons |", "|---|---|---|"]
         for o in sorted(self.outputs, key=lambda o: o.output):
             reasons = "<br>".join(r.replace("|", "/") for r in o.reasons) or "-"
@@ -1468,8 +1531,12 @@ def publication_mode(
     t = settings.threshold
     exempt: dict[str, str] = {}
     not_applied: list[str] = []
+    bound, binding = (exceptions.binding(results.get("inputs")) if exceptions is not None
+                      else (False, ""))
+    if exceptions is not None and not bound:
+        not_applied = sorted(c.path for c in exceptions.cells)
     if exceptions is not None:
-        for c in exceptions.cells:
+        for c in exceptions.cells if bound else ():
             if c.path in m.values:
                 if m.values[c.path] == c.value:
                     exempt[c.path] = c.reason or exceptions.reason
@@ -1764,7 +1831,10 @@ def publication_mode(
         exc = {"experiment": exceptions.experiment, "reason": exceptions.reason,
                "source": exceptions.source,
                "suppress_other_cells": exceptions.suppress_other_cells,
-               "cells_listed": len(exceptions.cells), "cells_cleared": len(exempt)}
+               "cells_listed": len(exceptions.cells), "cells_cleared": len(exempt),
+               "applied": bound,
+               "binding": (binding if bound else f"published-count exceptions IGNORED: "
+                           f"{binding}")}
     log = DisclosureLog(settings, tuple(outputs), cells, exc)
     return Publication(cleared, cleared_tables, log, tuple(withheld_files))
 

@@ -98,6 +98,23 @@ def test_readme_follows_the_template(built):
     assert "python -m natexp verify oxon_vs_rest-replication" in readme
 
 
+def test_readme_shows_only_cleared_counts(tmp_path):
+    """Before: the README printed the input row counts that disclosure control suppressed in
+    inputs.json. With a threshold above every count, they read [c] everywhere."""
+    out = tmp_path / "t.zip"
+    rc = bundle_main([*overrides(full=False), "--threshold", "1000", "--suppress",
+                      "--no-exceptions", "--out", str(out)])
+    assert rc == 0
+    m = members(out)
+    inputs = json.loads(m[ROOT + "data/inputs/inputs.json"])
+    assert inputs["families"]["rows"] == inputs["children"]["rows"] == "[c]"
+    readme = m[ROOT + "README.md"].decode()
+    rows = [ln for ln in readme.splitlines() if ln.startswith(("| `families` |",
+                                                               "| `children` |"))]
+    assert len(rows) == 2 and all(ln.split(" | ")[3] == "[c]" for ln in rows), rows
+    assert "| 330 |" not in readme and "| 639 |" not in readme
+
+
 def test_no_record_level_data_machine_paths_or_ids(built):
     from natexp.data.synthetic import generate
 

@@ -143,20 +143,60 @@ def test_zero_is_disclosive_unless_structural_or_allowed():
     assert pub.log.cells["structural_zeros"] == ["flow.outside_window.all"]
 
 
+#: A dataset's description as the bundle records it (inputs.json), and an exception file's
+#: binding to it (applies_to).
+FAM_SHA, CHI_SHA = "a" * 64, "b" * 64
+BOUND_INPUTS = {"synthetic": False, "families": {"content_sha256": FAM_SHA},
+                "children": {"content_sha256": CHI_SHA}}
+APPLIES = f"applies_to:\n  data:\n    - {{families: {FAM_SHA}, children: {CHI_SHA}}}\n"
+
+
 def test_exception_applies_only_to_the_published_value():
     res = {"flow": flow([("input", "all", 120), ("outside_window", "all", 100),
-                         ("identified", "treatment", 14), ("identified", "control", 6)])}
-    ok = Exceptions.from_text("reason: published\ncells:\n"
+                         ("identified", "treatment", 14), ("identified", "control", 6)]),
+           "inputs": BOUND_INPUTS}
+    ok = Exceptions.from_text("reason: published\n" + APPLIES + "cells:\n"
                               "  - {path: flow.identified.control, value: 6}\n")
     pub = publication_mode(res, exceptions=ok)
     assert pub.status == "pass"
     assert pub.log.cells["cleared_by_exception"] == ["flow.identified.control"]
     assert any("recorded exception" in r for r in pub.log.outputs[0].reasons)
-    other = Exceptions.from_text("reason: published\ncells:\n"
+    other = Exceptions.from_text("reason: published\n" + APPLIES + "cells:\n"
                                  "  - {path: flow.identified.control, value: 5}\n")
     pub = publication_mode(res, exceptions=other)
     assert pub.status == "fail"
     assert pub.log.cells["exceptions_not_applied"] == ["flow.identified.control"]
+
+
+def test_exception_applies_only_to_the_data_it_was_recorded_for():
+    """Issue 13: exceptions matched by value alone cleared any cell that happened to equal a
+    published count, so a bundle from different data published its zeros and small counts.
+    An exception now applies only to inputs whose content checksums it records."""
+    counts = [("input", "all", 120), ("outside_window", "all", 100),
+              ("identified", "treatment", 20), ("identified", "control", 0)]
+    exc = Exceptions.from_text("reason: published\n" + APPLIES + "cells:\n"
+                               "  - {path: flow.identified.control, value: 0}\n")
+    same = publication_mode({"flow": flow(counts), "inputs": BOUND_INPUTS}, exceptions=exc)
+    assert same.status == "pass" and same.log.exceptions["applied"] is True
+    other_inputs = {**BOUND_INPUTS, "children": {"content_sha256": "c" * 64}}
+    for inputs in (other_inputs, None, {"synthetic": True, "generator": {"n_families": None}}):
+        res = {"flow": flow(counts)} | ({"inputs": inputs} if inputs else {})
+        pub = publication_mode(res, exceptions=exc)
+        assert pub.status == "fail", inputs  # the zero is not cleared
+        assert pub.log.cells["cleared_by_exception"] == []
+        assert pub.log.cells["exceptions_not_applied"] == ["flow.identified.control"]
+        assert pub.log.exceptions["applied"] is False
+        assert "IGNORED" in pub.log.exceptions["binding"]
+        assert "IGNORED" in pub.log.to_markdown()
+        sup = publication_mode(res, settings=DisclosureSettings(suppress=True), exceptions=exc)
+        assert sup.results["flow"][3]["n"] == SUPPRESSED  # never the published-looking 0
+    # an unbound exception file (no applies_to) applies to nothing
+    loose = Exceptions.from_text("reason: published\ncells:\n"
+                                 "  - {path: flow.identified.control, value: 0}\n")
+    pub = publication_mode({"flow": flow(counts), "inputs": BOUND_INPUTS}, exceptions=loose)
+    assert pub.status == "fail" and "name no dataset" in pub.log.exceptions["binding"]
+    with pytest.raises(DisclosureError, match="applies_to"):
+        Exceptions.from_text("reason: r\napplies_to:\n  data:\n    - {families: x}\n")
 
 
 def test_count_recoverable_from_published_counts_is_public():
@@ -165,8 +205,8 @@ def test_count_recoverable_from_published_counts_is_public():
     cells = "\n".join(f"  - {{path: secondary.uptake.{g}.{k}, value: {v}}}" for g, k, v in [
         ("treatment", "yes", 4), ("control", "yes", 2), ("treatment", "no", 16),
         ("control", "no", 13)])
-    exc = Exceptions.from_text(f"reason: published\ncells:\n{cells}\n")
-    pub = publication_mode(res, exceptions=exc)
+    exc = Exceptions.from_text(f"reason: published\n{APPLIES}cells:\n{cells}\n")
+    pub = publication_mode({**res, "inputs": BOUND_INPUTS}, exceptions=exc)
     assert "secondary.uptake.total.yes" in pub.log.cells["recoverable_from_published"]
     assert pub.results["secondary"]["uptake"]["total"]["yes"] == 6
 
@@ -338,3 +378,36 @@ def test_oxon_vs_rest_fails_without_exception_and_clears_with_it(oxon_run):
     assert pub.results["secondary"]["contact"]["treatment"]["contact_negative"] == SUPPRESSED
     text = json.dumps(pub.log.to_dict())
     assert "Bekaert" in text  # the log shows the exception and its reason
+    assert "embedded published-margin synthetic data" in pub.log.exceptions["binding"]
+
+
+def test_oxon_vs_rest_exceptions_do_not_clear_another_extract(oxon_run):
+    """The same counts from an extract the exceptions were not recorded for: nothing is
+    cleared by exception, and the published zeros (re-referrals in the control arm) and small
+    counts are suppressed, not shown."""
+    res = {**oxon_run.results, "inputs": {"synthetic": False,
+                                          "families": {"content_sha256": "1" * 64},
+                                          "children": {"content_sha256": "2" * 64}}}
+    exc = Exceptions.load(exceptions_path("oxon_vs_rest"))
+    pub = publication_mode(res, oxon_run.tables, exceptions=exc)
+    assert pub.log.exceptions["applied"] is False
+    assert pub.log.cells["cleared_by_exception"] == []
+    ref = pub.results["secondary"]["referral_response"]
+    assert ref["control"]["re_referral"] == SUPPRESSED
+    assert pub.results["primary_outcome"]["counts"]["x1"] == SUPPRESSED
+
+
+def test_oxon_vs_rest_exceptions_name_the_published_margin_data_by_checksum():
+    """The checksums under applies_to.data are those of the embedded published-margin dataset
+    (so a copy of it read from files is covered, and nothing else)."""
+    from natexp.bundle.manifest import content_sha256
+    from natexp.data.rollout import load_rollout
+    from natexp.data.synthetic import generate
+    from natexp.data.validate import validate_frames
+
+    fam, chi = generate()
+    inputs = validate_frames(fam, chi, load_rollout()["area"])
+    sums = (content_sha256(inputs.families.collect(), "family_id"),
+            content_sha256(inputs.children.collect(), "child_id"))
+    exc = Exceptions.load(exceptions_path("oxon_vs_rest"))
+    assert exc.embedded_synthetic and exc.data == (sums,)

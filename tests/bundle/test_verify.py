@@ -92,3 +92,41 @@ def test_tampered_file_and_changed_package_version_are_detected(bundle_zip, tmp_
     assert f"bundle 0.0.1, installed {installed}" in out
     # every other output still matches
     assert [ln.split()[-1] for ln in lines(out, "output", "differs")] == ["results/flow.csv"]
+
+
+def test_verify_regenerates_and_compares_the_readme(bundle_zip, tmp_path, capsys):
+    """Before: verify did not regenerate the README, so an edited README whose manifest line
+    was updated too went unnoticed."""
+    import hashlib
+
+    bag = unzip(bundle_zip, tmp_path / "r")
+    readme = bag / "README.md"
+    text = readme.read_text()
+    assert "- Overall status: **" in text
+    edited = text.replace("- Overall status: **", "- Overall status: **pass (edited) ", 1)
+    readme.write_text(edited)
+    tags = bag / "tagmanifest-sha256.txt"
+    digest = hashlib.sha256(edited.encode()).hexdigest()
+    tags.write_text("".join(
+        f"{digest}  README.md\n" if ln.endswith("  README.md") else ln + "\n"
+        for ln in tags.read_text().splitlines()))
+    rc = verify_main([str(bag)])
+    out = capsys.readouterr().out
+    assert rc == 3, out
+    assert not lines(out, "manifest", "differs")  # the manifests were made to agree
+    assert [ln.split()[-1] for ln in lines(out, "output", "differs")] == ["README.md"]
+    detail = out.split("differs  README.md", 1)[1].splitlines()[1]
+    assert "pass (edited)" in detail and "regenerated" in detail
+
+
+def test_verify_help_and_exit_codes_agree(capsys):
+    """Before: verify's help said 1 for differences while it exits 3 (1 is an internal error
+    everywhere in natexp, as ``python -m natexp --help`` says)."""
+    from natexp.__main__ import HELP
+
+    assert verify_main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "0 every output matches; 3 something differs" in text
+    assert "2 cannot verify" in text and "1 internal error" in text
+    assert "3 verify found differences" in " ".join(HELP.split())
+    assert verify_main(["no-such-bundle.zip"]) == 2
