@@ -314,6 +314,7 @@ def primary_outcome(cohort: Cohort, confidence_level: float,
         )
     result = {"counts": {"x1": x1, "n1": n1, "x2": x2, "n2": n2}, "sentence": sentence,
               "estimand": primary_estimand(cohort), "identified": n_ident,
+              "area_caveat": area_caveat.strip(),
               "panel": d}
     return result, panel.to_polars()
 
