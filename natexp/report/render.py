@@ -842,6 +842,36 @@ def _descriptive_section(results: Mapping[str, Any], tables: Mapping[str, Any],
         notes=["Pearson chi-squared without continuity correction, as published. Where an "
                "expected count is below 5 the exact tests are the safer reading (see the "
                "replication table)."]))
+    crow = []
+    for key, tab in app.items():
+        cl_ = tab.get("clustered") if isinstance(tab, Mapping) else None
+        if not cl_ or _is_marker(cl_):
+            continue
+        cr = cl_.get("cluster_robust") or {}
+        fam_ = cl_.get("families") or {}
+        crow.append([tab.get("question", key), fmt_p(tab.get("pearson_pvalue")),
+                     fmt_pp(cr.get("estimate")), fmt_num(_get(cr, "extra", "design_effect")),
+                     fmt_p(cr.get("pvalue")),
+                     _of(_get(fam_, "female", "yes"), _get(fam_, "female", "n")),
+                     _of(_get(fam_, "male", "yes"), _get(fam_, "male", "n")),
+                     fmt_p(cl_.get("families_fisher_pvalue"))])
+    if crow:
+        blocks.append(_p(
+            "Appendix B counts children, and siblings share a parent, a carer and often a care "
+            "status: the published child-level tests assume every child is independent. "
+            "Allowing for families as clusters (a cluster-robust test over children, and a "
+            "test over families) gives larger p-values; the design effect is how much the "
+            "clustering inflates the variance."))
+        blocks.append(_table(
+            "Appendix B with families as clusters",
+            ["Question", "p (published, child-level chi-squared)",
+             "Difference (points, children)", "Design effect", "p (cluster-robust)",
+             "Families, mother imprisoned (any child)", "Families, father imprisoned",
+             "p (Fisher, families)"], crow, align="lrrrrrrr"))
+    withheld_ab = [k for k, t in app.items() if isinstance(t, Mapping)
+                   and _is_marker(t.get("clustered"))]
+    if withheld_ab:
+        blocks.append(_withheld_callout(_marker_reason(app[withheld_ab[0]]["clustered"])))
     return {"id": "descriptive",
             "title": "Descriptive findings (report Figures 1-5, Appendix B)", "blocks": blocks}
 
@@ -1214,6 +1244,11 @@ def _replication_section(results: Mapping[str, Any]) -> dict | None:
                            f"{fmt_num(r.get('published'), 6)}, recomputed "
                            f"{fmt_num(r.get('recomputed'), 6)}. {r.get('explanation') or ''}"
                            for r in differs]))
+    misread = [r for r in rep if str(r.get("explanation") or "").startswith("MISREADING")]
+    if misread:
+        blocks.append({"type": "h3", "text": "Where the report misreads a statistic"})
+        blocks.append(_ul([f"{r.get('id')} ({r.get('where')}): {r.get('explanation')}"
+                           for r in misread]))
     if _get(results, "inputs", "synthetic"):
         blocks.append(_callout(
             "On the embedded synthetic data the counts reproduce by construction (the data "
