@@ -533,7 +533,8 @@ def _design_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> di
     if asg.get("evidence_level") is not None:
         blocks.append(_callout(
             f"{asg.get('evidence_scale') or 'Evidence rating'}: level "
-            f"{asg.get('evidence_level')}. {asg.get('evidence_reason', '')}", "info"))
+            f"{asg.get('evidence_level')}. {_sentence(asg.get('evidence_reason', ''))}",
+            "info"))
     rollout = results.get("rollout") or []
     if rollout:
         blocks.append(_table(
@@ -911,8 +912,7 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
             f"a difference of {fmt_pp(rd.get('estimate'))} points ({fmt_pp(rd.get('ci_low'))} "
             f"to {fmt_pp(rd.get('ci_high'))}; Boschloo p = "
             f"{fmt_p(_get(itt, 'boschloo', 'pvalue'))}). Estimand: "
-            f"{_estimand_text(itt.get('estimand') or {})}. {itt.get('note', '')}."
-            .replace("..", ".")))
+            f"{_estimand_text(itt.get('estimand') or {})}. {_sentence(itt.get('note', ''))}"))
     withheld("intention_to_treat")
     ri = sens.get("randomization") or {}
     mech = sens.get("randomization_mechanisms") or {}
@@ -1008,7 +1008,7 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
                 "The primary comparison is conditional on being reached. As trialists do, the "
                 "outcome of the unreached families is modelled as missing at random within "
                 "each arm (MAR) plus a shift delta on the log-odds of uptake in each arm "
-                "(delta-adjusted pattern mixture); the table below reports the delta at which "
+                "(delta-adjusted pattern mixture); the list below gives the delta at which "
                 f"the conclusion changes. Estimand: {_estimand_text(pest)}."))
             if pm.get("notes"):
                 blocks.append(_ul(pm["notes"]))
@@ -1068,8 +1068,8 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
             "programme effect cannot show here, differences between areas or over time can. "
             f"Estimand: {_estimand_text(meta.get('estimand') or {})}. Assignment model of the "
             f"p-values: {sp.get('description', '-')}"
-            + (f" ({fmt_num(size)} possible placebo assignments" if size else " (")
-            + f"; smallest attainable p {fmt_num(sp.get('min_pvalue'))})."))
+            + (f" ({fmt_num(size)} possible placebo assignments; " if size else " (")
+            + f"smallest attainable p {fmt_num(sp.get('min_pvalue'))})."))
         rows = [[str(r.get(first)), _of(r.get("x1"), r.get("n1")), _of(r.get("x2"), r.get("n2")),
                  fmt_pp(r.get("rd")), fmt_p(r.get("p")), fmt_p(r.get("min_p")),
                  fmt_p(r.get("p_holm"))] for r in pt.get("table") or []]
@@ -1120,6 +1120,14 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
         if "specification_curve" not in wh:
             blocks.append({"type": "figure", "name": "specification_curve"})
     return {"id": "sensitivity", "title": "Sensitivity analyses", "blocks": blocks}
+
+
+def _sentence(text: Any) -> str:
+    """Text as a sentence: capital first letter, full stop at the end ('' stays '')."""
+    t = str(text or "").strip()
+    if not t:
+        return ""
+    return t[:1].upper() + t[1:] + ("" if t.endswith(".") else ".")
 
 
 def _estimand_text(est: Mapping[str, Any]) -> str:
