@@ -122,5 +122,9 @@ def family_level_table(y: Any, group: Any, cluster: Any) -> dict[str, int]:
     np.maximum.at(anyy, inv, yv)
     grp = np.zeros(labels.size)
     np.maximum.at(grp, inv, gv)
+    low = np.ones(labels.size)
+    np.minimum.at(low, inv, gv)
+    if not np.array_equal(low, grp):
+        raise InvalidInputError("the group must be constant within each cluster")
     return {"x1": int(anyy[grp == 1].sum()), "n1": int((grp == 1).sum()),
             "x0": int(anyy[grp == 0].sum()), "n0": int((grp == 0).sum())}
