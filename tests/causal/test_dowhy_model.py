@@ -53,7 +53,15 @@ def test_frame_is_numeric_with_integer_treatment(data):
 
 def test_graph_and_identification(analysis):
     assert "treatment -> chas_support" in analysis.graph
-    assert "area -> treatment" in analysis.graph
+    # area-level confounding is in the graph (not an instrument), and stated as an assumption
+    assert "area_context -> treatment" in analysis.graph
+    assert "area_context -> chas_support" in analysis.graph
+    assert "area -> treatment" not in analysis.graph.replace("area_context", "")
+    assert any("no area-level confounding" in a for a in analysis.assumptions)
+    assert "months_at_risk" in analysis.adjustment_set  # time at risk adjusted for
+    assert set(analysis.interpretation) == set(analysis.refutations)
+    assert "by construction" in analysis.interpretation["placebo_treatment"]
+    assert "tests something" in analysis.interpretation["unobserved_common_cause"]
     assert "backdoor" in analysis.estimand
     assert set(analysis.adjustment_set) <= set(COMMON_CAUSES)
     assert causal_graph().count("->") == 2 + 2 * len(COMMON_CAUSES) + 1
