@@ -102,6 +102,11 @@ class AssignmentSpec:
         1 and 2 are one wave). Values in no group are blocks of their own.
     description : str
         The mechanism in words, for the report.
+
+    Examples
+    --------
+    >>> AssignmentSpec("wave", block="phase", merge=[["1", "2"]]).merge
+    (('1', '2'),)
     """
 
     name: str

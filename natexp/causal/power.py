@@ -461,6 +461,19 @@ def design_effect(icc: float, mean_size: float, cv_size: float = 0.0) -> float:
     Ashby and Kerry (2006). Divide a sample size by it for the effective sample size; multiply
     an individually-randomized sample size by it for a cluster design.
 
+    Parameters
+    ----------
+    icc : float
+        Intra-cluster correlation, in [0, 1].
+    mean_size : float
+        Mean cluster size (>= 1).
+    cv_size : float, default 0
+        Coefficient of variation of the cluster sizes.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     Kish (1965): clusters of 20 with ICC 0.05.

@@ -626,6 +626,22 @@ def unit_randomization_test(
     assigns by time within a unit (a staggered design), the result carries a note and no
     p-value: use the staggered panel's randomization inference instead.
 
+    Parameters
+    ----------
+    cohort : Cohort
+    space : AssignmentSpace
+        From :func:`natexp.causal.assignment.enumerate_assignments`.
+    outcome : str
+    among : str or None, default "followup_reached"
+        The primary population; None: every identified family.
+    statistic : {"pooled", "unit_mean"}
+        See :func:`unit_randomization_distribution`.
+    alternative : {"two-sided", "less", "greater"}
+    confidence_level : float, default 0.95
+        Only for the diagnostics (can the test reach significance at all?).
+    estimand : mapping, optional
+        The estimand the statistic targets, carried into ``extra["estimand"]``.
+
     Returns
     -------
     Result
@@ -757,12 +773,35 @@ def placebo_in_space(
     blocks with an absolute difference at least as large, smallest attainable ``1 / B``.
     Multiplicity is stated (Holm-adjusted p, expected number significant by chance).
 
+    Parameters
+    ----------
+    cohort : Cohort
+    space : AssignmentSpace
+        The declared mechanism (its blocks are the placebo units).
+    outcome : str
+    among : str or None, default "followup_reached"
+        Restrict to families with this column True (the primary population).
+    confidence_level : float, default 0.95
+
     Returns
     -------
     SensitivityTable
         Columns ``placebo_block, x1, n1, x2, n2, rd, p, min_p, p_holm, significant,
         p_randomization``; ``meta`` holds the estimand and the placebo assignment space
         (``size``, ``min_pvalue``).
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
+    >>> fam, _ = generate()
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
+    ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
+    >>> placebo_in_space(c, sp).frame["placebo_block"].to_list()
+    ['Buckinghamshire', 'Berkshire']
     """
     cl = _check_level(confidence_level)
     unit = space.spec.unit
@@ -839,6 +878,16 @@ def placebo_in_time(
     other control families (earlier receptions, and areas never live) the placebo control. A
     difference here reflects time or area, not the programme.
 
+    Parameters
+    ----------
+    cohort : Cohort
+    shifts : sequence of int, default (3, 6, 9, 12)
+        Months (positive).
+    outcome : str
+    among : str or None, default "followup_reached"
+        Restrict to families with this column True (the primary population).
+    confidence_level : float, default 0.95
+
     Returns
     -------
     SensitivityTable
@@ -846,6 +895,16 @@ def placebo_in_time(
         these group sizes allow), ``p_holm``, ``significant``; ``meta`` the estimand and the
         assignment model of the p-values (families exchangeable within the control arm,
         conditional on the placebo allocation).
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> fam, _ = generate()
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> placebo_in_time(c, shifts=[6]).frame.select("shift", "n1", "n2").row(0)
+    (6, 3, 12)
     """
     cl = _check_level(confidence_level)
     lf = cohort.members.filter(pl.col("arm") == "control")

@@ -725,6 +725,16 @@ def delta_tipping_point(x1, r1, m1, x2, r2, m2, *, confidence_level: float = 0.9
     the significance changes is found by bisection of the pattern-mixture estimate and its
     interval limits (:func:`pattern_mixture`); the ``deltas x deltas`` grid is the table.
 
+    Parameters
+    ----------
+    x1, r1, m1, x2, r2, m2 : int
+        Outcome among the reached, reached, not reached; treatment then control.
+    confidence_level : float, default 0.95
+    deltas : sequence of float
+        The grid of log-odds shifts (each arm).
+    limit : float, default 5
+        Largest ``|delta|`` searched for the tipping point.
+
     Returns
     -------
     SensitivityTable

@@ -31,7 +31,6 @@ from natexp.causal.power import design_effect, icc_anova
 from natexp.causal.result import InvalidInputError
 from natexp.causal.sensitivity import delta_tipping_point, pattern_mixture
 
-
 # ------------------------------------------------------------------ pattern mixture
 
 
