@@ -523,6 +523,7 @@ def sensitivity(
     otherwise."""
     from natexp.causal.assignment import enumerate_assignments
     from natexp.causal.randomization import unit_randomization_distribution
+    from natexp.causal.result import InvalidInputError
     from natexp.causal.sensitivity import sensitivity_suite, treated_units
 
     cfg = settings.sensitivity
@@ -531,9 +532,12 @@ def sensitivity(
     suite = sensitivity_suite(cohort, confidence_level=level, assignments=specs,
                               placebo_months=tuple(cfg.placebo_months), rng=cfg.seed)
     out: dict[str, Any] = suite.to_dict()
-    space = enumerate_assignments(cohort.rollout, specs[0], treated_units(cohort, specs[0].unit),
-                                  rng=cfg.seed)
-    distribution = unit_randomization_distribution(cohort, space)
+    try:
+        space = enumerate_assignments(cohort.rollout, specs[0],
+                                      treated_units(cohort, specs[0].unit), rng=cfg.seed)
+        distribution = unit_randomization_distribution(cohort, space)
+    except InvalidInputError:  # the design does not match the declared blocks (a note says)
+        distribution = None
     counts = arm_counts(cohort, "chas_support")
     (x1, n1), (x2, n2) = counts["treatment"], counts["control"]
     out["cluster"] = _cluster_analysis(cohort, settings, {"x1": x1, "n1": n1, "x2": x2,
@@ -542,7 +546,6 @@ def sensitivity(
     if itt is not None:
         out["intention_to_treat"] = itt
     tables = {
-        "randomization_distribution": distribution,
         "sensitivity": suite.to_polars(),
         "tipping_point": suite.nonresponse.to_polars(),
         "pattern_mixture": suite.pattern_mixture.to_polars(),
@@ -550,6 +553,8 @@ def sensitivity(
         "placebo_in_space": suite.placebo_in_space.to_polars(),
         "placebo_in_time": suite.placebo_in_time.to_polars(),
     }
+    if distribution is not None:
+        tables["randomization_distribution"] = distribution
     if cfg.spec_curve:
         from natexp.speccurve import specification_curve
 

@@ -1463,22 +1463,44 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
     ev = evalues_2x2(counts.x1, counts.r1, counts.x2, counts.r2, confidence_level=cl)
     loo = leave_one_area_out(cohort, outcome=outcome, among=reached, confidence_level=cl)
     mech: dict[str, Result] = {}
-    spaces = {}
+    spaces: dict[str, Any] = {}
     for spec in specs:
-        space = enumerate_assignments(cohort.rollout, spec, treated_units(cohort, spec.unit),
-                                      rng=rng)
+        try:
+            space = enumerate_assignments(cohort.rollout, spec,
+                                          treated_units(cohort, spec.unit), rng=rng)
+        except InvalidInputError as err:  # the design does not match the declared blocks
+            mech[spec.name] = Result(
+                method="randomization.declared_assignment", label=f"Randomization test over "
+                f"the declared assignment ({spec.name})", note=f"not run: {err}",
+                extra={"assignment_space": {**spec.to_dict(), "size": None,
+                                            "min_pvalue": None,
+                                            "can_reach_significance": None},
+                       "estimand": est})
+            continue
         spaces[spec.name] = space
         mech[spec.name] = unit_randomization_test(cohort, space, outcome=outcome, among=reached,
                                                   confidence_level=cl, estimand=est)
-    primary_space = spaces[specs[0].name]
+    primary_space = spaces.get(specs[0].name)
     area_est = {**est, "contrast": "difference between the mean over treated areas and the "
                                    "mean over comparison areas of each area's uptake "
                                    "proportion", "unit": specs[0].unit}
-    area = unit_randomization_test(cohort, primary_space, outcome=outcome, among=reached,
-                                   statistic="unit_mean", confidence_level=cl,
-                                   estimand=area_est)
-    pis = placebo_in_space(cohort, primary_space, outcome=outcome, among=reached,
-                           confidence_level=cl)
+    if primary_space is None:
+        area = Result(method="randomization.declared_assignment",
+                      note=mech[specs[0].name].note,
+                      extra={**_plain(mech[specs[0].name].extra), "estimand": area_est})
+        pis = SensitivityTable(
+            "placebo.in_space", "In-space placebos", pl.DataFrame(),
+            notes=(f"not run: {mech[specs[0].name].note}",),
+            meta={"outcome": outcome, "among": reached, "confidence_level": cl,
+                  "estimand": {**est, "population": "control-arm families"},
+                  "assignment_space": {"name": f"placebo_{specs[0].name}", "size": None,
+                                       "min_pvalue": None, "description": "not run"}})
+    else:
+        area = unit_randomization_test(cohort, primary_space, outcome=outcome, among=reached,
+                                       statistic="unit_mean", confidence_level=cl,
+                                       estimand=area_est)
+        pis = placebo_in_space(cohort, primary_space, outcome=outcome, among=reached,
+                               confidence_level=cl)
     pit = placebo_in_time(cohort, shifts=placebo_months, outcome=outcome, among=reached,
                           confidence_level=cl)
     return SensitivitySuite(estimand=est, nonresponse=tp, pattern_mixture=pm, evalues=ev,

@@ -285,3 +285,51 @@ def test_progress_environment_switch(monkeypatch):
     buf = io.StringIO()
     list(progress(range(2), "on", stream=buf))
     assert "2/2" in buf.getvalue()
+
+
+def test_every_analysis_states_its_estimand_and_every_test_its_space(run):
+    """Issue 17's definition of done, on the default run: results.json and the report show,
+    for every analysis, its estimand and, for every randomization or placebo test, its
+    assignment space, size and smallest attainable p."""
+    results, tables = run
+    est_keys = {"population", "outcome", "contrast", "conditional_on"}
+    assert est_keys <= set(results["primary_outcome"]["estimand"])
+    assert results["primary_outcome"]["estimand"]["conditional_on"]
+    s = results["sensitivity"]
+    assert est_keys <= set(s["estimand"])
+    for key in ("randomization", "area_level", *(
+            f"randomization_mechanisms.{k}" for k in s["randomization_mechanisms"])):
+        part = s
+        for k in key.split("."):
+            part = part[k]
+        sp = part["extra"]["assignment_space"]
+        assert {"size", "min_pvalue", "can_reach_significance", "description"} <= set(sp), key
+        assert est_keys <= set(part["extra"]["estimand"]), key
+    for key in ("placebo_in_space", "placebo_in_time"):
+        assert {"size", "min_pvalue", "description"} <= set(s[key]["meta"]["assignment_space"])
+        assert est_keys <= set(s[key]["meta"]["estimand"])
+    for key in ("pattern_mixture", "intention_to_treat", "cluster"):
+        part = s[key]
+        assert est_keys <= set(part.get("estimand") or part["meta"]["estimand"]), key
+    for q in results["appendix_b"].values():
+        assert est_keys <= set(q["estimand"]) and est_keys <= set(q["clustered"]["estimand"])
+    sens = tables["sensitivity"]
+    assert {"estimand", "assignment_space", "assignment_space_size", "min_pvalue"} <= set(
+        sens.columns)
+    rand = sens.filter(pl.col("analysis").str.contains("randomization"))
+    assert rand.height == 4 and rand["assignment_space_size"].null_count() == 0
+    # the declared county mechanism: 3 assignments, smallest p 1/3, cannot reach 0.05
+    sp = s["randomization"]["extra"]["assignment_space"]
+    assert (sp["size"], sp["can_reach_significance"]) == (3, False)
+    assert sp["min_pvalue"] == pytest.approx(1 / 3)
+    html, md = render_report(results, tables, {})
+    flat = " ".join(md.split())
+    assert "Among the 35 of 85 identified families reached by the follow-up call" in flat
+    assert "cannot separate the programme from differences between" in flat
+    assert "Maryland Scientific Methods Scale: level 2" in flat
+    assert "conditional on being reached" in flat
+    assert "no outcome whatever could reach significance" in flat
+    assert "| county | which one of the 3 counties went first" in md
+    assert "The conclusion rests on the randomization test over the declared assignment" in flat
+    assert "smallest attainable p" in flat and "Holm" in flat
+    assert "MISREADING" in flat
