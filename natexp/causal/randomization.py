@@ -36,7 +36,19 @@ The statistic
     Assignments that leave an arm empty have no difference; they count as not extreme (they are
     kept in the denominator and reported in ``note``).
 
-Placebo go-live dates (:func:`placebo_go_live`)
+The declared assignment mechanism (:func:`unit_randomization_test`, what the pipeline runs)
+    The comparison population is held fixed and the treated role is given to every set of
+    whole blocks the declared mechanism allows (:func:`natexp.causal.assignment.
+    enumerate_assignments`: e.g. which one of 3 counties went first). The statistic is the
+    primary one (pooled families) or the area-level one (each area weighted equally).
+
+Placebos that leave the true assignment alone (:func:`placebo_in_space`,
+:func:`placebo_in_time`)
+    Control-arm families only: a comparison block pretended live, or not-yet-live areas
+    pretended live a few months early; Holm-adjusted p-values and the number expected
+    significant by chance.
+
+Placebo go-live dates (:func:`placebo_go_live`, not used by the pipeline)
     Shift every go-live date by -12..+12 months, rebuild the cohort with
     :func:`natexp.data.cohort.build_cohort` and record the difference each schedule would have
     found, with exact two-sided Boschloo and Fisher p-values.
@@ -263,6 +275,10 @@ def randomization_test(
 ) -> Result:
     """Randomization p-value of the design's difference over assignments of go-live to areas.
 
+    Every set of as many areas is an assignment (any k of N), whatever blocks the decision was
+    made in: the pipeline uses :func:`unit_randomization_test` over the declared assignment
+    space (:mod:`natexp.causal.assignment`) instead.
+
     The p-value is the share of assignments (the observed one included) whose difference is at
     least as extreme as the observed: ``|d| >= |d_obs|`` two-sided, ``d >= d_obs`` for
     ``"greater"``, ``d <= d_obs`` for ``"less"``. Differences are compared exactly, as
@@ -391,6 +407,11 @@ def placebo_go_live(
     outcome: str = "chas_support", among: str | None = None, confidence_level: float = 0.95,
 ) -> SensitivityTable:
     """The difference each schedule with every go-live shifted by ``s`` months would have found.
+
+    Not a placebo in a design like ``oxon_vs_rest``: early shifts leave the treated arm as it is
+    and only shrink the control arm, later shifts relabel treated families as controls. The
+    pipeline uses :func:`placebo_in_space` and :func:`placebo_in_time` (control families only);
+    this function is kept to show how the comparison moves with the schedule.
 
     For each shift the rollout's go-live dates move by ``s`` calendar months (polars
     ``offset_by``; the end of a month clips), the cohort is rebuilt with

@@ -5,10 +5,13 @@ conclusion of a natural experiment like Operation Paramount needs to say how fra
 module collects the analyses that do not depend on the rollout timing (those are in
 :mod:`natexp.causal.randomization`):
 
-* **Non-response** (:func:`manski_bounds`, :func:`tipping_point`): the outcome is known only for
-  the reached families. Manski's worst/best-case bounds on the risk difference among all
-  identified families, and a tipping-point grid over *every* possible number of outcomes among
-  the unreached of each arm, with the exact Boschloo and Fisher p-value of each completed table.
+* **Non-response** (:func:`pattern_mixture`, :func:`delta_tipping_point`, :func:`manski_bounds`,
+  :func:`tipping_point`): the primary comparison is conditional on being reached. The
+  delta-adjusted pattern mixture (missing at random plus a log-odds shift per arm) and the
+  shift at which the conclusion changes; Manski's worst/best-case bounds on the risk difference
+  among all identified families; and (for a figure) a grid over *every* possible number of
+  outcomes among the unreached of each arm, with the exact Boschloo and Fisher p-value of each
+  completed table.
 * **Unmeasured confounding** (:func:`evalue_rr`, :func:`evalue_rd`, :func:`evalues_2x2`):
   E-values (VanderWeele and Ding 2017) for a risk ratio, and for a risk difference from 2x2
   counts as R's ``EValue::evalues.RD`` computes them (Ding and VanderWeele 2016).
@@ -608,7 +611,9 @@ def tipping_point(x1, r1, m1, x2, r2, m2, *, confidence_level: float = 0.95,
         same = int((col & (grid["sign"] == obs_sign)).sum()) if obs_sign else 0
         opp = int((col & (grid["sign"] == -obs_sign)).sum()) if obs_sign else 0
         notes.append(f"{test.capitalize()}: {level} in {int(col.sum())} completions "
-                     f"({same} in the observed direction, {opp} in the opposite one)")
+                     f"({same} in the observed direction, {opp} in the opposite one); the "
+                     "completions are not independent tests and are not equally plausible: "
+                     "the count is not a probability")
     mar: dict[str, Any] = {}
     if r1 and r2:
         mk1, mk2 = round(m1 * x1 / r1), round(m2 * x2 / r2)
