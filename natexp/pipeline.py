@@ -554,7 +554,25 @@ def sensitivity(
         "placebo_in_time": suite.placebo_in_time.to_polars(),
     }
     if distribution is not None:
-        tables["randomization_distribution"] = distribution
+        tables["randomization_distribution"] = distribution.with_columns(
+            pl.lit(space.spec.name).alias("assignment_space"),
+            pl.lit(space.size, dtype=pl.Int64).alias("assignment_space_size"),
+            pl.lit(space.min_pvalue).alias("min_pvalue"))
+    # every CSV of an analysis says what it estimates
+    words = {
+        "tipping_point": out["pattern_mixture"]["meta"]["estimand"],
+        "pattern_mixture": out["pattern_mixture"]["meta"]["estimand"],
+        "leave_one_area_out": out["estimand"],
+        "randomization_distribution": out["estimand"],
+        "placebo_in_space": out["placebo_in_space"]["meta"]["estimand"],
+        "placebo_in_time": out["placebo_in_time"]["meta"]["estimand"],
+    }
+    for name, est in words.items():
+        if name in tables and tables[name].width:
+            text = (f"{est.get('contrast')} in {est.get('outcome')} among "
+                    f"{est.get('population')}" + (f", conditional on {est['conditional_on']}"
+                                                  if est.get("conditional_on") else ""))
+            tables[name] = tables[name].with_columns(pl.lit(text).alias("estimand"))
     if cfg.spec_curve:
         from natexp.speccurve import specification_curve
 
@@ -575,8 +593,11 @@ def sensitivity(
         dw = dowhy_analysis(cohort, inputs.children, among="followup_reached",
                             confidence_level=level, n_simulations=cfg.dowhy_simulations,
                             n_permutations=cfg.dowhy_permutations, rng=cfg.seed)
-        out["dowhy"] = {**dw.to_dict(), "estimand": suite.to_dict()["estimand"]}
-        tables["dowhy"] = dw.to_polars()
+        out["dowhy"] = {**dw.to_dict(), "estimand": out["estimand"]}
+        tables["dowhy"] = dw.to_polars().with_columns(
+            pl.lit(f"{out['estimand']['contrast']} in {out['estimand']['outcome']} among "
+                   f"{out['estimand']['population']}, adjusted for "
+                   f"{', '.join(dw.adjustment_set) or 'nothing'}").alias("estimand"))
     return out, tables
 
 
