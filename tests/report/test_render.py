@@ -188,8 +188,10 @@ def test_sections_follow_what_the_run_produced(run, tmp_path):
                                  "rd": [0.1, 0.0, 0.2, 0.1],
                                  "sig_boschloo": [False, False, True, False]}},
         "randomization": {"estimate": 0.12, "pvalue": 0.096, "alternative": "two-sided",
-                          "extra": {"n_assignments": 1287, "min_pvalue": 1 / 1287,
-                                    "treated_areas": ["a"] * 5}},
+                          "extra": {"assignment_space": {
+                              "unit": "area", "block": "county", "size": 3,
+                              "min_pvalue": 1 / 3, "can_reach_significance": False,
+                              "description": "which one of 3 counties went first"}}},
         "leave_one_out": {"notes": ["dropping one area"], "table": [
             {"dropped_area": None, "dropped_treatment": 0, "dropped_control": 0, "rd": 0.07,
              "exact_low": -0.2, "exact_high": 0.3}]},
@@ -215,7 +217,8 @@ def test_sections_follow_what_the_run_produced(run, tmp_path):
     html, md = render_report(more, t2, figs, base_dir=tmp_path.parent)
     assert "## Sensitivity analyses" in md and "## Staggered rollout" in md
     assert "-58.0 to 60.0 percentage points (Manski bounds)" in md
-    assert "(two-sided randomization p = 0.096" in md
+    assert "(3 possible assignments, so the smallest attainable p-value is 0.333)" in md
+    assert "it gives randomization p = 0.096" in md
     assert "| Two-way fixed effects (benchmark) | 0.096 | 0.044 to 0.148 | < 0.001 |" in md
     assert f"]({tmp_path.name}/tipping_point.png)" in md
 
