@@ -476,7 +476,7 @@ def _refutation(name: str, ref: Any, *, n_sim: int | None, seed: int | None,
 
 def dowhy_analysis(
     cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = None, *,
-    outcome: str = "chas_support", among: str | None = None,
+    outcome: str = "chas_support", among: str | None = "followup_reached",
     method: str = "backdoor.linear_regression", confidence_level: float = 0.95,
     n_simulations: int = 100, n_permutations: int = 9_999,
     unobserved_strength: tuple[float, float] = (0.1, 0.1), rng: Any = None,
@@ -490,9 +490,9 @@ def dowhy_analysis(
         For the ``n_children`` and ``carer_parent`` common causes.
     outcome : str, default "chas_support"
         Boolean outcome (known for every identified family).
-    among : str or None, default None
-        None: all identified families (85 in the default data); e.g. ``"followup_reached"``
-        for the reached families only (35).
+    among : str or None, default "followup_reached"
+        The primary population, the reached families (35 in the default data); None: all
+        identified families (85).
     method : str, default "backdoor.linear_regression"
         A DoWhy backdoor estimator (see the module docstring for why linear regression).
     confidence_level : float, default 0.95

@@ -1535,6 +1535,12 @@ def fig_placebo(table: Any, *, confidence_level: float = 0.95,
         See :func:`fig_placebo_data`.
     confidence_level : float
         For the legend.
+    xlabel : str
+        Label of the shift axis (what a shift means for these placebos).
+    title : str
+        Figure title.
+    population : str
+        Who is compared, shown in the subtitle.
 
     Returns
     -------

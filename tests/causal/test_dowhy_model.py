@@ -71,7 +71,7 @@ def test_estimate_equals_statsmodels_ols(data, analysis):
     # reference: statsmodels OLS of the outcome on an intercept, the treatment and the
     # adjustment set, run live (the linear probability model DoWhy's estimator fits)
     c, kids = data
-    df = dowhy_frame(c, kids)
+    df = dowhy_frame(c, kids, among="followup_reached")  # dowhy_analysis's default population
     x = sm.add_constant(df[["treatment", *analysis.adjustment_set]].astype(float))
     fit = sm.OLS(df["chas_support"].astype(float), x).fit()
     est = analysis.estimate
