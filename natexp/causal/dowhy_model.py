@@ -94,8 +94,8 @@ REFUTER_INTERPRETATION = {
     "data_subset": "shows only stability under resampling (sampling variation), not bias",
     "unobserved_common_cause": "tests something: how far a simulated confounder of the stated "
                                "strength moves the estimate (a sensitivity analysis, not a "
-                               "pass/fail test); area-level confounding in a one-county "
-                               "comparison can be much stronger",
+                               "pass/fail test); area-level confounding in a comparison of "
+                               "few areas can be much stronger",
 }
 TREATMENT = "treatment"
 _PARENT_CARERS = ("mother", "father")
