@@ -90,6 +90,62 @@ class DesignConfig:
 
 
 @dataclass
+class AssignmentSpecConfig:
+    """One declared assignment mechanism; see :class:`natexp.causal.assignment.AssignmentSpec`.
+
+    ``block`` names a rollout column (``area``, ``county``, ``phase``); null: every unit is a
+    block of its own ("any k of N units"). ``merge`` lists groups of block values that were one
+    decision (e.g. ``[["1", "2"]]``: rollout phases 1 and 2 were one wave).
+    """
+
+    name: str = "county"
+    block: str | None = "county"
+    merge: list[list[str]] = field(default_factory=list)
+    description: str = ""
+
+
+@dataclass
+class AssignmentConfig:
+    """How the programme was assigned (``conf/assignment/*.yaml``): the unit, the blocks in
+    which it was decided and so the set of assignments that were possible.
+
+    ``primary`` is the mechanism the randomization inference of the primary comparison uses;
+    ``alternatives`` are reported beside it, to show how the p-value depends on the assumed
+    mechanism. ``evidence_*`` is the study's own rating of its design (e.g. the Maryland
+    Scientific Methods Scale level and its reason), shown in the report.
+    """
+
+    unit: str = "area"
+    primary: AssignmentSpecConfig = field(default_factory=AssignmentSpecConfig)
+    alternatives: list[AssignmentSpecConfig] = field(default_factory=list)
+    evidence_scale: str = ""
+    evidence_level: int | None = None
+    evidence_reason: str = ""
+
+    def __post_init__(self) -> None:
+        names = [self.primary.name, *(a.name for a in self.alternatives)]
+        if len(set(names)) != len(names):
+            raise ConfigError("config: assignment mechanism names must be unique")
+        cols = ("area", "county", "phase")
+        for spec in (self.primary, *self.alternatives):
+            if spec.block is not None and spec.block not in cols:
+                raise ConfigError(f"config: assignment {spec.name!r}: block must be a rollout "
+                                  "column (area, county, phase) or null")
+        if self.unit not in cols:
+            raise ConfigError("config: assignment.unit must be a rollout column")
+
+    def specs(self) -> list:
+        """The :class:`natexp.causal.assignment.AssignmentSpec` of each mechanism, primary
+        first."""
+        from natexp.causal.assignment import AssignmentSpec
+
+        return [AssignmentSpec(name=s.name, unit=self.unit, block=s.block,
+                               merge=tuple(tuple(g) for g in s.merge),
+                               description=s.description)
+                for s in (self.primary, *self.alternatives)]
+
+
+@dataclass
 class DataConfig:
     """Input files. Both null: the embedded synthetic dataset."""
 
@@ -130,7 +186,7 @@ class SensitivityConfig:
     randomization, placebo go-live, leave-one-area-out) and the DoWhy model."""
 
     enabled: bool = True
-    placebo_shift_months: int = 12
+    placebo_months: list[int] = field(default_factory=lambda: [3, 6, 9, 12])
     dowhy: bool = True
     dowhy_simulations: int = 100
     dowhy_permutations: int = 9999
@@ -146,8 +202,8 @@ class SensitivityConfig:
         for key in ("spec_window_starts", "spec_window_ends", "spec_followup_dates"):
             for value in getattr(self, key):
                 _date(value, f"sensitivity.{key}")
-        if not 0 <= self.placebo_shift_months <= 60:
-            raise ConfigError("config: sensitivity.placebo_shift_months must be in 0..60")
+        if any(not 1 <= m <= 60 for m in self.placebo_months):
+            raise ConfigError("config: sensitivity.placebo_months must be in 1..60")
         if self.dowhy_simulations < 1 or self.dowhy_permutations < 1:
             raise ConfigError("config: sensitivity.dowhy_simulations and dowhy_permutations "
                               "must be positive")
@@ -257,6 +313,7 @@ class NatexpConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     design: DesignConfig = field(default_factory=DesignConfig)
+    assignment: AssignmentConfig = field(default_factory=AssignmentConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
     sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)

@@ -110,6 +110,8 @@ def _check_item(item: Any, k: int) -> dict:
         raise PublishedSpecError(f"{iid}: expected must be 'reproduces' or 'differs'")
     if isinstance(item["value"], bool) or not isinstance(item["value"], numbers.Real):
         raise PublishedSpecError(f"{iid}: value must be a number")
+    if "misreading" in item and not isinstance(item["misreading"], str):
+        raise PublishedSpecError(f"{iid}: misreading must be text")
     if item.get("comparison") not in (None, "less_than"):
         raise PublishedSpecError(f"{iid}: comparison must be 'less_than' when given")
     _check_recompute(item["recompute"], iid)
@@ -358,6 +360,9 @@ def _explain(item: Mapping, status: str, results: Mapping) -> str:
             text += f" {note}"
     if status == "differs" or expected == "differs":
         text += _likely_text(item, results)
+    misreading = str(item.get("misreading") or "").strip()
+    if misreading:  # the number may reproduce while the report's reading of it is wrong
+        text = f"MISREADING: {misreading} {text}"
     return text.strip()
 
 

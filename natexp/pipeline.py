@@ -223,6 +223,7 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
     from natexp.data.tables import appendix_b_counts
 
     counts = appendix_b_counts(inputs.families, inputs.children)
+    clustered = _appendix_b_clustered(inputs, confidence_level)
     out: dict[str, Any] = {}
     rows = []
     for key in PUBLISHED_CHI2:
@@ -253,10 +254,17 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
             "pearson_pvalue": pear["pvalue"],
             "published_chi2": PUBLISHED_CHI2[key],
             "fisher_pvalue": fish["pvalue"],
+            "estimand": {"population": "every child of the identification data",
+                         "outcome": label,
+                         "contrast": "children of imprisoned mothers vs children of imprisoned "
+                                     "fathers (descriptive: not the programme's arms)",
+                         "conditional_on": "", "unit": "child"},
             "panel": d,
         }
         if note:
             out[key]["note"] = note
+        if key in clustered:
+            out[key]["clustered"] = clustered[key]
         rows.append(
             {
                 "table": key,
@@ -276,12 +284,71 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
     return out, pl.DataFrame(rows)
 
 
-def primary_outcome(cohort: Cohort, confidence_level: float) -> tuple[dict, pl.DataFrame]:
-    """Support uptake before follow-up among reached families, treatment vs control."""
+def _treated_blocks(cohort: Cohort, assignment: Any) -> tuple[str, list[str]]:
+    """The primary mechanism's block column (in words) and the blocks in the treated role."""
+    from natexp.causal.assignment import enumerate_assignments
+    from natexp.causal.result import InvalidInputError
+    from natexp.causal.sensitivity import treated_units
+
+    spec = assignment.specs()[0]
+    try:
+        space = enumerate_assignments(cohort.rollout, spec, treated_units(cohort, spec.unit))
+    except InvalidInputError:
+        return spec.block or spec.unit, []
+    return spec.block or spec.unit, space.assigned_blocks()[0]
+
+
+def _appendix_b_clustered(inputs: Inputs, confidence_level: float) -> dict[str, Any]:
+    """Appendix B with families as clusters: children share a family, so the child-level tests
+    assume an independence that fails. Cluster-robust risk difference over children, and the
+    family-level table (families with at least one such child) with Fisher's exact test."""
+    from natexp.causal.cluster import cluster_robust_rd, family_level_table
+    from natexp.causal.sensitivity import _fisher_p
+    from natexp.data.tables import APPENDIX_B_QUESTIONS
+
+    kids = (inputs.children.join(inputs.families.select("family_id", "parent_sex"),
+                                 on="family_id", how="left")
+            .filter(pl.col("parent_sex").is_in(["F", "M"])).sort("family_id", "child_id")
+            .collect())
+    if kids.height == 0:
+        return {}
+    female = (kids["parent_sex"] == "F").cast(pl.Int64).to_numpy()
+    fam = kids["family_id"].to_numpy()
+    out: dict[str, Any] = {}
+    for key, (label, column, yes) in APPENDIX_B_QUESTIONS.items():
+        y = kids[column].is_in(list(yes)).fill_null(False).cast(pl.Int64).to_numpy()
+        cr = cluster_robust_rd(y, female, fam, confidence_level=confidence_level)
+        t = family_level_table(y, female, fam)
+        out[key] = {
+            "cluster_robust": cr.to_dict(),
+            "families": {"female": {"yes": t["x1"], "n": t["n1"]},
+                         "male": {"yes": t["x0"], "n": t["n0"]}},
+            "families_fisher_pvalue": _fisher_p(t["x1"], t["n1"], t["x0"], t["n0"]),
+            "estimand": {"population": "every family of the identification data",
+                         "outcome": f"at least one child: {label}",
+                         "contrast": "families of imprisoned mothers vs of imprisoned fathers",
+                         "conditional_on": "", "unit": "family"},
+            "note": "children cluster in families; the cluster-robust (CR1) test and the "
+                    "family-level Fisher test allow for that, the published child-level "
+                    "chi-squared does not",
+        }
+    return out
+
+
+def primary_outcome(cohort: Cohort, confidence_level: float,
+                    assignment: Any = None) -> tuple[dict, pl.DataFrame]:
+    """Support uptake before follow-up among reached families, treatment vs control.
+
+    ``assignment`` (config ``assignment``) names the blocks the programme was assigned in, so
+    the sentence can say what a comparison of so few blocks cannot separate.
+    """
+    from natexp.causal.sensitivity import primary_estimand
     from natexp.causal.twobytwo import compare_groups
 
     counts = arm_counts(cohort, "chas_support")
     (x1, n1), (x2, n2) = counts["treatment"], counts["control"]
+    ident = arm_counts(cohort, "followup_reached", among=None)
+    n_ident = ident["treatment"][1] + ident["control"][1]
     panel = compare_groups(x1, n1, x2, n2, confidence_level=confidence_level)
     d = panel.to_dict()
     rd = d["risk_difference"]["exact_unconditional"]
@@ -290,6 +357,15 @@ def primary_outcome(cohort: Cohort, confidence_level: float) -> tuple[dict, pl.D
     def pct(v: Any) -> str:
         return "undefined" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.0f}"
 
+    block, treated = _treated_blocks(cohort, assignment) if assignment is not None else ("", [])
+    if treated:
+        which = (f"one {block} ({treated[0]})" if len(treated) == 1
+                 else f"{len(treated)} {block} blocks ({', '.join(treated)})")
+        area_caveat = (f" A comparison of {which} with the others cannot separate the "
+                       f"programme from differences between {block} blocks.")
+    else:
+        area_caveat = (" Areas were not assigned at random: the comparison cannot separate the "
+                       "programme from differences between areas.")
     if not (n1 and n2):
         sentence = "One arm is empty: no comparison is possible."
     else:
@@ -303,11 +379,16 @@ def primary_outcome(cohort: Cohort, confidence_level: float) -> tuple[dict, pl.D
             f"only {n1 + n2} families were compared: read it as an association, not an effect."
         )
         sentence = (
-            f"{x1} of {n1} treatment families and {x2} of {n2} control families took up support "
-            f"(difference {pct(rd['estimate'])} percentage points, {100 * confidence_level:g}% "
-            f"exact interval {pct(lo)} to {pct(hi)}; Boschloo exact p = {p:.2g}). {verdict}"
+            f"Among the {n1 + n2} of {n_ident} identified families reached by the follow-up "
+            f"call, {x1} of {n1} treatment families and {x2} of {n2} control families took up "
+            f"support (difference {pct(rd['estimate'])} percentage points, "
+            f"{100 * confidence_level:g}% exact interval {pct(lo)} to {pct(hi)}; Boschloo exact "
+            f"p = {p:.2g}, which treats families as assigned one by one, conditional on the "
+            f"observed allocation). {verdict}{area_caveat}"
         )
     result = {"counts": {"x1": x1, "n1": n1, "x2": x2, "n2": n2}, "sentence": sentence,
+              "estimand": primary_estimand(cohort), "identified": n_ident,
+              "area_caveat": area_caveat.strip(),
               "panel": d}
     return result, panel.to_polars()
 
@@ -459,13 +540,98 @@ def power_analysis(counts: dict, confidence_level: float) -> dict:
     return out
 
 
+def _cluster_analysis(cohort: Cohort, settings: NatexpConfig, counts: dict,
+                      outcome: str = "chas_support",
+                      among: str = "followup_reached") -> dict[str, Any]:
+    """Intra-cluster correlation of the outcome across the assigned units (among the primary
+    population), the design effect, and the power and sample size carried through it."""
+    from natexp.causal.power import design_effect, exact_power, icc_anova, sample_size
+
+    unit = settings.assignment.unit
+    level = settings.analysis.confidence_level
+    m = (cohort.members.filter(pl.col(among) == True)  # noqa: E712
+         .select(unit, "arm", pl.col(outcome).fill_null(False).cast(pl.Int64)).collect()
+         .sort(unit, "arm", outcome))
+    icc = icc_anova(m[outcome].to_numpy(), m[unit].to_numpy())
+    out: dict[str, Any] = {
+        "estimand": {"population": f"families with {among} True", "outcome": outcome,
+                     "contrast": f"share of the outcome's variance between {unit}s",
+                     "conditional_on": "", "unit": "family"},
+        "icc": icc.to_dict()}
+    if math.isnan(icc.estimate):
+        out["note"] = "too few units or families for an intra-cluster correlation"
+        return out
+    per_arm = {}
+    for arm, n in (("treatment", counts["n1"]), ("control", counts["n2"])):
+        sizes = m.filter(pl.col("arm") == arm).group_by(unit).len()["len"].to_numpy()
+        if sizes.size == 0:
+            continue
+        mean, cv = float(sizes.mean()), float(sizes.std() / sizes.mean())
+        deff = design_effect(icc.estimate, mean, cv)
+        per_arm[arm] = {"units": int(sizes.size), "mean_size": mean, "cv_size": cv,
+                        "design_effect": deff, "families": int(n),
+                        "effective_families": n / deff}
+    out["per_arm"] = per_arm
+    x1, n1, x2, n2 = counts["x1"], counts["n1"], counts["x2"], counts["n2"]
+    if n1 and n2 and len(per_arm) == 2:
+        e1 = max(1, round(per_arm["treatment"]["effective_families"]))
+        e2 = max(1, round(per_arm["control"]["effective_families"]))
+        out["power_fisher_effective"] = exact_power(
+            e1, e2, x1 / n1, x2 / n2, test="fisher", confidence_level=level).to_dict()
+        deff_max = max(v["design_effect"] for v in per_arm.values())
+        if x1 / n1 != x2 / n2:
+            ss = sample_size(x1 / n1, x2 / n2, power=0.8, test="fisher",
+                             confidence_level=level)
+            if not math.isnan(ss.estimate):
+                out["sample_size_fisher_clustered"] = {
+                    "families_per_arm_independent": ss.estimate,
+                    "design_effect": deff_max,
+                    "families_per_arm_clustered": math.ceil(ss.estimate * deff_max),
+                    "note": "the independent-families sample size times the larger arm's "
+                            "design effect at the observed cluster sizes; the ICC comes from "
+                            f"{icc.extra['n']} families in {icc.extra['k']} {unit}s and is "
+                            "very imprecise"}
+    return out
+
+
+def _intention_to_treat(cohort: Cohort, level: float, outcome: str = "chas_support",
+                        reached: str = "followup_reached") -> dict[str, Any] | None:
+    """All identified families, when the outcome is recorded for every one of them."""
+    from natexp.causal.twobytwo import compare_groups
+
+    missing = cohort.members.select(pl.col(outcome).null_count()).collect().item()
+    if missing:
+        return None
+    counts = arm_counts(cohort, outcome, among=None)
+    (x1, n1), (x2, n2) = counts["treatment"], counts["control"]
+    if not (n1 and n2):
+        return None
+    d = compare_groups(x1, n1, x2, n2, confidence_level=level).to_dict()
+    reached_n = sum(arm_counts(cohort, reached, among=None)[a][0] for a in counts)
+    return {
+        "estimand": {"population": f"all {n1 + n2} identified families", "outcome": outcome,
+                     "contrast": "risk difference, treatment minus control",
+                     "conditional_on": "", "unit": "family"},
+        "counts": {"x1": x1, "n1": n1, "x2": x2, "n2": n2},
+        "risk_difference": d["risk_difference"]["exact_unconditional"],
+        "boschloo": d["test"]["boschloo"],
+        "note": f"intention-to-treat comparison of every identified family (the outcome is "
+                f"recorded for all {n1 + n2}); the primary comparison is conditional on being "
+                f"reached ({reached_n} of {n1 + n2})",
+    }
+
+
 def sensitivity(
     cohort: Cohort, inputs: Inputs, settings: NatexpConfig
 ) -> tuple[dict, dict[str, pl.DataFrame]]:
     """Sensitivity analyses and the DoWhy model of the primary comparison (config
-    ``sensitivity``)."""
-    from natexp.causal.randomization import randomization_distribution
-    from natexp.causal.sensitivity import sensitivity_suite
+    ``sensitivity``; assignment mechanisms from config ``assignment``). Every analysis targets
+    the primary estimand (the reached families' comparison) unless its ``estimand`` says
+    otherwise."""
+    from natexp.causal.assignment import enumerate_assignments
+    from natexp.causal.randomization import unit_randomization_distribution
+    from natexp.causal.result import InvalidInputError
+    from natexp.causal.sensitivity import sensitivity_suite, treated_units
 
     cfg = settings.sensitivity
     level = settings.analysis.confidence_level
@@ -474,23 +640,56 @@ def sensitivity(
     if empty:
         return {"note": f"not computed: no identified family in the {' and '.join(empty)} "
                         "arm(s), so there is no comparison to test for sensitivity"}, {}
-    k = cfg.placebo_shift_months
-    suite = sensitivity_suite(cohort, confidence_level=level, shifts=tuple(range(-k, k + 1)),
-                              rng=cfg.seed)
+    specs = settings.assignment.specs()
+    suite = sensitivity_suite(cohort, confidence_level=level, assignments=specs,
+                              placebo_months=tuple(cfg.placebo_months), rng=cfg.seed)
     out: dict[str, Any] = suite.to_dict()
-    distribution = randomization_distribution(cohort, rng=cfg.seed)
+    try:
+        space = enumerate_assignments(cohort.rollout, specs[0],
+                                      treated_units(cohort, specs[0].unit), rng=cfg.seed)
+        distribution = unit_randomization_distribution(cohort, space)
+    except InvalidInputError:  # the design does not match the declared blocks (a note says)
+        distribution = None
+    counts = arm_counts(cohort, "chas_support")
+    (x1, n1), (x2, n2) = counts["treatment"], counts["control"]
+    out["cluster"] = _cluster_analysis(cohort, settings, {"x1": x1, "n1": n1, "x2": x2,
+                                                          "n2": n2})
+    itt = _intention_to_treat(cohort, level)
+    if itt is not None:
+        out["intention_to_treat"] = itt
     tables = {
-        "randomization_distribution": distribution,
         "sensitivity": suite.to_polars(),
         "tipping_point": suite.nonresponse.to_polars(),
+        "pattern_mixture": suite.pattern_mixture.to_polars(),
         "leave_one_area_out": suite.leave_one_out.to_polars(),
-        "placebo_go_live": suite.placebo.to_polars(),
+        "placebo_in_space": suite.placebo_in_space.to_polars(),
+        "placebo_in_time": suite.placebo_in_time.to_polars(),
     }
+    if distribution is not None:
+        tables["randomization_distribution"] = distribution.with_columns(
+            pl.lit(space.spec.name).alias("assignment_space"),
+            pl.lit(space.size, dtype=pl.Int64).alias("assignment_space_size"),
+            pl.lit(space.min_pvalue).alias("min_pvalue"))
+    # every CSV of an analysis says what it estimates
+    words = {
+        "tipping_point": out["pattern_mixture"]["meta"]["estimand"],
+        "pattern_mixture": out["pattern_mixture"]["meta"]["estimand"],
+        "leave_one_area_out": out["estimand"],
+        "randomization_distribution": out["estimand"],
+        "placebo_in_space": out["placebo_in_space"]["meta"]["estimand"],
+        "placebo_in_time": out["placebo_in_time"]["meta"]["estimand"],
+    }
+    for name, est in words.items():
+        if name in tables and tables[name].width:
+            text = (f"{est.get('contrast')} in {est.get('outcome')} among "
+                    f"{est.get('population')}" + (f", conditional on {est['conditional_on']}"
+                                                  if est.get("conditional_on") else ""))
+            tables[name] = tables[name].with_columns(pl.lit(text).alias("estimand"))
     if cfg.spec_curve:
         from natexp.speccurve import specification_curve
 
         iso = dt.date.fromisoformat
-        specs = specification_curve(
+        specs_ = specification_curve(
             inputs.families, cohort.rollout, cohort.design,
             designs=cfg.spec_designs,
             windows=[(iso(a), iso(b)) for a in cfg.spec_window_starts
@@ -498,16 +697,19 @@ def sensitivity(
             followup_dates=[iso(d) for d in cfg.spec_followup_dates],
             custody=cfg.spec_custody, confidence_level=level,
         )
-        out["specification_curve"] = {"table": specs.to_dicts()}
-        tables["specification_curve"] = specs
+        out["specification_curve"] = {"table": specs_.to_dicts()}
+        tables["specification_curve"] = specs_
     if cfg.dowhy:
         from natexp.causal.dowhy_model import dowhy_analysis
 
-        dw = dowhy_analysis(cohort, inputs.children, confidence_level=level,
-                            n_simulations=cfg.dowhy_simulations,
+        dw = dowhy_analysis(cohort, inputs.children, among="followup_reached",
+                            confidence_level=level, n_simulations=cfg.dowhy_simulations,
                             n_permutations=cfg.dowhy_permutations, rng=cfg.seed)
-        out["dowhy"] = dw.to_dict()
-        tables["dowhy"] = dw.to_polars()
+        out["dowhy"] = {**dw.to_dict(), "estimand": out["estimand"]}
+        tables["dowhy"] = dw.to_polars().with_columns(
+            pl.lit(f"{out['estimand']['contrast']} in {out['estimand']['outcome']} among "
+                   f"{out['estimand']['population']}, adjusted for "
+                   f"{', '.join(dw.adjustment_set) or 'nothing'}").alias("estimand"))
     return out, tables
 
 
@@ -718,7 +920,7 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
     level = settings.analysis.confidence_level
     bar.update(status="Appendix B and the primary outcome")
     app_b, app_b_table = appendix_b(inputs, level)
-    primary, uptake_table = primary_outcome(cohort, level)
+    primary, uptake_table = primary_outcome(cohort, level, settings.assignment)
 
     results: dict[str, Any] = {
         "natexp_version": __version__,

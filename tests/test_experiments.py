@@ -209,3 +209,17 @@ def test_replication_says_when_data_do_not_match_the_report(published, results):
     assert row["interview_agreed_total"]["status"] == "not_recomputed"
     assert row["interview_agreed_total"]["recomputed"] is None
     assert "interview" in row["interview_agreed_total"]["explanation"]
+
+
+def test_misreading_is_flagged_even_where_the_number_reproduces(published, results):
+    # the report's "Likelihood of finding by chance" column reads a p-value as the chance the
+    # finding is due to chance (a p-value is P(data at least this extreme | no difference))
+    t = replication_table(published, results)
+    row = t.filter(pl.col("id") == "appendix_b_likelihood_by_chance").row(0, named=True)
+    assert row["status"] == "reproduces"
+    assert row["explanation"].startswith("MISREADING:")
+    assert "not the likelihood that the finding is due to chance" in row["explanation"]
+    bad = [{"id": "x", "value": 1, "unit": "count", "what": "x", "where": "x",
+            "expected": "reproduces", "recompute": 1, "misreading": 3}]
+    with pytest.raises(PublishedSpecError, match="misreading"):
+        replication_table(bad, {})

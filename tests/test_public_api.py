@@ -175,9 +175,13 @@ def test_sensitivity_containers_display():
     table = SensitivityTable("demo", "Demo <table>", pl.DataFrame({"a": [1, 2]}),
                              headline=tp.observed, notes=("a & b",))
     assert_renders(table, "Demo &lt;table&gt;", "a &amp; b")
-    suite = SensitivitySuite(nonresponse=tp, evalues=natexp.evalues_2x2(4, 20, 2, 15),
-                             leave_one_out=table, randomization=tp.observed, placebo=table)
-    assert_renders(suite, "E-values")
+    pm = natexp.delta_tipping_point(4, 20, 2, 2, 15, 2, deltas=[0.0])
+    suite = SensitivitySuite(estimand={"population": "reached"}, nonresponse=tp,
+                             pattern_mixture=pm, evalues=natexp.evalues_2x2(4, 20, 2, 15),
+                             leave_one_out=table, randomization=tp.observed,
+                             mechanisms={"county": tp.observed}, area_level=tp.observed,
+                             placebo_in_space=table, placebo_in_time=table)
+    assert_renders(suite, "E-values", "Delta-adjusted pattern mixture")
 
 
 # --------------------------------------------------------------------------- docs/api.md

@@ -526,6 +526,11 @@ def _ab_keys(q: str) -> list[str]:
     return [f"appendix_b.{q}.{s}.{k}" for s in _AB_SEX for k in ("yes", "no", "n")]
 
 
+#: Why the family-level (clustered) Appendix B analysis is withheld in publication mode.
+_AB_CLUSTERED = ("the family-level Appendix B analysis counts families by sex of the imprisoned "
+                 "parent and care status: counts disclosure control does not clear")
+
+
 def _index_appendix_b(m: _Model, ab: Any) -> None:
     if not isinstance(ab, Mapping):
         return
@@ -553,6 +558,9 @@ def _index_appendix_b(m: _Model, ab: Any) -> None:
                 loc = META
             elif rest == ("published_chi2",):
                 loc = PUBLIC
+            elif rest and rest[0] == "clustered":
+                loc = Uncleared(_AB_CLUSTERED)
+                m.uncleared_sections[_dot(path[:3])] = _AB_CLUSTERED
             else:
                 loc = derived
             m.put(path, loc, _dot(path))
@@ -822,6 +830,8 @@ _NONRESPONSE = (*_PRIMARY, *(f"flow.{s}.{a}" for s in ("identified", "reached") 
 #: Sensitivity analyses built from the cleared counts: results key -> the counts they use.
 CLEARED_SENSITIVITY: dict[str, tuple[str, ...]] = {
     "nonresponse": _NONRESPONSE,
+    "pattern_mixture": _NONRESPONSE,
+    "estimand": _NONRESPONSE,
     "evalues": _PRIMARY,
 }
 
@@ -829,13 +839,26 @@ CLEARED_SENSITIVITY: dict[str, tuple[str, ...]] = {
 #: withheld in publication mode.
 UNCLEARED_SENSITIVITY: dict[str, str] = {
     "randomization": (
-        "the randomization test recomputes support uptake among all identified families under "
-        "every assignment of areas to the treated role: counts by area, and among all "
-        "identified families, that disclosure control does not clear"),
-    "placebo": (
-        "the placebo go-live analysis recomputes support uptake among the families of every "
-        "shifted go-live schedule: other cohorts whose counts disclosure control does not "
-        "clear and which overlap the published one (differencing)"),
+        "the randomization test recomputes support uptake under every assignment of areas to "
+        "the treated role: counts by area that disclosure control does not clear"),
+    "randomization_mechanisms": (
+        "the randomization tests recompute support uptake under every assignment of areas to "
+        "the treated role: counts by area that disclosure control does not clear"),
+    "area_level": (
+        "the area-level analysis uses support uptake area by area: counts disclosure control "
+        "does not clear"),
+    "cluster": (
+        "the intra-cluster correlation and design effect use the reached families and their "
+        "uptake area by area: counts disclosure control does not clear"),
+    "intention_to_treat": (
+        "the intention-to-treat comparison counts support uptake among all identified "
+        "families: counts disclosure control does not clear"),
+    "placebo_in_space": (
+        "the in-space placebos split the control families by area block: counts disclosure "
+        "control does not clear and which overlap the published ones (differencing)"),
+    "placebo_in_time": (
+        "the in-time placebos split the control families by reception date: counts disclosure "
+        "control does not clear and which overlap the published ones (differencing)"),
     "leave_one_out": (
         "leaving one area out shows the reached families and their support uptake area by "
         "area: counts disclosure control does not clear (small by construction)"),
@@ -851,7 +874,8 @@ UNCLEARED_SENSITIVITY: dict[str, str] = {
 #: CSV tables of the sensitivity analyses built from counts these rules do not track.
 UNCLEARED_TABLES: dict[str, str] = {
     "randomization_distribution": UNCLEARED_SENSITIVITY["randomization"],
-    "placebo_go_live": UNCLEARED_SENSITIVITY["placebo"],
+    "placebo_in_space": UNCLEARED_SENSITIVITY["placebo_in_space"],
+    "placebo_in_time": UNCLEARED_SENSITIVITY["placebo_in_time"],
     "leave_one_area_out": UNCLEARED_SENSITIVITY["leave_one_out"],
     "specification_curve": UNCLEARED_SENSITIVITY["specification_curve"],
     "dowhy": UNCLEARED_SENSITIVITY["dowhy"],
@@ -859,7 +883,8 @@ UNCLEARED_TABLES: dict[str, str] = {
 
 #: CSV tables every cell of which is derived from these counts (withheld as a whole when one
 #: of them is suppressed).
-DERIVED_TABLES: dict[str, tuple[str, ...]] = {"tipping_point": _NONRESPONSE}
+DERIVED_TABLES: dict[str, tuple[str, ...]] = {"tipping_point": _NONRESPONSE,
+                                               "pattern_mixture": _NONRESPONSE}
 
 #: Rows of the ``sensitivity`` summary table: analysis -> the counts it uses (None: uncleared).
 _SENSITIVITY_ROWS: dict[str, tuple[str, ...] | None] = {
@@ -868,8 +893,8 @@ _SENSITIVITY_ROWS: dict[str, tuple[str, ...] | None] = {
     "evalue_risk_ratio": _PRIMARY,
     "evalue_risk_difference": _PRIMARY,
     "leave_one_out": _PRIMARY,  # the full-cohort headline: the primary comparison
-    "randomization": None,
-    "placebo": None,
+    "pattern_mixture_mar": _NONRESPONSE,
+    "area_level_randomization": None,
     "specification_curve": None,
     "dowhy": None,
 }
@@ -1098,9 +1123,13 @@ def _map_table(m: _Model, name: str, frame: pl.DataFrame, results: Mapping,
         def sens(r, col, value):
             if col in ("analysis", "method"):
                 return META
-            deps = _SENSITIVITY_ROWS.get(str(r.get("analysis")), ())
+            name = str(r.get("analysis"))
+            if name.startswith("randomization_"):  # one row per declared mechanism
+                return Uncleared(UNCLEARED_SENSITIVITY["randomization_mechanisms"])
+            deps = _SENSITIVITY_ROWS.get(name, ())
             if deps is None:
-                return Uncleared(UNCLEARED_SENSITIVITY[str(r.get("analysis"))])
+                return Uncleared(UNCLEARED_SENSITIVITY.get(
+                    name, UNCLEARED_SENSITIVITY["area_level"]))
             return m.deps(deps) if deps else UNKNOWN
         return _csv_generic(m, rows, sens)
     if name == "children_by_age" and frame.columns == ["age", "n"]:

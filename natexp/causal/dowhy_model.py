@@ -1,33 +1,43 @@
 """The causal graph of the design in DoWhy: identification, an estimate and four refuters.
 
-The graph of an area-by-area rollout (one node per column of :func:`dowhy_frame`)::
+The graph of an area-by-area rollout (one node per column of :func:`dowhy_frame`, plus one
+unobserved node)::
 
-    area ----------> treatment ----------> outcome
-    go_live -------> treatment
-    parent_female, n_children, carer_parent --> treatment and --> outcome
+    area_context (unobserved) --> treatment and --> outcome
+    parent_female, n_children, carer_parent, months_at_risk --> treatment and --> outcome
+    treatment --> outcome
 
-Which area a family lives in and when that area went live decide the treatment (they are
-instrument-like: the design assumes they affect the outcome only through the programme); the
-sex of the imprisoned parent, the number of children and whether a parent cares for them are
-common causes of living in a treated area at reception and of taking up support. DoWhy
-identifies the effect by the backdoor criterion (adjusting for the common causes).
+``area_context`` stands for everything about an area that decides whether it went live first
+AND affects uptake (local services, police practice, geography): the main threat to a
+comparison of one county with others. It is not observed, so the effect is not identified
+without assuming it away: DoWhy identifies on the graph without that node (with it DoWhy 0.14
+finds no backdoor set and gives no estimate), and the result states the assumption in
+``assumptions``. (An earlier version made area and go-live
+date instruments, which assumed the area-level confounding away silently.)
+``months_at_risk`` is the time from the parent's reception into prison to the follow-up date:
+control families come from earlier in the window (their areas were not yet live), so they had
+longer to take up support, and requiring custody at follow-up selects longer sentences among
+them. The sex of the imprisoned parent, the number of children and whether a parent cares for
+them are family-level common causes. DoWhy identifies the effect by the backdoor criterion
+(adjusting for the observed common causes).
 
 Estimator
     ``backdoor.linear_regression`` by default: a linear probability model of the 0/1 outcome on
     the treatment and the common causes. Its coefficient is the covariate-adjusted risk
-    difference, it needs no overlap within strata and it behaves at n = 35 or 85 (the
-    propensity-score stratification estimator splits 85 families into strata with only a
-    handful per arm, and drops strata without both arms). Its interval and p-value are DoWhy's
-    (statsmodels OLS, classical standard errors).
+    difference, it needs no overlap within strata and it behaves at n = 35 or 85. Its interval
+    and p-value are DoWhy's (statsmodels OLS, classical standard errors), which treat families
+    as independent although areas were assigned.
 
-Refuters
-    placebo treatment (permute the treatment column), random common cause, data subset (80%),
-    unobserved common cause (direct simulation). DoWhy reports the refuter p-values with a
-    normal approximation below 100 simulations; so for the placebo refuter natexp also computes
-    its own permutation p-value of the adjusted coefficient: every permutation of the treatment
-    labels when there are at most ``n_permutations`` of them (exact), otherwise
-    ``n_permutations`` random permutations drawn with ``rng`` and ``p = (1 + hits) / (1 + B)``
-    (Monte Carlo; C(85, 46) is far too many to enumerate). ``extra["exact"]`` says which.
+Refuters (what each can show: ``DoWhyAnalysis.interpretation``)
+    placebo treatment (permute the treatment column) and random common cause pass by
+    construction for a regression; the data subset (80%) refuter shows sampling stability only;
+    the unobserved common cause refuter is the one that tests something (how far a confounder of
+    a stated strength moves the estimate). DoWhy reports the refuter p-values with a normal
+    approximation below 100 simulations; so for the placebo refuter natexp also computes its own
+    permutation p-value of the adjusted coefficient: every permutation of the treatment labels
+    when there are at most ``n_permutations`` of them (exact), otherwise ``n_permutations``
+    random permutations drawn with ``rng`` and ``p = (1 + hits) / (1 + B)`` (Monte Carlo).
+    ``extra["exact"]`` says which.
 
 DoWhy 0.14 pitfalls handled here: the treatment is passed as 0/1 integers (the
 ``add_unobserved_common_cause`` refuter fails on a boolean column under pandas 3); that refuter
@@ -61,13 +71,32 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from natexp.data.cohort import Cohort
 
-__all__ = ["COMMON_CAUSES", "DoWhyAnalysis", "causal_graph", "dowhy_analysis", "dowhy_frame",
+__all__ = ["AREA_CONFOUNDER", "COMMON_CAUSES", "REFUTER_INTERPRETATION", "DoWhyAnalysis", "causal_graph", "dowhy_analysis", "dowhy_frame",
            "permutation_pvalue"]
 
-#: Common causes of treatment and outcome, in graph order.
-COMMON_CAUSES = ("parent_female", "n_children", "carer_parent")
-#: Causes of the treatment only (rollout).
+#: Observed common causes of treatment and outcome, in graph order.
+COMMON_CAUSES = ("parent_female", "n_children", "carer_parent", "months_at_risk")
+#: Rollout columns of the frame (kept for users; not in the graph: the area-level confounder
+#: makes them confounded too, not instruments).
 ROLLOUT_CAUSES = ("area", "go_live")
+#: The unobserved area-level common cause of treatment and outcome.
+AREA_CONFOUNDER = "area_context"
+#: What each refuter can show, for the report.
+REFUTER_INTERPRETATION = {
+    "placebo_treatment": "passes by construction: permuting the treatment breaks any link with "
+                         "uptake, so the new effect is near zero whatever the truth; it checks "
+                         "the estimator, not the design",
+    "placebo_permutation": "a permutation p-value of the adjusted coefficient that treats "
+                           "families as assigned one by one; areas were assigned, so read the "
+                           "randomization test over the declared mechanism instead",
+    "random_common_cause": "passes by construction for a regression: an independent random "
+                           "covariate leaves the coefficient unchanged in expectation",
+    "data_subset": "shows only stability under resampling (sampling variation), not bias",
+    "unobserved_common_cause": "tests something: how far a simulated confounder of the stated "
+                               "strength moves the estimate (a sensitivity analysis, not a "
+                               "pass/fail test); area-level confounding in a comparison of "
+                               "few areas can be much stronger",
+}
 TREATMENT = "treatment"
 _PARENT_CARERS = ("mother", "father")
 
@@ -93,8 +122,10 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
     pandas.DataFrame
         Columns ``treatment`` (0/1 int), the outcome (0/1 int), ``parent_female`` (0/1),
         ``n_children``, ``carer_parent`` (1 when at least half of the family's children live
-        with their mother or father), ``area`` (position in the rollout schedule) and
-        ``go_live`` (days from the window start to the area's go-live; 100000 when never).
+        with their mother or father), ``months_at_risk`` (months from reception to the
+        follow-up date, or to the window end without one), ``area`` (position in the rollout
+        schedule) and ``go_live`` (days from the window start to the area's go-live; 100000
+        when never).
         Rows sorted by family id; no identifier column.
 
     Examples
@@ -105,16 +136,18 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
     >>> fam, kids = generate()
     >>> df = dowhy_frame(build_cohort(fam.lazy(), load_rollout(), Design()), kids)
     >>> df.shape, str(df["treatment"].dtype), int(df["treatment"].sum())
-    ((85, 7), 'int64', 46)
+    ((85, 8), 'int64', 46)
     """
     import pandas as pd
 
     lf = cohort.members
     if among is not None:
         lf = lf.filter(pl.col(among) == True)  # noqa: E712
-    m = lf.select("family_id", "area", "arm", "go_live", "parent_sex", outcome).collect()
+    m = lf.select("family_id", "area", "arm", "go_live", "reception_date", "parent_sex",
+                  outcome).collect()
     areas = cohort.rollout["area"].to_list()
     start = cohort.design.window_start
+    until = cohort.design.followup_date or cohort.design.window_end
     m = m.with_columns(
         (pl.col("arm") == "treatment").cast(pl.Int64).alias(TREATMENT),
         pl.col(outcome).fill_null(False).cast(pl.Int64).alias(outcome),
@@ -123,6 +156,8 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
                                       return_dtype=pl.Int64).alias("area"),
         (pl.col("go_live") - pl.lit(start)).dt.total_days().fill_null(100_000)
         .cast(pl.Int64).alias("go_live"),
+        ((pl.lit(until) - pl.col("reception_date")).dt.total_days().cast(pl.Float64)
+         / 30.4375).alias("months_at_risk"),
     )
     cols = [TREATMENT, outcome, "parent_female"]
     if children is not None:
@@ -136,6 +171,7 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
             (pl.col("share_parent").fill_null(0.0) >= 0.5).cast(pl.Int64).alias("carer_parent"),
         )
         cols += ["n_children", "carer_parent"]
+    cols.append("months_at_risk")
     m = m.sort("family_id")
     return pd.DataFrame({c: m[c].to_numpy() for c in [*cols, *ROLLOUT_CAUSES]})
 
@@ -147,10 +183,10 @@ def causal_graph(outcome: str = "chas_support",
     Examples
     --------
     >>> print(causal_graph(common_causes=("parent_female",)))
-    digraph {area -> treatment; go_live -> treatment; parent_female -> treatment; \
-parent_female -> chas_support; treatment -> chas_support;}
+    digraph {area_context -> treatment; area_context -> chas_support; \
+parent_female -> treatment; parent_female -> chas_support; treatment -> chas_support;}
     """
-    edges = [f"{c} -> {TREATMENT}" for c in ROLLOUT_CAUSES]
+    edges = [f"{AREA_CONFOUNDER} -> {TREATMENT}", f"{AREA_CONFOUNDER} -> {outcome}"]
     for c in common_causes:
         edges += [f"{c} -> {TREATMENT}", f"{c} -> {outcome}"]
     edges.append(f"{TREATMENT} -> {outcome}")
@@ -160,8 +196,10 @@ parent_female -> chas_support; treatment -> chas_support;}
 def _nx_graph(outcome: str, common_causes: tuple[str, ...]):
     import networkx as nx
 
+    # The graph DoWhy identifies with: the reported graph without the unobserved area-level
+    # confounder (with it DoWhy 0.14 finds no backdoor set and returns no estimate). Dropping it
+    # IS the no-area-confounding assumption, stated in DoWhyAnalysis.assumptions.
     g = nx.DiGraph()
-    g.add_edges_from((c, TREATMENT) for c in ROLLOUT_CAUSES)
     for c in common_causes:
         g.add_edges_from([(c, TREATMENT), (c, outcome)])
     g.add_edge(TREATMENT, outcome)
@@ -330,11 +368,18 @@ class DoWhyAnalysis:
     refutations: Mapping[str, Result]
     diagnostics: tuple[str, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def interpretation(self) -> dict[str, str]:
+        """What each refuter can show (which pass by construction, which test something)."""
+        return {k: REFUTER_INTERPRETATION.get(k, "") for k in self.refutations}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "refutations", MappingProxyType(dict(self.refutations)))
         object.__setattr__(self, "adjustment_set", tuple(self.adjustment_set))
         object.__setattr__(self, "diagnostics", tuple(self.diagnostics))
+        object.__setattr__(self, "assumptions", tuple(self.assumptions))
         object.__setattr__(self, "settings", _freeze(dict(self.settings)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -348,6 +393,8 @@ class DoWhyAnalysis:
             "refutations": {k: v.to_dict() for k, v in self.refutations.items()},
             "diagnostics": list(self.diagnostics),
             "settings": _plain(self.settings),
+            "assumptions": list(self.assumptions),
+            "interpretation": self.interpretation,
         }
 
     def to_polars(self) -> pl.DataFrame:
@@ -429,7 +476,7 @@ def _refutation(name: str, ref: Any, *, n_sim: int | None, seed: int | None,
 
 def dowhy_analysis(
     cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = None, *,
-    outcome: str = "chas_support", among: str | None = None,
+    outcome: str = "chas_support", among: str | None = "followup_reached",
     method: str = "backdoor.linear_regression", confidence_level: float = 0.95,
     n_simulations: int = 100, n_permutations: int = 9_999,
     unobserved_strength: tuple[float, float] = (0.1, 0.1), rng: Any = None,
@@ -443,9 +490,9 @@ def dowhy_analysis(
         For the ``n_children`` and ``carer_parent`` common causes.
     outcome : str, default "chas_support"
         Boolean outcome (known for every identified family).
-    among : str or None, default None
-        None: all identified families (85 in the default data); e.g. ``"followup_reached"``
-        for the reached families only (35).
+    among : str or None, default "followup_reached"
+        The primary population, the reached families (35 in the default data); None: all
+        identified families (85).
     method : str, default "backdoor.linear_regression"
         A DoWhy backdoor estimator (see the module docstring for why linear regression).
     confidence_level : float, default 0.95
@@ -473,8 +520,8 @@ def dowhy_analysis(
     >>> fam, kids = generate()
     >>> a = dowhy_analysis(build_cohort(fam.lazy(), load_rollout(), Design()), kids,
     ...                    n_simulations=10, n_permutations=999, rng=1)
-    >>> sorted(a.refutations)[:2], a.adjustment_set
-    (['data_subset', 'placebo_permutation'], ('parent_female', 'n_children', 'carer_parent'))
+    >>> sorted(a.refutations)[:2], a.adjustment_set[-1]
+    (['data_subset', 'placebo_permutation'], 'months_at_risk')
     """
     import logging
 
@@ -498,7 +545,7 @@ def dowhy_analysis(
     n0 = len(df) - n1
     if n1 == 0 or n0 == 0:
         raise InvalidInputError("both arms need families for the DoWhy model")
-    data = df[[TREATMENT, outcome, *causes, *ROLLOUT_CAUSES]]
+    data = df[[TREATMENT, outcome, *causes]]
     graph_dot = causal_graph(outcome, tuple(causes))
 
     CausalModel = _causal_model_class()  # noqa: N806
@@ -595,6 +642,16 @@ def dowhy_analysis(
         graph=graph_dot, estimand=describe_estimand(estimand),
         adjustment_set=tuple(c for c in causes if c in backdoor),
         estimate=estimate, refutations=refs, diagnostics=tuple(diagnostics),
+        assumptions=(
+            f"no area-level confounding: the graph's {AREA_CONFOUNDER} (what made an area go "
+            "first and also affects uptake) is unobserved, so the effect is not identified "
+            "without assuming it away; DoWhy proceeds as if it were absent",
+            "time at risk (months from reception to follow-up) is adjusted for: control "
+            "families come from earlier in the window, and custody at follow-up selects longer "
+            "sentences among them" if "months_at_risk" in causes else
+            "time at risk is constant in this sample and not adjusted for",
+            "families are independent given the covariates (the interval ignores clustering "
+            "by area)"),
         settings={"method": method, "n_simulations": n_simulations,
                   "n_permutations": n_permutations, "seeds": seeds,
                   "unobserved_strength": list(unobserved_strength)},

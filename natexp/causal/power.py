@@ -39,7 +39,8 @@ from natexp.causal.unconditional import (
     pvalues_all_tables,
 )
 
-__all__ = ["exact_power", "minimum_detectable_difference", "rejection_region", "sample_size"]
+__all__ = ["design_effect", "exact_power", "icc_anova", "minimum_detectable_difference",
+           "rejection_region", "sample_size"]
 
 _TESTS = ("fisher", "boschloo", "barnard_pooled", "barnard_unpooled")
 _LABELS = {
@@ -384,3 +385,108 @@ def sample_size(
                "normal_approximation_n": n_normal,
                "powers": {str(k): v for k, v in sorted(cache.items())}},
     )
+
+
+# --------------------------------------------------------------------------------------------
+# clustering: intra-cluster correlation and design effect
+
+
+def icc_anova(y, cluster) -> Result:
+    """One-way ANOVA estimate of the intra-cluster correlation of an outcome.
+
+    With ``k`` clusters of sizes ``n_i`` (``N`` in all), between- and within-cluster mean
+    squares ``MSB`` and ``MSW`` and the adjusted mean cluster size
+    ``n0 = (N - sum n_i^2 / N) / (k - 1)``::
+
+        ICC = (MSB - MSW) / (MSB + (n0 - 1) MSW)
+
+    (Donner 1986; for a 0/1 outcome this is the ANOVA estimator recommended by Ridout, Demetrio
+    and Firth 1999). A negative estimate is reported as is in ``extra["icc_raw"]`` and
+    truncated at 0 in ``estimate``. With balanced clusters it is ICC(1) of Shrout and Fleiss
+    (1979).
+
+    Parameters
+    ----------
+    y : array of float
+        Outcome (0/1 for a binary outcome).
+    cluster : array
+        Cluster label of each observation.
+
+    Returns
+    -------
+    Result
+        ``method`` "icc.anova"; ``estimate`` the ICC (>= 0); ``statistic`` the F ratio
+        ``MSB / MSW``; ``extra``: ``icc_raw``, ``msb``, ``msw``, ``n0``, ``k``, ``n``,
+        ``mean_size``, ``cv_size`` (coefficient of variation of the cluster sizes).
+
+    Examples
+    --------
+    >>> r = icc_anova([1, 1, 0, 0, 1, 0], ["a", "a", "b", "b", "c", "c"])
+    >>> round(r.estimate, 4), r.extra["k"]
+    (0.5, 3)
+    """
+    yv = np.asarray(y, dtype=float).ravel()
+    cl = np.asarray(cluster).ravel()
+    if yv.shape != cl.shape:
+        raise InvalidInputError("y and cluster must have the same length")
+    labels, inv = np.unique(cl, return_inverse=True)
+    k, n = labels.size, yv.size
+    sizes = np.bincount(inv, minlength=k).astype(float)
+    method, label = "icc.anova", "Intra-cluster correlation (one-way ANOVA)"
+    if k < 2 or n - k < 1:
+        return Result(method=method, label=label, n=(n,),
+                      note="needs at least two clusters and one cluster with two members",
+                      extra={"k": int(k), "n": int(n)})
+    means = np.bincount(inv, weights=yv, minlength=k) / sizes
+    grand = yv.mean()
+    msb = float(np.sum(sizes * (means - grand) ** 2) / (k - 1))
+    msw = float(np.sum((yv - means[inv]) ** 2) / (n - k))
+    n0 = float((n - np.sum(sizes ** 2) / n) / (k - 1))
+    denom = msb + (n0 - 1) * msw
+    raw = (msb - msw) / denom if denom > 0 else math.nan
+    f = msb / msw if msw > 0 else math.nan
+    mean_size = float(sizes.mean())
+    cv = float(sizes.std() / mean_size)
+    note = "" if math.isnan(raw) else (
+        f"the ANOVA estimate is negative ({raw:.3g}): reported as 0" if raw < 0 else "")
+    return Result(method=method, estimate=max(raw, 0.0) if not math.isnan(raw) else raw,
+                  statistic=f, n=(int(n),), label=label, note=note,
+                  extra={"icc_raw": raw, "msb": msb, "msw": msw, "n0": n0, "k": int(k),
+                         "n": int(n), "mean_size": mean_size, "cv_size": cv})
+
+
+def design_effect(icc: float, mean_size: float, cv_size: float = 0.0) -> float:
+    """Design effect of cluster sampling: ``1 + ((cv^2 + 1) m - 1) ICC``.
+
+    With equal cluster sizes ``m`` (``cv_size = 0``) this is Kish's ``1 + (m - 1) ICC``; with
+    unequal sizes of mean ``m`` and coefficient of variation ``cv``, the formula of Eldridge,
+    Ashby and Kerry (2006). Divide a sample size by it for the effective sample size; multiply
+    an individually-randomized sample size by it for a cluster design.
+
+    Parameters
+    ----------
+    icc : float
+        Intra-cluster correlation, in [0, 1].
+    mean_size : float
+        Mean cluster size (>= 1).
+    cv_size : float, default 0
+        Coefficient of variation of the cluster sizes.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    Kish (1965): clusters of 20 with ICC 0.05.
+
+    >>> round(design_effect(0.05, 20), 10)
+    1.95
+    """
+    try:
+        rho, m, cv = float(icc), float(mean_size), float(cv_size)
+    except (TypeError, ValueError):
+        raise InvalidInputError("icc, mean_size and cv_size must be numbers") from None
+    if not (0 <= rho <= 1) or m < 1 or cv < 0:
+        raise InvalidInputError("need 0 <= icc <= 1, mean_size >= 1, cv_size >= 0")
+    return 1 + ((cv ** 2 + 1) * m - 1) * rho

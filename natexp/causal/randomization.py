@@ -36,7 +36,19 @@ The statistic
     Assignments that leave an arm empty have no difference; they count as not extreme (they are
     kept in the denominator and reported in ``note``).
 
-Placebo go-live dates (:func:`placebo_go_live`)
+The declared assignment mechanism (:func:`unit_randomization_test`, what the pipeline runs)
+    The comparison population is held fixed and the treated role is given to every set of
+    whole blocks the declared mechanism allows (:func:`natexp.causal.assignment.
+    enumerate_assignments`: e.g. which one of 3 counties went first). The statistic is the
+    primary one (pooled families) or the area-level one (each area weighted equally).
+
+Placebos that leave the true assignment alone (:func:`placebo_in_space`,
+:func:`placebo_in_time`)
+    Control-arm families only: a comparison block pretended live, or not-yet-live areas
+    pretended live a few months early; Holm-adjusted p-values and the number expected
+    significant by chance.
+
+Placebo go-live dates (:func:`placebo_go_live`, not used by the pipeline)
     Shift every go-live date by -12..+12 months, rebuild the cohort with
     :func:`natexp.data.cohort.build_cohort` and record the difference each schedule would have
     found, with exact two-sided Boschloo and Fisher p-values.
@@ -47,7 +59,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -68,7 +80,8 @@ from natexp.causal.sensitivity import (
 if TYPE_CHECKING:  # pragma: no cover
     from natexp.data.cohort import Cohort
 
-__all__ = ["placebo_go_live", "randomization_distribution", "randomization_test"]
+__all__ = ["placebo_go_live", "placebo_in_space", "placebo_in_time", "randomization_distribution",
+           "randomization_test", "unit_randomization_distribution", "unit_randomization_test"]
 
 #: Boxes decided before the schedule matters (cohort.assign checks them first).
 _FIXED_EXCLUSIONS = ("outside_window", "released_before_followup")
@@ -262,6 +275,10 @@ def randomization_test(
 ) -> Result:
     """Randomization p-value of the design's difference over assignments of go-live to areas.
 
+    Every set of as many areas is an assignment (any k of N), whatever blocks the decision was
+    made in: the pipeline uses :func:`unit_randomization_test` over the declared assignment
+    space (:mod:`natexp.causal.assignment`) instead.
+
     The p-value is the share of assignments (the observed one included) whose difference is at
     least as extreme as the observed: ``|d| >= |d_obs|`` two-sided, ``d >= d_obs`` for
     ``"greater"``, ``d <= d_obs`` for ``"less"``. Differences are compared exactly, as
@@ -391,6 +408,11 @@ def placebo_go_live(
 ) -> SensitivityTable:
     """The difference each schedule with every go-live shifted by ``s`` months would have found.
 
+    Not a placebo in a design like ``oxon_vs_rest``: early shifts leave the treated arm as it is
+    and only shrink the control arm, later shifts relabel treated families as controls. The
+    pipeline uses :func:`placebo_in_space` and :func:`placebo_in_time` (control families only);
+    this function is kept to show how the comparison moves with the schedule.
+
     For each shift the rollout's go-live dates move by ``s`` calendar months (polars
     ``offset_by``; the end of a month clips), the cohort is rebuilt with
     :func:`natexp.data.cohort.build_cohort` under the same design (same window, follow-up and
@@ -467,4 +489,489 @@ def placebo_go_live(
               "months" if shifts else "Placebo go-live dates",
         frame=frame, headline=headline, notes=tuple(notes),
         meta={"outcome": outcome, "among": among, "confidence_level": cl},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the declared assignment mechanism: unit labels over a fixed comparison population
+
+
+def _exact_pvalue(fr: Sequence[Fraction | None], alternative: str
+                  ) -> tuple[float, float, int, int, int]:
+    """p, share attaining the most extreme value, n_most, n_distinct, n_undefined (row 0 =
+    observed, compared exactly)."""
+    obs = fr[0]
+    assert obs is not None
+    defined = [f for f in fr if f is not None]
+
+    def extreme(f: Fraction | None) -> bool:
+        if f is None:
+            return False
+        if alternative == "two-sided":
+            return abs(f) >= abs(obs)
+        return f >= obs if alternative == "greater" else f <= obs
+
+    n = len(fr)
+    p = sum(extreme(f) for f in fr) / n
+    if alternative == "two-sided":
+        most = max(abs(f) for f in defined)
+        n_most = sum(1 for f in defined if abs(f) == most)
+    elif alternative == "greater":
+        most = max(defined)
+        n_most = sum(1 for f in defined if f == most)
+    else:
+        most = min(defined)
+        n_most = sum(1 for f in defined if f == most)
+    return p, n_most / n, n_most, len(set(defined)), n - len(defined)
+
+
+def _unit_cells(cohort: Cohort, outcome: str, among: str | None, units: Sequence[str],
+                unit_col: str) -> tuple[np.ndarray, np.ndarray, dict[str, set[str]]]:
+    lf = cohort.members
+    if among is not None:
+        lf = lf.filter(pl.col(among) == True)  # noqa: E712
+    got = (lf.group_by(unit_col, "arm")
+           .agg(pl.len().alias("n"), (pl.col(outcome) == True).sum().alias("x"))  # noqa: E712
+           .collect())
+    index = {u: i for i, u in enumerate(units)}
+    x = np.zeros(len(units), dtype=np.int64)
+    n = np.zeros(len(units), dtype=np.int64)
+    arms: dict[str, set[str]] = {}
+    for r in got.iter_rows(named=True):
+        u = str(r[unit_col])
+        if u not in index:
+            raise InvalidInputError(f"cohort unit not in the assignment space ({unit_col})")
+        x[index[u]] += int(r["x"])
+        n[index[u]] += int(r["n"])
+        arms.setdefault(u, set()).add(r["arm"])
+    return x, n, arms
+
+
+def _statistic(x: np.ndarray, n: np.ndarray, treated: np.ndarray, kind: str) -> Fraction | None:
+    if kind == "pooled":
+        n1, n2 = int(n[treated].sum()), int(n[~treated].sum())
+        if not (n1 and n2):
+            return None
+        return Fraction(int(x[treated].sum()), n1) - Fraction(int(x[~treated].sum()), n2)
+    t = [Fraction(int(a), int(b)) for a, b in zip(x[treated], n[treated], strict=True) if b]
+    c = [Fraction(int(a), int(b)) for a, b in zip(x[~treated], n[~treated], strict=True) if b]
+    if not (t and c):
+        return None
+    return sum(t, Fraction(0)) / len(t) - sum(c, Fraction(0)) / len(c)
+
+
+_STAT_WORDS = {
+    "pooled": "difference in the proportion of families with {o} (treatment minus control), "
+              "families pooled across units",
+    "unit_mean": "difference between the mean over treated {u}s and the mean over comparison "
+                 "{u}s of each {u}'s proportion of families with {o} (each {u} weighted "
+                 "equally)",
+}
+
+
+def unit_randomization_distribution(
+    cohort: Cohort, space: Any, *, outcome: str = "chas_support",
+    among: str | None = "followup_reached", statistic: str = "pooled",
+) -> pl.DataFrame:
+    """The statistic under every assignment of a declared :class:`AssignmentSpace`.
+
+    The comparison population is held fixed (the cohort's families, restricted to ``among``);
+    under each assignment the families of the units in the treated role form the treatment arm
+    and every other family the control arm. This is the Fisher randomization test of a
+    cluster-assigned design: the sharp null says no family's outcome depends on which blocks
+    went first, and only the labels of whole blocks are exchanged.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    space : AssignmentSpace
+        From :func:`natexp.causal.assignment.enumerate_assignments` on the cohort's rollout.
+    outcome : str
+    among : str or None, default "followup_reached"
+        The primary population (reached families); None: every identified family.
+    statistic : {"pooled", "unit_mean"}
+        Family-level pooled difference (the primary statistic) or the difference of unit means
+        (each area weighted equally: the area-level analysis).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``assignment`` (0 = observed), ``observed``, ``treated_blocks`` (list), ``x1, n1, x2,
+        n2`` (pooled counts), ``rd`` (the statistic; NaN when an arm is empty).
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
+    >>> fam, _ = generate()
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
+    ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
+    >>> unit_randomization_distribution(c, sp).select("x1", "n1", "x2", "n2").row(0)
+    (4, 20, 2, 15)
+    """
+    if statistic not in _STAT_WORDS:
+        raise InvalidInputError(f"statistic must be one of {sorted(_STAT_WORDS)}")
+    x, n, _ = _unit_cells(cohort, outcome, among, space.units, space.spec.unit)
+    rows = []
+    blocks = space.assigned_blocks()
+    for r, a in enumerate(space.assignments):
+        f = _statistic(x, n, a, statistic)
+        rows.append({"assignment": r, "observed": r == 0, "treated_blocks": blocks[r],
+                     "x1": int(x[a].sum()), "n1": int(n[a].sum()), "x2": int(x[~a].sum()),
+                     "n2": int(n[~a].sum()), "rd": math.nan if f is None else float(f)})
+    return pl.DataFrame(rows, schema={
+        "assignment": pl.Int64, "observed": pl.Boolean, "treated_blocks": pl.List(pl.String),
+        "x1": pl.Int64, "n1": pl.Int64, "x2": pl.Int64, "n2": pl.Int64, "rd": pl.Float64})
+
+
+def unit_randomization_test(
+    cohort: Cohort, space: Any, *, outcome: str = "chas_support",
+    among: str | None = "followup_reached", statistic: str = "pooled",
+    alternative: str = "two-sided", confidence_level: float = 0.95,
+    estimand: Mapping[str, str] | None = None,
+) -> Result:
+    """Randomization p-value over the declared assignment space (see
+    :func:`unit_randomization_distribution`).
+
+    ``p`` is the share of the space's assignments (the observed one included) whose statistic
+    is at least as extreme as the observed one, compared exactly as fractions; assignments that
+    leave an arm empty count as not extreme. The smallest attainable p-value is
+    ``1 / size``; when it is not below ``1 - confidence_level`` the result says plainly that no
+    outcome whatever could reach significance.
+
+    The test needs the cohort's arm to be a function of the unit (every family of a treated-role
+    unit in the treatment arm, every other family in the control arm). When the design also
+    assigns by time within a unit (a staggered design), the result carries a note and no
+    p-value: use the staggered panel's randomization inference instead.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    space : AssignmentSpace
+        From :func:`natexp.causal.assignment.enumerate_assignments`.
+    outcome : str
+    among : str or None, default "followup_reached"
+        The primary population; None: every identified family.
+    statistic : {"pooled", "unit_mean"}
+        See :func:`unit_randomization_distribution`.
+    alternative : {"two-sided", "less", "greater"}
+    confidence_level : float, default 0.95
+        Only for the diagnostics (can the test reach significance at all?).
+    estimand : mapping, optional
+        The estimand the statistic targets, carried into ``extra["estimand"]``.
+
+    Returns
+    -------
+    Result
+        ``method`` "randomization.declared_assignment"; ``estimate``/``statistic`` the observed
+        statistic; ``pvalue``; ``extra``: ``assignment_space`` (mechanism, blocks, ``size``,
+        ``min_pvalue``, ``can_reach_significance``), ``estimand``, ``statistic_definition``,
+        ``smallest_achievable`` (share of assignments tied at the most extreme value),
+        ``n_distinct``, ``n_undefined``.
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
+    >>> fam, _ = generate()
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
+    ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
+    >>> r = unit_randomization_test(c, sp)
+    >>> r.extra["assignment_space"]["size"], round(r.extra["assignment_space"]["min_pvalue"], 3)
+    (3, 0.333)
+    """
+    if alternative not in ALTERNATIVES:
+        raise InvalidInputError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+    cl = _check_level(confidence_level)
+    if statistic not in _STAT_WORDS:
+        raise InvalidInputError(f"statistic must be one of {sorted(_STAT_WORDS)}")
+    unit = space.spec.unit
+    x, n, arms = _unit_cells(cohort, outcome, among, space.units, unit)
+    what = _STAT_WORDS[statistic].format(o=outcome, u=unit) + (
+        " among all identified families" if among is None else f" among families with "
+        f"{among} True")
+    label = (f"Randomization test over the declared assignment ({space.spec.name}), "
+             + ("pooled families" if statistic == "pooled" else f"{unit}-level means"))
+    method = "randomization.declared_assignment"
+    sp = space.to_dict(cl)
+    base = {"assignment_space": sp, "statistic_definition": what, "statistic_kind": statistic,
+            "estimand": dict(estimand or {})}
+    observed_role = {u for u, t in zip(space.units, space.assignments[0], strict=True) if t}
+    mixed = [u for u, a in arms.items() if a != ({"treatment"} if u in observed_role
+                                                 else {"control"})]
+    if mixed:
+        return Result(method=method, alternative=alternative, label=label,
+                      note=f"the arm is not a function of the {unit} ({len(mixed)} {unit}(s) "
+                           "have families in an arm other than their role's): the design also "
+                           "assigns by time, which this test does not model",
+                      extra=base)
+    fr = [_statistic(x, n, a, statistic) for a in space.assignments]
+    a0 = space.assignments[0]
+    n_obs = (int(n[a0].sum()), int(n[~a0].sum()))
+    if fr[0] is None:
+        return Result(method=method, alternative=alternative, label=label, n=n_obs,
+                      note="an arm of the observed comparison is empty: nothing to test",
+                      extra=base)
+    p, smallest, n_most, n_distinct, n_undef = _exact_pvalue(fr, alternative)
+    thr = 1 - cl
+    diag = []
+    if not sp["can_reach_significance"]:
+        diag.append(f"only {space.size} possible assignments: the smallest attainable p-value "
+                    f"is 1/{space.size} = {_fmt(space.min_pvalue)}, not below {thr:g}; no "
+                    "outcome whatever could reach significance under this mechanism")
+    elif smallest >= thr:
+        diag.append(f"with these data the most extreme assignment has p = {_fmt(smallest)} "
+                    f"({n_most} of {len(fr)} tie at the extreme): no assignment could be "
+                    f"significant at {thr:g}")
+    if not space.exact:
+        diag.append(f"{len(fr) - 1} random assignments of {space.size} (Monte Carlo)")
+    return Result(
+        method=method, estimate=float(fr[0]), statistic=float(fr[0]), pvalue=p,
+        alternative=alternative, n=n_obs, label=label, diagnostics=tuple(diag),
+        note=(f"{n_undef} assignment(s) leave an arm empty: counted as not extreme"
+              if n_undef else ""),
+        extra={**base, "smallest_achievable": smallest, "n_distinct": n_distinct,
+               "n_undefined": n_undef},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# placebos that leave the true assignment alone
+
+
+def _holm(p: Sequence[float]) -> list[float]:
+    from statsmodels.stats.multitest import multipletests
+
+    vals = [float(v) for v in p]
+    ok = [i for i, v in enumerate(vals) if not math.isnan(v)]
+    out = [math.nan] * len(vals)
+    if ok:
+        adj = multipletests([vals[i] for i in ok], method="holm")[1]
+        for i, v in zip(ok, adj, strict=True):
+            out[i] = float(v)
+    return out
+
+
+def _min_boschloo(n1: int, n2: int) -> float:
+    """Smallest two-sided Boschloo p-value any table with these group sizes can give."""
+    if not (n1 and n2):
+        return math.nan
+    return min(_boschloo_p(n1, n1, 0, n2), _boschloo_p(0, n1, n2, n2))
+
+
+def _multiplicity_notes(frame: pl.DataFrame, cl: float, what: str) -> list[str]:
+    m = int(frame["p"].is_not_nan().sum()) if frame.height else 0
+    thr = 1 - cl
+    if not m:
+        return [f"no {what} could be computed"]
+    sig = int(frame["significant"].fill_null(False).sum())
+    holm = int((frame["p_holm"] < thr).fill_null(False).sum())
+    return [f"{sig} of {m} {what} give p < {thr:g}; with {m} tests at {thr:g}, about "
+            f"{m * thr:.2g} would do so by chance if the programme did nothing, and "
+            f"{holm} remain below {thr:g} after Holm's adjustment for {m} tests"]
+
+
+def placebo_in_space(
+    cohort: Cohort, space: Any, *, outcome: str = "chas_support",
+    among: str | None = "followup_reached", confidence_level: float = 0.95,
+) -> SensitivityTable:
+    """Pretend each comparison block went live: its control families against the others.
+
+    Only the control arm is used, so the true treated set is untouched: for each block of the
+    declared space outside the treated role that has control families, those families are the
+    placebo "treated" group and the control families of every other comparison block the
+    placebo control. A real programme effect cannot show here; area differences can.
+
+    Each row carries the exact two-sided Boschloo p (family-level, conditional on the placebo
+    allocation) and the smallest p its group sizes allow; the randomization p over the placebo
+    space (which one of the ``B`` comparison blocks is the placebo) is the share of placebo
+    blocks with an absolute difference at least as large, smallest attainable ``1 / B``.
+    Multiplicity is stated (Holm-adjusted p, expected number significant by chance).
+
+    Parameters
+    ----------
+    cohort : Cohort
+    space : AssignmentSpace
+        The declared mechanism (its blocks are the placebo units).
+    outcome : str
+    among : str or None, default "followup_reached"
+        Restrict to families with this column True (the primary population).
+    confidence_level : float, default 0.95
+
+    Returns
+    -------
+    SensitivityTable
+        Columns ``placebo_block, x1, n1, x2, n2, rd, p, min_p, p_holm, significant,
+        p_randomization``; ``meta`` holds the estimand and the placebo assignment space
+        (``size``, ``min_pvalue``).
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
+    >>> fam, _ = generate()
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
+    ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
+    >>> placebo_in_space(c, sp).frame["placebo_block"].to_list()
+    ['Buckinghamshire', 'Berkshire']
+    """
+    cl = _check_level(confidence_level)
+    unit = space.spec.unit
+    lf = cohort.members.filter(pl.col("arm") == "control")
+    if among is not None:
+        lf = lf.filter(pl.col(among) == True)  # noqa: E712
+    got = (lf.group_by(unit).agg(pl.len().alias("n"),
+                                 (pl.col(outcome) == True).sum().alias("x"))  # noqa: E712
+           .collect())
+    block_of = {u: space.blocks[b] for u, b in zip(space.units, space.unit_block, strict=True)}
+    per: dict[str, list[int]] = {}
+    for r in got.iter_rows(named=True):
+        b = block_of.get(str(r[unit]))
+        if b is None:
+            raise InvalidInputError(f"cohort unit not in the assignment space ({unit})")
+        per.setdefault(b, [0, 0])
+        per[b][0] += int(r["x"])
+        per[b][1] += int(r["n"])
+    order = [b for b in space.blocks if b in per]
+    tx, tn = sum(v[0] for v in per.values()), sum(v[1] for v in per.values())
+    rows = []
+    for b in order:
+        x1, n1 = per[b]
+        x2, n2 = tx - x1, tn - n1
+        rows.append({"placebo_block": b, "x1": x1, "n1": n1, "x2": x2, "n2": n2,
+                     "rd": _rd(x1, n1, x2, n2), "p": _boschloo_p(x1, n1, x2, n2),
+                     "min_p": _min_boschloo(n1, n2)})
+    frame = pl.DataFrame(rows, schema={
+        "placebo_block": pl.String, "x1": pl.Int64, "n1": pl.Int64, "x2": pl.Int64,
+        "n2": pl.Int64, "rd": pl.Float64, "p": pl.Float64, "min_p": pl.Float64})
+    frame = frame.with_columns(
+        pl.Series("p_holm", _holm(frame["p"].to_list()), dtype=pl.Float64),
+        pl.when(pl.col("p").is_nan()).then(None).otherwise(pl.col("p") < 1 - cl)
+        .alias("significant"))
+    rds = [abs(v) for v in frame["rd"].to_list()]
+    frame = frame.with_columns(pl.Series("p_randomization", [
+        (sum(1 for w in rds if not math.isnan(w) and w >= v - 1e-12) / len(rds))
+        if not math.isnan(v) else math.nan for v in rds], dtype=pl.Float64))
+    size = len(order)
+    notes = _multiplicity_notes(frame, cl, "in-space placebos") if size else [
+        "no comparison block has control families: no in-space placebo"]
+    if size == 2:
+        notes.append("with two comparison blocks the two placebos are one comparison seen "
+                     "from each side (the differences are equal and opposite)")
+    if size:
+        notes.append(f"placebo assignment space: which one of the {size} comparison blocks "
+                     f"({space.spec.name}) is pretended live; smallest attainable "
+                     f"randomization p = 1/{size} = {_fmt(1 / size)}")
+    return SensitivityTable(
+        method="placebo.in_space",
+        title=f"In-space placebos: each comparison {space.spec.name} block pretended live",
+        frame=frame, notes=tuple(notes),
+        meta={"outcome": outcome, "among": among, "confidence_level": cl,
+              "estimand": {"population": "control-arm families" + (
+                  f" with {among} True" if among else ""), "outcome": outcome,
+                  "contrast": "risk difference, placebo block minus other comparison blocks",
+                  "conditional_on": "" if among is None else f"{among}", "unit": "family"},
+              "assignment_space": {"name": f"placebo_{space.spec.name}", "size": size,
+                                   "min_pvalue": 1 / size if size else math.nan,
+                                   "description": "which one comparison block is pretended "
+                                                  "live"}},
+    )
+
+
+def placebo_in_time(
+    cohort: Cohort, *, shifts: Sequence[int] = (3, 6, 9, 12), outcome: str = "chas_support",
+    among: str | None = "followup_reached", confidence_level: float = 0.95,
+) -> SensitivityTable:
+    """Pretend every not-yet-live area went live ``s`` months before it did.
+
+    Only control-arm families (received while their area was not yet live) are used, so the
+    true treated set is untouched. For each shift ``s``, control families received within the
+    ``s`` months before their own area's real go-live form the placebo "treated" group and the
+    other control families (earlier receptions, and areas never live) the placebo control. A
+    difference here reflects time or area, not the programme.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    shifts : sequence of int, default (3, 6, 9, 12)
+        Months (positive).
+    outcome : str
+    among : str or None, default "followup_reached"
+        Restrict to families with this column True (the primary population).
+    confidence_level : float, default 0.95
+
+    Returns
+    -------
+    SensitivityTable
+        Columns ``shift, x1, n1, x2, n2, rd, p`` (two-sided Boschloo), ``min_p`` (smallest p
+        these group sizes allow), ``p_holm``, ``significant``; ``meta`` the estimand and the
+        assignment model of the p-values (families exchangeable within the control arm,
+        conditional on the placebo allocation).
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> fam, _ = generate()
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> placebo_in_time(c, shifts=[6]).frame.select("shift", "n1", "n2").row(0)
+    (6, 3, 12)
+    """
+    cl = _check_level(confidence_level)
+    lf = cohort.members.filter(pl.col("arm") == "control")
+    if among is not None:
+        lf = lf.filter(pl.col(among) == True)  # noqa: E712
+    m = lf.select("reception_date", "go_live", outcome).collect()
+    rows = []
+    for s in [int(v) for v in shifts]:
+        if s <= 0:
+            raise InvalidInputError("in-time placebo shifts must be positive months")
+        fake = pl.col("go_live").dt.offset_by(f"-{s}mo")
+        t = m.with_columns(((pl.col("reception_date") >= fake)
+                            & pl.col("go_live").is_not_null()).fill_null(False).alias("pt"))
+        g1 = t.filter(pl.col("pt"))
+        g2 = t.filter(~pl.col("pt"))
+        x1, n1 = int(g1[outcome].fill_null(False).sum()), g1.height
+        x2, n2 = int(g2[outcome].fill_null(False).sum()), g2.height
+        rows.append({"shift": s, "x1": x1, "n1": n1, "x2": x2, "n2": n2,
+                     "rd": _rd(x1, n1, x2, n2), "p": _boschloo_p(x1, n1, x2, n2),
+                     "min_p": _min_boschloo(n1, n2)})
+    frame = pl.DataFrame(rows, schema={
+        "shift": pl.Int64, "x1": pl.Int64, "n1": pl.Int64, "x2": pl.Int64, "n2": pl.Int64,
+        "rd": pl.Float64, "p": pl.Float64, "min_p": pl.Float64})
+    frame = frame.with_columns(
+        pl.Series("p_holm", _holm(frame["p"].to_list()), dtype=pl.Float64),
+        pl.when(pl.col("p").is_nan()).then(None).otherwise(pl.col("p") < 1 - cl)
+        .alias("significant"))
+    notes = _multiplicity_notes(frame, cl, "in-time placebos")
+    notes.append("the placebos overlap (a longer shift contains the shorter ones), so they "
+                 "are not independent tests")
+    return SensitivityTable(
+        method="placebo.in_time",
+        title="In-time placebos: not-yet-live areas pretended live earlier",
+        frame=frame, notes=tuple(notes),
+        meta={"outcome": outcome, "among": among, "confidence_level": cl,
+              "estimand": {"population": "control-arm families" + (
+                  f" with {among} True" if among else ""), "outcome": outcome,
+                  "contrast": "risk difference, received within s months before their "
+                              "area's go-live minus received earlier or never live",
+                  "conditional_on": "" if among is None else f"{among}", "unit": "family"},
+              "assignment_space": {
+                  "name": "families_within_control_arm",
+                  "description": "exact test conditional on the placebo allocation: families "
+                                 "treated as exchangeable within the control arm",
+                  "size": None,
+                  "min_pvalue": float(np.nanmin(frame["min_p"].to_numpy()))
+                  if frame.height and not np.isnan(frame["min_p"].to_numpy()).all()
+                  else math.nan}},
     )

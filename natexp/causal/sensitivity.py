@@ -5,10 +5,13 @@ conclusion of a natural experiment like Operation Paramount needs to say how fra
 module collects the analyses that do not depend on the rollout timing (those are in
 :mod:`natexp.causal.randomization`):
 
-* **Non-response** (:func:`manski_bounds`, :func:`tipping_point`): the outcome is known only for
-  the reached families. Manski's worst/best-case bounds on the risk difference among all
-  identified families, and a tipping-point grid over *every* possible number of outcomes among
-  the unreached of each arm, with the exact Boschloo and Fisher p-value of each completed table.
+* **Non-response** (:func:`pattern_mixture`, :func:`delta_tipping_point`, :func:`manski_bounds`,
+  :func:`tipping_point`): the primary comparison is conditional on being reached. The
+  delta-adjusted pattern mixture (missing at random plus a log-odds shift per arm) and the
+  shift at which the conclusion changes; Manski's worst/best-case bounds on the risk difference
+  among all identified families; and (for a figure) a grid over *every* possible number of
+  outcomes among the unreached of each arm, with the exact Boschloo and Fisher p-value of each
+  completed table.
 * **Unmeasured confounding** (:func:`evalue_rr`, :func:`evalue_rd`, :func:`evalues_2x2`):
   E-values (VanderWeele and Ding 2017) for a risk ratio, and for a risk difference from 2x2
   counts as R's ``EValue::evalues.RD`` computes them (Ding and VanderWeele 2016).
@@ -55,14 +58,18 @@ __all__ = [
     "SensitivitySuite",
     "SensitivityTable",
     "TippingPoint",
+    "delta_tipping_point",
     "evalue_rd",
     "evalue_rr",
     "evalues_2x2",
     "leave_one_area_out",
     "manski_bounds",
     "nonresponse_counts",
+    "primary_estimand",
+    "pattern_mixture",
     "sensitivity_suite",
     "tipping_point",
+    "treated_units",
 ]
 
 #: Above this many tables in the sample space ``(n1 + 1) * (n2 + 1)`` the tipping-point grid
@@ -604,7 +611,9 @@ def tipping_point(x1, r1, m1, x2, r2, m2, *, confidence_level: float = 0.95,
         same = int((col & (grid["sign"] == obs_sign)).sum()) if obs_sign else 0
         opp = int((col & (grid["sign"] == -obs_sign)).sum()) if obs_sign else 0
         notes.append(f"{test.capitalize()}: {level} in {int(col.sum())} completions "
-                     f"({same} in the observed direction, {opp} in the opposite one)")
+                     f"({same} in the observed direction, {opp} in the opposite one); the "
+                     "completions are not independent tests and are not equally plausible: "
+                     "the count is not a probability")
     mar: dict[str, Any] = {}
     if r1 and r2:
         mk1, mk2 = round(m1 * x1 / r1), round(m2 * x2 / r2)
@@ -618,6 +627,200 @@ def tipping_point(x1, r1, m1, x2, r2, m2, *, confidence_level: float = 0.95,
         )
     return TippingPoint(counts=counts, confidence_level=cl, observed=observed, manski=manski,
                         grid=grid, frontier=frontier, notes=tuple(notes), mar_cell=mar)
+
+
+# --------------------------------------------------------------------------------------------
+# non-response as trialists do it: delta-adjusted pattern mixture
+
+
+def _expit(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
+
+
+def _pm_arm(x: int, r: int, m: int, delta: float) -> tuple[float, float]:
+    """Arm risk among all identified families and its delta-method variance."""
+    n = r + m
+    p = x / r
+    if x == 0 or x == r:  # a logit shift cannot move a proportion of 0 or 1
+        return (x + m * p) / n, p * (1 - p) / r
+    q = _expit(math.log(p / (1 - p)) + delta)
+    pi = (x + m * q) / n
+    grad = (r + m * q * (1 - q) / (p * (1 - p))) / n
+    return pi, grad ** 2 * p * (1 - p) / r
+
+
+def pattern_mixture(x1, r1, m1, x2, r2, m2, *, delta1: float = 0.0, delta2: float = 0.0,
+                    confidence_level: float = 0.95) -> Result:
+    """Delta-adjusted pattern-mixture estimate of the risk difference among all identified.
+
+    The unreached families of each arm are assumed to take up support with the reached
+    families' odds shifted by ``delta`` on the log-odds scale: ``logit(q_j) = logit(x_j / r_j)
+    + delta_j`` (``delta = 0``: missing at random within the arm; ``exp(delta)`` is the
+    informative-missingness odds ratio of Higgins, White and Wood 2008). The arm's risk among
+    all ``n_j = r_j + m_j`` identified families is ``(x_j + m_j q_j) / n_j``, the expected value
+    of the completed-data risk over imputations (so no imputed outcome is treated as data); its
+    variance is the delta-method variance from the binomial variance of ``x_j / r_j``, with the
+    numbers reached and not reached held fixed. The interval and two-sided p-value are Wald
+    (normal) on the risk difference. With ``delta1 = delta2 = 0`` the result is the
+    complete-case Wald analysis of the reached families.
+
+    Parameters
+    ----------
+    x1, r1, m1, x2, r2, m2 : int
+        Outcome among the reached, reached, not reached; treatment then control.
+    delta1, delta2 : float
+        Log-odds shifts for the unreached of treatment and control.
+    confidence_level : float, default 0.95
+
+    Returns
+    -------
+    Result
+        ``method`` "nonresponse.pattern_mixture"; ``estimate``, ``ci``, ``pvalue``;
+        ``extra``: ``delta1``, ``delta2``, ``risk1``, ``risk2``, ``se``.
+
+    Examples
+    --------
+    >>> r = pattern_mixture(4, 20, 26, 2, 15, 24)
+    >>> round(r.estimate, 4)
+    0.0667
+    """
+    x1, r1, m1, x2, r2, m2 = _check_nonresponse(x1, r1, m1, x2, r2, m2)
+    cl = _check_level(confidence_level)
+    try:
+        d1, d2 = float(delta1), float(delta2)
+    except (TypeError, ValueError):
+        raise InvalidInputError("delta1 and delta2 must be numbers") from None
+    if not (math.isfinite(d1) and math.isfinite(d2)):
+        raise InvalidInputError("delta1 and delta2 must be finite")
+    method, label = "nonresponse.pattern_mixture", "Delta-adjusted pattern mixture"
+    if r1 == 0 or r2 == 0:
+        return Result(method=method, label=label, n=(r1 + m1, r2 + m2),
+                      note="an arm has nobody reached: nothing to extrapolate from",
+                      extra={"delta1": d1, "delta2": d2})
+    from scipy.stats import norm
+
+    pi1, v1 = _pm_arm(x1, r1, m1, d1)
+    pi2, v2 = _pm_arm(x2, r2, m2, d2)
+    rd, se = pi1 - pi2, math.sqrt(v1 + v2)
+    z = norm.ppf(0.5 + cl / 2)
+    notes = []
+    for arm, (x, r) in (("treatment", (x1, r1)), ("control", (x2, r2))):
+        if x == 0 or x == r:
+            notes.append(f"{arm}: observed proportion {x}/{r}; a log-odds shift cannot move it")
+    p = 2 * norm.sf(abs(rd) / se) if se > 0 else math.nan
+    return Result(method=method, estimate=rd, ci=(rd - z * se, rd + z * se),
+                  confidence_level=cl, statistic=rd / se if se > 0 else math.nan, pvalue=p,
+                  n=(r1 + m1, r2 + m2), label=label, note="; ".join(notes),
+                  extra={"delta1": d1, "delta2": d2, "risk1": pi1, "risk2": pi2, "se": se})
+
+
+def _pm_state(counts: NonresponseCounts, d1: float, d2: float, cl: float) -> tuple[int, bool]:
+    r = pattern_mixture(*counts, delta1=d1, delta2=d2, confidence_level=cl)
+    return _sign(r.estimate), not (r.ci_low <= 0 <= r.ci_high)
+
+
+def delta_tipping_point(x1, r1, m1, x2, r2, m2, *, confidence_level: float = 0.95,
+                        deltas: Sequence[float] = tuple(np.round(np.arange(-3, 3.01, 0.5), 2)),
+                        limit: float = 5.0) -> SensitivityTable:
+    """Where does the conclusion change as the unreached depart from missing at random?
+
+    The conclusion at ``delta = 0`` (MAR) is its sign and whether the interval excludes zero.
+    Along three directions, treatment arm only (``delta1 = d``, ``delta2 = 0``), control arm
+    only, and both arms (``d, d``), the smallest ``|d|`` up to ``limit`` at which the sign or
+    the significance changes is found by bisection of the pattern-mixture estimate and its
+    interval limits (:func:`pattern_mixture`); the ``deltas x deltas`` grid is the table.
+
+    Parameters
+    ----------
+    x1, r1, m1, x2, r2, m2 : int
+        Outcome among the reached, reached, not reached; treatment then control.
+    confidence_level : float, default 0.95
+    deltas : sequence of float
+        The grid of log-odds shifts (each arm).
+    limit : float, default 5
+        Largest ``|delta|`` searched for the tipping point.
+
+    Returns
+    -------
+    SensitivityTable
+        Grid columns ``delta1, delta2, rd, ci_low, ci_high, pvalue, significant``; ``meta``:
+        ``tipping`` (per direction and side, the delta where the conclusion changes, null when
+        it does not within ``limit``), the MAR result and the estimand.
+
+    Examples
+    --------
+    >>> t = delta_tipping_point(4, 20, 26, 2, 15, 24, deltas=[0.0])
+    >>> t.frame.height
+    1
+    """
+    counts = _check_nonresponse(x1, r1, m1, x2, r2, m2)
+    cl = _check_level(confidence_level)
+    rows = []
+    for d1 in deltas:
+        for d2 in deltas:
+            r = pattern_mixture(*counts, delta1=d1, delta2=d2, confidence_level=cl)
+            rows.append({"delta1": float(d1), "delta2": float(d2), "rd": r.estimate,
+                         "ci_low": r.ci_low, "ci_high": r.ci_high, "pvalue": r.pvalue,
+                         "significant": None if math.isnan(r.pvalue) else r.pvalue < 1 - cl})
+    frame = pl.DataFrame(rows, schema={"delta1": pl.Float64, "delta2": pl.Float64,
+                                       "rd": pl.Float64, "ci_low": pl.Float64,
+                                       "ci_high": pl.Float64, "pvalue": pl.Float64,
+                                       "significant": pl.Boolean})
+    mar = pattern_mixture(*counts, confidence_level=cl)
+    tipping: dict[str, Any] = {}
+    notes: list[str] = []
+    if not math.isnan(mar.estimate):
+        base = _pm_state(counts, 0.0, 0.0, cl)
+        dirs = {"treatment": (1.0, 0.0), "control": (0.0, 1.0), "both": (1.0, 1.0)}
+        for name, (a, b) in dirs.items():
+            for side, sgn in (("up", 1.0), ("down", -1.0)):
+                grid = np.linspace(0, limit, 501)[1:]
+                hit = None
+                prev = 0.0
+                for d in grid:
+                    if _pm_state(counts, sgn * a * d, sgn * b * d, cl) != base:
+                        lo, hi = prev, d
+                        for _ in range(40):
+                            mid = (lo + hi) / 2
+                            if _pm_state(counts, sgn * a * mid, sgn * b * mid, cl) != base:
+                                hi = mid
+                            else:
+                                lo = mid
+                        hit = sgn * hi
+                        break
+                    prev = d
+                key = f"{name}_{side}"
+                if hit is None:
+                    tipping[key] = None
+                else:
+                    st = _pm_state(counts, a * hit, b * hit, cl)
+                    tipping[key] = {"delta": hit, "odds_ratio": math.exp(hit),
+                                    "changes_to": ("significant" if st[1] else
+                                                   "not significant" if base[1] else
+                                                   "opposite sign")}
+        sig_word = "significant" if base[1] else "not significant"
+        notes.append(f"missing at random (delta = 0): difference {_fmt(mar.estimate)} "
+                     f"({_fmt(mar.ci_low)} to {_fmt(mar.ci_high)}), {sig_word}")
+        for key, v in tipping.items():
+            arm, side = key.rsplit("_", 1)
+            who = {"treatment": "the unreached treatment families",
+                   "control": "the unreached control families",
+                   "both": "the unreached of both arms"}[arm]
+            if v is None:
+                notes.append(f"{who}, odds {'raised' if side == 'up' else 'lowered'}: the "
+                             f"conclusion holds for every delta up to {limit:g} (odds ratio "
+                             f"{math.exp(limit if side == 'up' else -limit):.3g})")
+            else:
+                notes.append(f"{who}: the conclusion changes ({v['changes_to']}) at delta = "
+                             f"{v['delta']:.2f} (odds ratio {v['odds_ratio']:.3g} against "
+                             "the reached families of the same arm)")
+    return SensitivityTable(
+        method="sensitivity.pattern_mixture",
+        title="Non-response: delta-adjusted pattern mixture (MAR plus a log-odds shift)",
+        frame=frame, headline=mar, notes=tuple(notes),
+        meta={"confidence_level": cl, "limit": limit, "tipping": tipping,
+              "counts": dict(counts._asdict())},
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1039,60 +1242,107 @@ def leave_one_area_out(cohort: Cohort, *, outcome: str = "chas_support",
 class SensitivitySuite:
     """Every sensitivity analysis of one cohort (see :func:`sensitivity_suite`).
 
+    Every part targets the primary estimand (the reached families' comparison) unless its
+    ``estimand`` says otherwise.
+
     Attributes
     ----------
+    estimand : Mapping
+        The primary estimand the analyses target (population, outcome, contrast, conditional
+        on).
     nonresponse : TippingPoint
+        All completions of the unreached outcomes (kept as a figure; the worst case is its
+        Manski bounds).
+    pattern_mixture : SensitivityTable
+        Delta-adjusted pattern mixture and the delta at which the conclusion changes.
     evalues : Mapping[str, Result]
         ``risk_ratio`` and ``risk_difference`` of the reached-only comparison.
     leave_one_out : SensitivityTable
     randomization : Result
-    placebo : SensitivityTable
+        Randomization test of the primary statistic over the primary declared assignment.
+    mechanisms : Mapping[str, Result]
+        The same test under every declared mechanism (the primary one first).
+    area_level : Result
+        Randomization test of the area-level statistic (mean of area proportions) over the
+        primary declared assignment.
+    placebo_in_space, placebo_in_time : SensitivityTable
     """
 
+    estimand: Mapping[str, Any]
     nonresponse: TippingPoint
+    pattern_mixture: SensitivityTable
     evalues: Mapping[str, Result]
     leave_one_out: SensitivityTable
     randomization: Result
-    placebo: SensitivityTable
+    mechanisms: Mapping[str, Result]
+    area_level: Result
+    placebo_in_space: SensitivityTable
+    placebo_in_time: SensitivityTable
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "evalues", MappingProxyType(dict(self.evalues)))
+        object.__setattr__(self, "mechanisms", MappingProxyType(dict(self.mechanisms)))
+        object.__setattr__(self, "estimand", _freeze(dict(self.estimand)))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict of every part."""
         return {
-            "nonresponse": self.nonresponse.to_dict(),
+            "estimand": _plain(self.estimand),
+            "nonresponse": {**self.nonresponse.to_dict(), "estimand": _plain(self.estimand)},
+            "pattern_mixture": self.pattern_mixture.to_dict(),
             "evalues": {k: v.to_dict() for k, v in self.evalues.items()},
             "leave_one_out": self.leave_one_out.to_dict(),
             "randomization": self.randomization.to_dict(),
-            "placebo": self.placebo.to_dict(),
+            "randomization_mechanisms": {k: v.to_dict() for k, v in self.mechanisms.items()},
+            "area_level": self.area_level.to_dict(),
+            "placebo_in_space": self.placebo_in_space.to_dict(),
+            "placebo_in_time": self.placebo_in_time.to_dict(),
         }
 
     def to_polars(self) -> pl.DataFrame:
-        """One row per headline result (analysis, method, estimate, p-value, note)."""
-        rows = [("nonresponse", self.nonresponse.observed),
-                ("manski", self.nonresponse.manski),
-                *((f"evalue_{k}", v) for k, v in self.evalues.items()),
-                ("leave_one_out", self.leave_one_out.headline),
-                ("randomization", self.randomization)]
+        """One row per headline result (analysis, method, estimate, p-value, assignment space
+        size and smallest attainable p where there is one, estimand, note)."""
+        est = _plain(self.estimand)
+        rows = [("nonresponse", self.nonresponse.observed, None),
+                ("manski", self.nonresponse.manski, None),
+                ("pattern_mixture_mar", self.pattern_mixture.headline, None),
+                *((f"evalue_{k}", v, None) for k, v in self.evalues.items()),
+                ("leave_one_out", self.leave_one_out.headline, None),
+                *((f"randomization_{k}", v, v.extra.get("assignment_space"))
+                  for k, v in self.mechanisms.items()),
+                ("area_level_randomization", self.area_level,
+                 self.area_level.extra.get("assignment_space"))]
+        text = (f"{est.get('contrast', '')} in {est.get('outcome', '')} among "
+                f"{est.get('population', '')}")
         return pl.DataFrame(
             [{"analysis": a, "method": r.method, "estimate": r.estimate, "ci_low": r.ci_low,
-              "ci_high": r.ci_high, "pvalue": r.pvalue, "note": r.note} for a, r in rows],
+              "ci_high": r.ci_high, "pvalue": r.pvalue,
+              "assignment_space": None if sp is None else sp.get("name"),
+              "assignment_space_size": None if sp is None else sp.get("size"),
+              "min_pvalue": None if sp is None else sp.get("min_pvalue"),
+              "estimand": text, "conditional_on": est.get("conditional_on", ""),
+              "note": r.note} for a, r, sp in rows if r is not None],
             schema={"analysis": pl.String, "method": pl.String, "estimate": pl.Float64,
                     "ci_low": pl.Float64, "ci_high": pl.Float64, "pvalue": pl.Float64,
-                    "note": pl.String},
+                    "assignment_space": pl.String, "assignment_space_size": pl.Int64,
+                    "min_pvalue": pl.Float64, "estimand": pl.String,
+                    "conditional_on": pl.String, "note": pl.String},
         )
 
     def summary(self) -> str:
         """Plain-text summary of every part."""
         parts = [
+            "Estimand: " + "; ".join(f"{k} {v}" for k, v in _plain(self.estimand).items() if v),
             self.nonresponse.summary(),
+            self.pattern_mixture.summary(),
             "E-values: " + "; ".join(
                 f"{k} {_fmt(v.estimate)} (limit closer to the null: "
                 f"{_fmt(v.extra.get('evalue_ci', math.nan))})" for k, v in self.evalues.items()),
             self.leave_one_out.summary(),
-            self.randomization.summary(),
-            self.placebo.summary(),
+            *(v.summary() for v in self.mechanisms.values()),
+            self.area_level.summary(),
+            self.placebo_in_space.summary(),
+            self.placebo_in_time.summary(),
         ]
         return "\n\n".join(parts)
 
@@ -1101,37 +1351,81 @@ class SensitivitySuite:
 
     def _repr_html_(self) -> str:
         return "".join([
-            self.nonresponse._repr_html_(),
+            self.nonresponse._repr_html_(), self.pattern_mixture._repr_html_(),
             "<div class='natexp-result'><strong>E-values</strong>",
             *(v._repr_html_() for v in self.evalues.values()), "</div>",
-            self.leave_one_out._repr_html_(), self.randomization._repr_html_(),
-            self.placebo._repr_html_(),
+            self.leave_one_out._repr_html_(),
+            *(v._repr_html_() for v in self.mechanisms.values()),
+            self.area_level._repr_html_(), self.placebo_in_space._repr_html_(),
+            self.placebo_in_time._repr_html_(),
         ])
+
+
+def treated_units(cohort: Cohort, unit: str = "area") -> list[str]:
+    """The units of the cohort's rollout in the treated role (the design's treatment counties
+    for ``oxon_vs_rest``; the units live by the end of the window otherwise)."""
+    from natexp.causal.randomization import _schedule
+
+    _, _, _, role = _schedule(cohort)
+    return [str(u) for u, r in zip(cohort.rollout[unit].to_list(), role, strict=True) if r]
+
+
+def primary_estimand(cohort: Cohort, outcome: str = "chas_support",
+                     reached: str = "followup_reached") -> dict[str, str]:
+    """The primary estimand of a cohort in words, with its counts computed from the cohort.
+
+    Examples
+    --------
+    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.data.cohort import Design, build_cohort
+    >>> fam, _ = generate()
+    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), Design()))["population"]
+    'the 35 of 85 identified families reached by the follow-up call (followup_reached)'
+    """
+    from natexp.data.cohort import arm_counts
+
+    ident = arm_counts(cohort, reached, among=None)
+    n_ident = ident["treatment"][1] + ident["control"][1]
+    n_reached = ident["treatment"][0] + ident["control"][0]
+    return {"population": f"the {n_reached} of {n_ident} identified families reached by the "
+                          f"follow-up call ({reached})",
+            "outcome": outcome,
+            "contrast": "risk difference, treatment minus control (treatment: live at "
+                        "reception in a treated-role area; control: not yet live)",
+            "conditional_on": "being reached by the follow-up call", "unit": "family"}
 
 
 def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
                       reached: str = "followup_reached", confidence_level: float = 0.95,
-                      shifts: Sequence[int] = tuple(range(-12, 13)),
+                      assignments: Sequence[Any] | None = None,
+                      placebo_months: Sequence[int] = (3, 6, 9, 12),
                       rng: Any = None) -> SensitivitySuite:
-    """Run every sensitivity analysis of a cohort (the DoWhy model is separate).
+    """Run every sensitivity analysis of a cohort on the primary estimand (DoWhy is separate).
 
-    * non-response tipping point of ``outcome`` among the ``reached`` families
-      (:func:`nonresponse_counts`, :func:`tipping_point`);
+    * non-response: every completion of the unreached outcomes (:func:`tipping_point`, kept as
+      a figure; its corners are the Manski bounds) and the delta-adjusted pattern mixture
+      (:func:`delta_tipping_point`);
     * E-values of the reached-only comparison (:func:`evalues_2x2`);
     * leave one area out, among the reached (:func:`leave_one_area_out`);
-    * randomization over go-live and placebo go-live dates, among all identified families
-      (:func:`natexp.causal.randomization.randomization_test`,
-      :func:`natexp.causal.randomization.placebo_go_live`).
+    * randomization tests of the primary statistic over each declared assignment mechanism
+      and of the area-level statistic over the primary one
+      (:func:`natexp.causal.randomization.unit_randomization_test`);
+    * in-space and in-time placebos among the control families
+      (:func:`natexp.causal.randomization.placebo_in_space`, ``placebo_in_time``).
 
     Parameters
     ----------
     cohort : Cohort
     outcome, reached : str
     confidence_level : float, default 0.95
-    shifts : sequence of int
-        Placebo shifts of every go-live date, in months.
+    assignments : sequence of AssignmentSpec, optional
+        The declared mechanisms, primary first (default: any set of as many areas, each area
+        its own block).
+    placebo_months : sequence of int
+        In-time placebo shifts.
     rng : numpy.random.Generator, int or None
-        Used only when the go-live assignments are too many to enumerate.
+        Used only when an assignment space is too large to enumerate.
 
     Returns
     -------
@@ -1142,24 +1436,79 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.causal.assignment import AssignmentSpec
     >>> fam, _ = generate()
     >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(), Design()),
-    ...                           shifts=[-1, 0, 1])
+    ...                           assignments=[AssignmentSpec("county", block="county")],
+    ...                           placebo_months=[6])
     >>> suite.nonresponse.counts
     NonresponseCounts(x1=4, r1=20, m1=26, x2=2, r2=15, m2=24)
-    >>> suite.to_polars()["analysis"].to_list()  # doctest: +NORMALIZE_WHITESPACE
-    ['nonresponse', 'manski', 'evalue_risk_ratio', 'evalue_risk_difference',
-     'leave_one_out', 'randomization']
+    >>> suite.randomization.extra["assignment_space"]["size"]
+    3
     """
-    from natexp.causal.randomization import placebo_go_live, randomization_test
+    from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
+    from natexp.causal.randomization import (
+        placebo_in_space,
+        placebo_in_time,
+        unit_randomization_test,
+    )
 
     cl = _check_level(confidence_level)
+    specs = list(assignments) if assignments else [AssignmentSpec("any_areas")]
+    est = primary_estimand(cohort, outcome, reached)
     counts = nonresponse_counts(cohort, outcome, reached=reached)
     tp = tipping_point(*counts, confidence_level=cl)
+    pm = delta_tipping_point(*counts, confidence_level=cl)
+    pm = SensitivityTable(pm.method, pm.title, pm.frame, pm.headline, pm.notes,
+                          {**_plain(pm.meta), "estimand": {
+                              **est, "population": f"all {sum(counts) - counts.x1 - counts.x2} "
+                              f"identified families (the outcome of the "
+                              f"{counts.m1 + counts.m2} not reached modelled)",
+                              "conditional_on": ""}})
     ev = evalues_2x2(counts.x1, counts.r1, counts.x2, counts.r2, confidence_level=cl)
     loo = leave_one_area_out(cohort, outcome=outcome, among=reached, confidence_level=cl)
-    ri = randomization_test(cohort, outcome=outcome, among=None, confidence_level=cl, rng=rng)
-    pl_ = placebo_go_live(cohort, shifts=shifts, outcome=outcome, among=None,
+    mech: dict[str, Result] = {}
+    spaces: dict[str, Any] = {}
+    for spec in specs:
+        try:
+            space = enumerate_assignments(cohort.rollout, spec,
+                                          treated_units(cohort, spec.unit), rng=rng)
+        except InvalidInputError as err:  # the design does not match the declared blocks
+            mech[spec.name] = Result(
+                method="randomization.declared_assignment", label=f"Randomization test over "
+                f"the declared assignment ({spec.name})", note=f"not run: {err}",
+                extra={"assignment_space": {**spec.to_dict(), "size": None,
+                                            "min_pvalue": None,
+                                            "can_reach_significance": None},
+                       "estimand": est})
+            continue
+        spaces[spec.name] = space
+        mech[spec.name] = unit_randomization_test(cohort, space, outcome=outcome, among=reached,
+                                                  confidence_level=cl, estimand=est)
+    primary_space = spaces.get(specs[0].name)
+    area_est = {**est, "contrast": "difference between the mean over treated areas and the "
+                                   "mean over comparison areas of each area's uptake "
+                                   "proportion", "unit": specs[0].unit}
+    if primary_space is None:
+        area = Result(method="randomization.declared_assignment",
+                      note=mech[specs[0].name].note,
+                      extra={**_plain(mech[specs[0].name].extra), "estimand": area_est})
+        pis = SensitivityTable(
+            "placebo.in_space", "In-space placebos", pl.DataFrame(),
+            notes=(f"not run: {mech[specs[0].name].note}",),
+            meta={"outcome": outcome, "among": reached, "confidence_level": cl,
+                  "estimand": {**est, "population": "control-arm families"},
+                  "assignment_space": {"name": f"placebo_{specs[0].name}", "size": None,
+                                       "min_pvalue": None, "description": "not run"}})
+    else:
+        area = unit_randomization_test(cohort, primary_space, outcome=outcome, among=reached,
+                                       statistic="unit_mean", confidence_level=cl,
+                                       estimand=area_est)
+        pis = placebo_in_space(cohort, primary_space, outcome=outcome, among=reached,
+                               confidence_level=cl)
+    pit = placebo_in_time(cohort, shifts=placebo_months, outcome=outcome, among=reached,
                           confidence_level=cl)
-    return SensitivitySuite(nonresponse=tp, evalues=ev, leave_one_out=loo, randomization=ri,
-                            placebo=pl_)
+    return SensitivitySuite(estimand=est, nonresponse=tp, pattern_mixture=pm, evalues=ev,
+                            leave_one_out=loo, randomization=mech[specs[0].name],
+                            mechanisms=mech, area_level=area, placebo_in_space=pis,
+                            placebo_in_time=pit)

@@ -1512,7 +1512,9 @@ def fig_placebo_data(table: Any) -> pl.DataFrame:
     >>> fig_placebo_data(t)["kind"].to_list()
     ['Observed schedule', 'Placebo: significant']
     """
-    t = _frame(table, "placebo go-live", ("shift", "rd", "significant", "observed"))
+    t = _frame(table, "placebo", ("shift", "rd", "significant"))
+    if "observed" not in t.columns:  # in-time placebos: no row is the observed schedule
+        t = t.with_columns(pl.lit(False).alias("observed"))
     return t.select(
         pl.col("shift").cast(pl.Int64), (pl.col("rd") * 100).alias("rd_pp"),
         pl.when(pl.col("observed")).then(pl.lit("Observed schedule"))
@@ -1521,8 +1523,11 @@ def fig_placebo_data(table: Any) -> pl.DataFrame:
     )
 
 
-def fig_placebo(table: Any, *, confidence_level: float = 0.95) -> ggplot:
-    """The difference every schedule shifted by -12..+12 months would have found.
+def fig_placebo(table: Any, *, confidence_level: float = 0.95,
+                xlabel: str = "Every go-live date shifted by (months)",
+                title: str = "Placebo go-live dates",
+                population: str = "All identified families") -> ggplot:
+    """The difference each placebo schedule (one per shift in months) would have found.
 
     Parameters
     ----------
@@ -1530,6 +1535,12 @@ def fig_placebo(table: Any, *, confidence_level: float = 0.95) -> ggplot:
         See :func:`fig_placebo_data`.
     confidence_level : float
         For the legend.
+    xlabel : str
+        Label of the shift axis (what a shift means for these placebos).
+    title : str
+        Figure title.
+    population : str
+        Who is compared, shown in the subtitle.
 
     Returns
     -------
@@ -1553,11 +1564,11 @@ def fig_placebo(table: Any, *, confidence_level: float = 0.95) -> ggplot:
         + scale_colour_manual(values=colours)
         + scale_shape_manual(values={"Observed schedule": "D", "Placebo: significant": "s",
                                      "Placebo: not significant": "o"})
-        + labs(x="Every go-live date shifted by (months)",
+        + labs(x=xlabel,
                y="Difference in uptake\n(percentage points)",
-               title="Placebo go-live dates",
-               subtitle=f"All identified families; significant: exact Boschloo p < "
-                        f"{1 - confidence_level:g}")
+               title=title,
+               subtitle=f"{population}; significant: exact Boschloo p < "
+                        f"{1 - confidence_level:g} (unadjusted for multiplicity)")
         + _theme()
     )
 

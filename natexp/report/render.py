@@ -19,8 +19,8 @@ Tables the report uses when present (name in ``tables`` -> what it draws):
 * ``children_by_age`` (``age``, ``n``): Figure 3;
 * ``tipping_point`` (else ``results["sensitivity"]["nonresponse"]["grid"]``),
   ``randomization_distribution``, ``leave_one_area_out`` (else
-  ``results["sensitivity"]["leave_one_out"]["table"]``), ``placebo_go_live`` (else
-  ``results["sensitivity"]["placebo"]["table"]``), ``specification_curve`` (else
+  ``results["sensitivity"]["leave_one_out"]["table"]``), ``placebo_in_time`` (else
+  ``results["sensitivity"]["placebo_in_time"]["table"]``), ``specification_curve`` (else
   ``results["sensitivity"]["specification_curve"]["table"]``): the sensitivity figures;
 * ``event_study``: the staggered-rollout event study.
 
@@ -353,11 +353,15 @@ def _build_loo(results, tables):
 
 
 def _build_placebo(results, tables):
-    t = _frame(tables, "placebo_go_live", _sens(results, "placebo", "table"))
+    t = _frame(tables, "placebo_in_time", _sens(results, "placebo_in_time", "table"))
     if t is None or t.height == 0:
         return None
-    cl = _sens(results, "placebo", "meta", "confidence_level") or 0.95
-    return F.fig_placebo(t, confidence_level=cl)
+    cl = _sens(results, "placebo_in_time", "meta", "confidence_level") or 0.95
+    among = _sens(results, "placebo_in_time", "meta", "among")
+    return F.fig_placebo(
+        t, confidence_level=cl, title="In-time placebos among the control families",
+        xlabel="Not-yet-live areas pretended live this many months early",
+        population="Control families" + (f" with {among}" if among else ""))
 
 
 def _build_spec(results, tables):
@@ -407,12 +411,12 @@ FIGURES: tuple[FigureSpec, ...] = (
                "Every possible outcome of the unreached families and the difference it implies.",
                _build_tipping, 7.0, 5.5),
     FigureSpec("randomization", "sensitivity",
-               "The difference under every assignment of the go-live order to areas.",
+               "The primary difference under every assignment the declared mechanism allows.",
                _build_randomization),
     FigureSpec("leave_one_out", "sensitivity",
                "The difference with each area left out in turn.", _build_loo, 7.0, 5.0),
-    FigureSpec("placebo_go_live", "sensitivity",
-               "The difference under go-live dates shifted by -12 to +12 months.",
+    FigureSpec("placebo_in_time", "sensitivity",
+               "In-time placebos: control families of areas pretended live early.",
                _build_placebo),
     FigureSpec("specification_curve", "sensitivity",
                "The estimate under every specification of the analysis.", _build_spec,
@@ -514,6 +518,23 @@ def _design_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> di
             "Cohort flow", ["Step", "Arm", "Families"],
             [[r["label"], _ARM.get(r["arm"], r["arm"]), fmt_num(r["n"])] for r in flow],
             align="llr", collapsed=True))
+    asg = _get(results, "config", "assignment", default={}) or {}
+    prim_spec = asg.get("primary") or {}
+    if prim_spec:
+        alts = "; ".join(f"{a.get('name')}: {a.get('description', '')}"
+                         for a in asg.get("alternatives") or [])
+        blocks.append(_p(
+            f"Assignment mechanism (declared in the configuration): the programme was assigned "
+            f"by {asg.get('unit', 'area')}, in blocks by "
+            f"{prim_spec.get('block') or asg.get('unit', 'area')}: "
+            f"{prim_spec.get('description', '')}. Randomization and placebo tests use the "
+            "assignments this mechanism allows"
+            + (f"; alternatives reported beside it: {alts}." if alts else ".")))
+    if asg.get("evidence_level") is not None:
+        blocks.append(_callout(
+            f"{asg.get('evidence_scale') or 'Evidence rating'}: level "
+            f"{asg.get('evidence_level')}. {_sentence(asg.get('evidence_reason', ''))}",
+            "info"))
     rollout = results.get("rollout") or []
     if rollout:
         blocks.append(_table(
@@ -620,7 +641,17 @@ def _primary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> d
             f"The comparison's statistics are {WITHHELD_TEXT}: counts of its 2x2 table were "
             "suppressed, so the difference, its interval and the tests are not shown.",
             "warning"))
-    blocks += _primary_text(x1, n1, x2, n2, est, lo, hi, bos, level)
+    blocks += _primary_text(x1, n1, x2, n2, est, lo, hi, bos, level,
+                            identified=prim.get("identified"))
+    if prim.get("estimand") and not _is_marker(prim.get("estimand")):
+        blocks.append(_p(f"Estimand: {_estimand_text(prim['estimand'])}. The exact tests treat "
+                         "families as assigned one by one, conditional on the observed "
+                         "allocation; the programme was assigned by area (see the "
+                         "randomization and clustering analyses, on which the conclusion "
+                         "rests)."))
+    caveat = prim.get("area_caveat")
+    if caveat and not _is_marker(caveat):
+        blocks.append(_callout(str(caveat), "warning"))
     blocks.append({"type": "figure", "name": "primary_forest"})
     t = _frame(tables, "uptake")
     if t is not None and {"method", "label", "estimate", "ci_low", "ci_high"} <= set(t.columns):
@@ -653,12 +684,15 @@ def _caveat(r: Mapping[str, Any]) -> str:
 
 
 def _primary_text(x1: Any, n1: Any, x2: Any, n2: Any, est: Any, lo: Any, hi: Any, bos: Any,
-                  level: str) -> list[dict]:
+                  level: str, identified: Any = None) -> list[dict]:
     """The primary comparison in words (nothing when a statistic it needs was withheld)."""
     if any(_is_marker(v) for v in (x1, n1, x2, n2, est, lo, hi, bos)):
         return []
     blocks: list[dict] = []
-    text = (f"Among the {n1 + n2} families reached by the follow-up call, {_of(x1, n1)} in "
+    of_ident = (f" of {identified} identified" if identified is not None
+                and not _is_marker(identified) else "")
+    text = (f"Among the {n1 + n2}{of_ident} families reached by the follow-up call, "
+            f"{_of(x1, n1)} in "
             f"the treatment arm and {_of(x2, n2)} in the control arm had taken up support "
             f"before follow-up: a difference of {fmt_pp(est)} percentage points.")
     if not _missing(lo) and not _missing(hi):
@@ -809,6 +843,36 @@ def _descriptive_section(results: Mapping[str, Any], tables: Mapping[str, Any],
         notes=["Pearson chi-squared without continuity correction, as published. Where an "
                "expected count is below 5 the exact tests are the safer reading (see the "
                "replication table)."]))
+    crow = []
+    for key, tab in app.items():
+        cl_ = tab.get("clustered") if isinstance(tab, Mapping) else None
+        if not cl_ or _is_marker(cl_):
+            continue
+        cr = cl_.get("cluster_robust") or {}
+        fam_ = cl_.get("families") or {}
+        crow.append([tab.get("question", key), fmt_p(tab.get("pearson_pvalue")),
+                     fmt_pp(cr.get("estimate")), fmt_num(_get(cr, "extra", "design_effect")),
+                     fmt_p(cr.get("pvalue")),
+                     _of(_get(fam_, "female", "yes"), _get(fam_, "female", "n")),
+                     _of(_get(fam_, "male", "yes"), _get(fam_, "male", "n")),
+                     fmt_p(cl_.get("families_fisher_pvalue"))])
+    if crow:
+        blocks.append(_p(
+            "Appendix B counts children, and siblings share a parent, a carer and often a care "
+            "status: the published child-level tests assume every child is independent. "
+            "Allowing for families as clusters (a cluster-robust test over children, and a "
+            "test over families) gives larger p-values; the design effect is how much the "
+            "clustering inflates the variance."))
+        blocks.append(_table(
+            "Appendix B with families as clusters",
+            ["Question", "p (published, child-level chi-squared)",
+             "Difference (points, children)", "Design effect", "p (cluster-robust)",
+             "Families, mother imprisoned (any child)", "Families, father imprisoned",
+             "p (Fisher, families)"], crow, align="lrrrrrrr"))
+    withheld_ab = [k for k, t in app.items() if isinstance(t, Mapping)
+                   and _is_marker(t.get("clustered"))]
+    if withheld_ab:
+        blocks.append(_withheld_callout(_marker_reason(app[withheld_ab[0]]["clustered"])))
     return {"id": "descriptive",
             "title": "Descriptive findings (report Figures 1-5, Appendix B)", "blocks": blocks}
 
@@ -832,19 +896,132 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
 
     if "*" in wh:
         withheld("*")
+    est = sens.get("estimand") or {}
+    if est and not _is_marker(est):
+        blocks.append(_p(f"Unless a subsection says otherwise, every analysis below targets the "
+                         f"primary estimand: {_estimand_text(est)}."))
+    itt = sens.get("intention_to_treat") or {}
+    if itt and not _is_marker(itt):
+        blocks.append({"type": "h3", "text": "All identified families (intention to treat)"})
+        c = itt.get("counts") or {}
+        rd = itt.get("risk_difference") or {}
+        blocks.append(_p(
+            f"The outcome is recorded for every identified family, so the comparison of all of "
+            f"them is reported beside the reached-only one: {_of(c.get('x1'), c.get('n1'))} "
+            f"treatment and {_of(c.get('x2'), c.get('n2'))} control families took up support, "
+            f"a difference of {fmt_pp(rd.get('estimate'))} points ({fmt_pp(rd.get('ci_low'))} "
+            f"to {fmt_pp(rd.get('ci_high'))}; Boschloo p = "
+            f"{fmt_p(_get(itt, 'boschloo', 'pvalue'))}). Estimand: "
+            f"{_estimand_text(itt.get('estimand') or {})}. {_sentence(itt.get('note', ''))}"))
+    withheld("intention_to_treat")
+    ri = sens.get("randomization") or {}
+    mech = sens.get("randomization_mechanisms") or {}
+    if ri or mech or "randomization" in names or "randomization" in wh:
+        blocks.append({"type": "h3", "text": "Randomization inference over the declared "
+                                             "assignment mechanism"})
+        withheld("randomization")
+        withheld("randomization_mechanisms")
+        if ri and not _is_marker(ri):
+            sp = _get(ri, "extra", "assignment_space", default={}) or {}
+            blocks.append(_p(
+                f"Treatment was assigned by {sp.get('unit', 'area')}, in blocks by "
+                f"{sp.get('block') or sp.get('unit', 'area')}: {sp.get('description', '')}. "
+                f"The randomization test keeps the compared families fixed and gives the "
+                f"treated role to every set of blocks the mechanism allows "
+                f"({fmt_num(sp.get('size'))} possible assignments, so the smallest attainable "
+                f"p-value is {fmt_num(sp.get('min_pvalue'))}). On the primary statistic "
+                f"({fmt_pp(ri.get('estimate'))} points) it gives randomization p = "
+                f"{fmt_p(ri.get('pvalue'))}."))
+            if ri.get("diagnostics"):
+                blocks.append(_ul(ri["diagnostics"]))
+        rows = []
+        for name, r in mech.items():
+            if _is_marker(r):
+                continue
+            sp = _get(r, "extra", "assignment_space", default={}) or {}
+            rows.append([name, sp.get("description", ""), fmt_num(sp.get("size")),
+                         fmt_num(sp.get("min_pvalue")),
+                         "yes" if sp.get("can_reach_significance") else "no",
+                         fmt_pp(r.get("estimate")), fmt_p(r.get("pvalue"))])
+        if rows:
+            blocks.append(_table(
+                "The primary statistic under each declared assignment mechanism",
+                ["Mechanism", "Assignments that were possible", "Size", "Smallest p",
+                 "Can reach significance", "Difference (points)", "Randomization p"], rows,
+                align="llrrlrr",
+                notes=["The first row is the mechanism the study declares; the others show how "
+                       "the p-value depends on what is assumed. Treating areas as assigned one "
+                       "by one gives more assignments than the design allowed: false "
+                       "precision."]))
+        if "randomization" not in wh:
+            blocks.append({"type": "figure", "name": "randomization"})
+    area = sens.get("area_level") or {}
+    clus = sens.get("cluster") or {}
+    if (area and not _is_marker(area)) or (clus and not _is_marker(clus)):
+        blocks.append({"type": "h3", "text": "Clustering: areas, not families, were assigned"})
+        withheld("area_level")
+        withheld("cluster")
+        text = ("The exact tests of the primary section treat families as assigned one by one, "
+                "conditional on the observed allocation; the programme was assigned by area, "
+                "so families of one area share more than chance.")
+        if area and not _is_marker(area):
+            sp = _get(area, "extra", "assignment_space", default={}) or {}
+            text += (f" Weighting each {sp.get('unit', 'area')} equally, the difference is "
+                     f"{fmt_pp(area.get('estimate'))} points (randomization p = "
+                     f"{fmt_p(area.get('pvalue'))} over the same {fmt_num(sp.get('size'))} "
+                     f"assignments).")
+            pe = ri.get("estimate") if ri and not _is_marker(ri) else None
+            ae = area.get("estimate")
+            if not _missing(pe) and not _missing(ae) and not _is_marker(pe) \
+                    and not _is_marker(ae) and pe * ae < 0:
+                text += (" Its sign differs from the pooled families' difference: the pooled "
+                         "difference is driven by which areas have more families.")
+        icc = _get(clus, "icc", default={}) or {}
+        if icc and not _is_marker(icc) and not _missing(icc.get("estimate")):
+            arms = clus.get("per_arm") or {}
+            deffs = ", ".join(f"{a} {fmt_num(v.get('design_effect'))}"
+                              for a, v in arms.items() if not _is_marker(v))
+            text += (f" The intra-cluster correlation of uptake across areas is "
+                     f"{fmt_num(icc.get('estimate'))} (one-way ANOVA estimate from "
+                     f"{fmt_num(_get(icc, 'extra', 'n'))} families in "
+                     f"{fmt_num(_get(icc, 'extra', 'k'))} areas, very imprecise); design "
+                     f"effect {deffs}.")
+            ss = clus.get("sample_size_fisher_clustered") or {}
+            if ss and not _is_marker(ss):
+                text += (f" A study powered at 80% for the observed difference would need "
+                         f"{fmt_num(ss.get('families_per_arm_clustered'))} families per arm "
+                         f"rather than {fmt_num(ss.get('families_per_arm_independent'))}.")
+        blocks.append(_p(text))
+        blocks.append(_callout(
+            "The conclusion rests on the randomization test over the declared assignment "
+            "mechanism (areas, in blocks), not on the family-level exact tests: those describe "
+            "a family-by-family assignment that did not happen.", "info"))
     nr = sens.get("nonresponse") or {}
-    if nr or "tipping_point" in names or "nonresponse" in wh:
+    pm = sens.get("pattern_mixture") or {}
+    if nr or pm or "tipping_point" in names or "nonresponse" in wh:
         blocks.append({"type": "h3", "text": "Families not reached (non-response)"})
         withheld("nonresponse")
-        man = _get(nr, "manski", "extra", default={}) or {}
-        if man:
+        withheld("pattern_mixture")
+        if pm and not _is_marker(pm):
+            pest = _get(pm, "meta", "estimand", default={}) or {}
             blocks.append(_p(
-                f"The outcome is known only for reached families. If every unreached "
-                f"family's outcome is unknown, the difference among all identified families "
-                f"can be anywhere from {fmt_pp(man.get('lower'))} to {fmt_pp(man.get('upper'))} "
-                "percentage points (Manski bounds)."))
-        if nr.get("notes"):
-            blocks.append(_ul(nr["notes"]))
+                "The primary comparison is conditional on being reached. As trialists do, the "
+                "outcome of the unreached families is modelled as missing at random within "
+                "each arm (MAR) plus a shift delta on the log-odds of uptake in each arm "
+                "(delta-adjusted pattern mixture); the list below gives the delta at which "
+                f"the conclusion changes. Estimand: {_estimand_text(pest)}."))
+            if pm.get("notes"):
+                blocks.append(_ul(pm["notes"]))
+        man = _get(nr, "manski", "extra", default={}) or {}
+        if man and not _is_marker(man):
+            blocks.append(_p(
+                f"Worst case: with no assumption at all about the unreached families, the "
+                f"difference among all identified families can be anywhere from "
+                f"{fmt_pp(man.get('lower'))} to {fmt_pp(man.get('upper'))} percentage points "
+                "(Manski bounds). With over half of an arm unreached these bounds always "
+                "include zero, so they cannot by themselves support a conclusion either way. "
+                "The figure shows every completion of the unreached outcomes; it counts "
+                "implausible completions as much as plausible ones and is not a test."))
         blocks.append({"type": "figure", "name": "tipping_point"})
     ev = sens.get("evalues") or {}
     if "evalues" in wh and not ev:
@@ -863,25 +1040,6 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
             "with both the arm and uptake (as a risk ratio) to explain the observed difference "
             "away; an interval-limit E-value of 1 means no confounding at all is needed to make "
             "the interval include no difference."))
-    ri = sens.get("randomization") or {}
-    if ri or "randomization" in names or "randomization" in wh:
-        blocks.append({"type": "h3", "text": "Randomization over which areas went live first"})
-        withheld("randomization")
-        if ri:
-            ex = ri.get("extra", {}) or {}
-            blocks.append(_p(
-                f"If the programme changed no family's outcome, {fmt_pct(ri.get('pvalue'), 1)} "
-                f"of the {fmt_num(ex.get('n_assignments'))} ways of giving the treated role to "
-                f"{len(ex.get('treated_areas') or []) or 'the same number of'} areas produce a "
-                f"difference at least as far from zero as the observed "
-                f"{fmt_pp(ri.get('estimate'))} points ({ri.get('alternative', 'two-sided')} "
-                f"randomization p = {fmt_p(ri.get('pvalue'))}; the smallest possible "
-                f"p-value is {fmt_num(ex.get('min_pvalue'))}). Statistic: "
-                f"{ex.get('statistic_definition', 'the difference in uptake')}."))
-            if ri.get("diagnostics"):
-                blocks.append(_ul(ri["diagnostics"]))
-        if "randomization" not in wh:
-            blocks.append({"type": "figure", "name": "randomization"})
     loo = sens.get("leave_one_out") or {}
     if loo or "leave_one_out" in names or "leave_one_out" in wh:
         blocks.append({"type": "h3", "text": "Leaving out one area at a time"})
@@ -890,41 +1048,67 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
             blocks.append(_ul(loo["notes"]))
         if "leave_one_out" not in wh:
             blocks.append({"type": "figure", "name": "leave_one_out"})
-    pg = sens.get("placebo") or {}
-    if pg or "placebo_go_live" in names or "placebo" in wh:
-        blocks.append({"type": "h3", "text": "Placebo go-live dates"})
-        withheld("placebo")
-        if pg.get("notes"):
-            blocks.append(_ul(pg["notes"]))
-        if "placebo" not in wh:
-            blocks.append({"type": "figure", "name": "placebo_go_live"})
+    for key, title, first in (
+            ("placebo_in_space", "In-space placebos: a comparison block pretended live",
+             "placebo_block"),
+            ("placebo_in_time", "In-time placebos: not-yet-live areas pretended live early",
+             "shift")):
+        pt = sens.get(key) or {}
+        if not pt and key not in wh and not (key == "placebo_in_time" and key in names):
+            continue
+        blocks.append({"type": "h3", "text": title})
+        withheld(key)
+        if not pt or _is_marker(pt):
+            continue
+        meta = pt.get("meta") or {}
+        sp = meta.get("assignment_space") or {}
+        size = sp.get("size")
+        blocks.append(_p(
+            "Only control-arm families are used, so the true treated set is untouched: a real "
+            "programme effect cannot show here, differences between areas or over time can. "
+            f"Estimand: {_estimand_text(meta.get('estimand') or {})}. Assignment model of the "
+            f"p-values: {sp.get('description', '-')}"
+            + (f" ({fmt_num(size)} possible placebo assignments; " if size else " (")
+            + f"smallest attainable p {fmt_num(sp.get('min_pvalue'))})."))
+        rows = [[str(r.get(first)), _of(r.get("x1"), r.get("n1")), _of(r.get("x2"), r.get("n2")),
+                 fmt_pp(r.get("rd")), fmt_p(r.get("p")), fmt_p(r.get("min_p")),
+                 fmt_p(r.get("p_holm"))] for r in pt.get("table") or []]
+        if rows:
+            blocks.append(_table(title, ["Placebo", "Placebo treated", "Placebo control",
+                                         "Difference (points)", "Boschloo p", "Smallest p",
+                                         "Holm-adjusted p"], rows, align="lrrrrrr"))
+        if pt.get("notes"):
+            blocks.append(_ul(pt["notes"]))
+        if key == "placebo_in_time" and key not in wh:
+            blocks.append({"type": "figure", "name": "placebo_in_time"})
     dw = sens.get("dowhy") or {}
     if "dowhy" in wh and not dw:
         blocks.append({"type": "h3", "text": "Causal model (DoWhy) and refutation tests"})
         withheld("dowhy")
     if dw:
         blocks.append({"type": "h3", "text": "Causal model (DoWhy) and refutation tests"})
-        est = dw.get("estimate") or {}
+        est_ = dw.get("estimate") or {}
         adj = ", ".join(dw.get("adjustment_set") or []) or "nothing"
-        n = _get(est, "extra", "n")
-        among = _get(est, "extra", "among")
+        n = _get(est_, "extra", "n")
+        among = _get(est_, "extra", "among")
         who = (f" among {n} {'identified families' if among is None else 'families with ' + among}"
                if n else "")
-        note = str(est.get("note") or "")
+        note = str(est_.get("note") or "")
         note = (note[:1].upper() + note[1:] + ("" if note.endswith(".") else ".")) if note else ""
         blocks.append(_p(
             f"A causal graph of the design identifies the effect by adjusting for {adj}. "
-            f"{est.get('label', 'The estimate')}{who}: {fmt_pp(est.get('estimate'))} percentage "
-            f"points ({fmt_pp(est.get('ci_low'))} to {fmt_pp(est.get('ci_high'))}; "
-            f"p = {fmt_p(est.get('pvalue'))}). {note} The refutation tests below re-estimate "
-            "the effect after a change that should (placebo) or should not (random common "
-            "cause, subsets) move it.".replace("  ", " ")))
+            f"{est_.get('label', 'The estimate')}{who}: {fmt_pp(est_.get('estimate'))} "
+            f"percentage points ({fmt_pp(est_.get('ci_low'))} to {fmt_pp(est_.get('ci_high'))}; "
+            f"p = {fmt_p(est_.get('pvalue'))}). {note}".replace("  ", " ")))
+        if dw.get("assumptions"):
+            blocks.append(_ul(dw["assumptions"]))
         rows = [[r.get("label", k), fmt_pp(r.get("estimate")), fmt_p(r.get("pvalue")),
-                 r.get("note", "")]
+                 _get(dw, "interpretation", k, default="") or r.get("note", "")]
                 for k, r in (dw.get("refutations") or {}).items()]
         if rows:
-            blocks.append(_table("DoWhy refutations", ["Refuter", "Effect (points)", "p",
-                                                       "Note"], rows, align="lrrl"))
+            blocks.append(_table("DoWhy refutations and what each can show",
+                                 ["Refuter", "Effect (points)", "p", "What it tests"], rows,
+                                 align="lrrl"))
         if dw.get("diagnostics"):
             blocks.append(_ul(dw["diagnostics"]))
     if "specification_curve" in names or "specification_curve" in wh:
@@ -936,6 +1120,23 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
         if "specification_curve" not in wh:
             blocks.append({"type": "figure", "name": "specification_curve"})
     return {"id": "sensitivity", "title": "Sensitivity analyses", "blocks": blocks}
+
+
+def _sentence(text: Any) -> str:
+    """Text as a sentence: capital first letter, full stop at the end ('' stays '')."""
+    t = str(text or "").strip()
+    if not t:
+        return ""
+    return t[:1].upper() + t[1:] + ("" if t.endswith(".") else ".")
+
+
+def _estimand_text(est: Mapping[str, Any]) -> str:
+    """An estimand dict in words."""
+    if not est or _is_marker(est):
+        return "-"
+    cond = est.get("conditional_on")
+    return (f"{est.get('contrast', '-')} in {est.get('outcome', '-')} among "
+            f"{est.get('population', '-')}" + (f", conditional on {cond}" if cond else ""))
 
 
 def _withheld_callout(reason: str) -> dict:
@@ -1134,6 +1335,11 @@ def _replication_section(results: Mapping[str, Any]) -> dict | None:
                            f"{fmt_num(r.get('published'), 6)}, recomputed "
                            f"{fmt_num(r.get('recomputed'), 6)}. {r.get('explanation') or ''}"
                            for r in differs]))
+    misread = [r for r in rep if str(r.get("explanation") or "").startswith("MISREADING")]
+    if misread:
+        blocks.append({"type": "h3", "text": "Where the report misreads a statistic"})
+        blocks.append(_ul([f"{r.get('id')} ({r.get('where')}): {r.get('explanation')}"
+                           for r in misread]))
     if _get(results, "inputs", "synthetic"):
         blocks.append(_callout(
             "On the embedded synthetic data the counts reproduce by construction (the data "
@@ -1171,9 +1377,11 @@ def _limitations_section(results: Mapping[str, Any]) -> dict:
             items.append(f"Non-response: {ident - reached} of {ident} identified families were "
                          "not reached by the follow-up call; if they differ from those reached, "
                          "the comparison is biased (see the tipping-point analysis).")
-    items.append("Areas were not chosen at random: the treatment arm is Oxfordshire, where the "
-                 "programme went live first. Differences between areas, or over time, can look "
-                 "like an effect of the programme.")
+    counties = ", ".join(_get(results, "design", "treatment_counties", default=[]) or [])
+    items.append("Areas were not chosen at random: the treatment arm is "
+                 + (counties or "the treatment counties")
+                 + ", where the programme went live first. A comparison of so few blocks "
+                 "cannot separate the programme from differences between areas, or over time.")
     items.append("Support uptake is recorded only up to the follow-up call and only as "
                  "recorded by the support provider; uptake through other routes may be missed.")
     items.append("The secondary outcomes are descriptive counts from a phone call and were not "
@@ -1418,7 +1626,7 @@ _PUBLICATION_FIGURES: dict[str, tuple[str, tuple[str, tuple[str, ...]] | None,
     "tipping_point": ("tipping_point", None, (), "all"),
     "randomization": ("randomization_distribution", None, (), "all"),
     "leave_one_out": ("leave_one_area_out", None, (), "all"),
-    "placebo_go_live": ("placebo_go_live", None, (), "all"),
+    "placebo_in_time": ("placebo_in_time", None, (), "all"),
     "specification_curve": ("specification_curve", None, (), "all"),
     "event_study": ("event_study", None, (), "all"),
 }
@@ -1429,7 +1637,7 @@ _WITHHELD_SOURCE: dict[str, tuple[str, ...]] = {
     "tipping_point": ("sensitivity", "nonresponse"),
     "randomization": ("sensitivity", "randomization"),
     "leave_one_out": ("sensitivity", "leave_one_out", "table"),
-    "placebo_go_live": ("sensitivity", "placebo"),
+    "placebo_in_time": ("sensitivity", "placebo_in_time"),
     "specification_curve": ("sensitivity", "specification_curve"),
     "event_study": ("staggered",),
 }

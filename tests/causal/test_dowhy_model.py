@@ -53,7 +53,15 @@ def test_frame_is_numeric_with_integer_treatment(data):
 
 def test_graph_and_identification(analysis):
     assert "treatment -> chas_support" in analysis.graph
-    assert "area -> treatment" in analysis.graph
+    # area-level confounding is in the graph (not an instrument), and stated as an assumption
+    assert "area_context -> treatment" in analysis.graph
+    assert "area_context -> chas_support" in analysis.graph
+    assert "area -> treatment" not in analysis.graph.replace("area_context", "")
+    assert any("no area-level confounding" in a for a in analysis.assumptions)
+    assert "months_at_risk" in analysis.adjustment_set  # time at risk adjusted for
+    assert set(analysis.interpretation) == set(analysis.refutations)
+    assert "by construction" in analysis.interpretation["placebo_treatment"]
+    assert "tests something" in analysis.interpretation["unobserved_common_cause"]
     assert "backdoor" in analysis.estimand
     assert set(analysis.adjustment_set) <= set(COMMON_CAUSES)
     assert causal_graph().count("->") == 2 + 2 * len(COMMON_CAUSES) + 1
@@ -63,7 +71,7 @@ def test_estimate_equals_statsmodels_ols(data, analysis):
     # reference: statsmodels OLS of the outcome on an intercept, the treatment and the
     # adjustment set, run live (the linear probability model DoWhy's estimator fits)
     c, kids = data
-    df = dowhy_frame(c, kids)
+    df = dowhy_frame(c, kids, among="followup_reached")  # dowhy_analysis's default population
     x = sm.add_constant(df[["treatment", *analysis.adjustment_set]].astype(float))
     fit = sm.OLS(df["chas_support"].astype(float), x).fit()
     est = analysis.estimate
@@ -71,7 +79,7 @@ def test_estimate_equals_statsmodels_ols(data, analysis):
     lo, hi = fit.conf_int(alpha=0.05).loc["treatment"]
     assert est.ci == pytest.approx((lo, hi), rel=1e-9)
     assert est.pvalue == pytest.approx(fit.pvalues["treatment"], rel=1e-6)
-    assert est.n == (46, 39)
+    assert est.n == (20, 15)  # the 35 reached families (Figures 7-8)
 
 
 def test_permutation_pvalue_exact_equals_scipy_without_covariates():

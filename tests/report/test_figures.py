@@ -230,6 +230,9 @@ def test_leave_one_out_and_placebo_data():
     p = F.fig_placebo_data(PLACEBO)
     assert p["kind"].to_list() == ["Placebo: significant", "Observed schedule",
                                    "Placebo: not significant"]
+    # in-time placebos (natexp.causal.randomization.placebo_in_time): no observed schedule
+    t = F.fig_placebo_data(PLACEBO.filter(~pl.col("observed")).drop("observed"))
+    assert "Observed schedule" not in t["kind"].to_list() and t.height == 2
 
 
 def test_specification_curve_sorted_with_choice_rows():

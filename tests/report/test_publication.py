@@ -142,7 +142,7 @@ def test_bundle_report_has_banner_figures_and_a_check_for_each_file(published):
     assert checks["figures/fig06_contact.png"]["status"] == "review"
     assert "left out of this figure" in md
     # sensitivity analyses built from counts the rules do not track: withheld, with the reason
-    for name in ("randomization", "leave_one_out", "placebo_go_live", "specification_curve"):
+    for name in ("randomization", "leave_one_out", "placebo_in_time", "specification_curve"):
         assert name not in drawn
     assert "Withheld: disclosure control. The randomization test recomputes" in md
     assert "Withheld: disclosure control. Leaving one area out shows" in md
@@ -156,8 +156,8 @@ def test_sensitivity_tables_cleared_or_withheld_with_reasons(published):
     status = {o.output: o for o in pub.log.outputs}
     assert status["tipping_point.csv"].status == "pass"
     assert not status["tipping_point.csv"].withheld
-    for name in ("leave_one_area_out", "placebo_go_live", "randomization_distribution",
-                 "specification_curve"):
+    for name in ("leave_one_area_out", "placebo_in_space", "placebo_in_time",
+                 "randomization_distribution", "specification_curve"):
         o = status[f"{name}.csv"]
         assert o.withheld and o.status == "review", name
         assert "publication mode" in o.reasons[0] and "disclosure control" in o.reasons[0]
@@ -165,7 +165,8 @@ def test_sensitivity_tables_cleared_or_withheld_with_reasons(published):
     sens = pub.tables["sensitivity"]
     for r in sens.iter_rows(named=True):
         hidden = r["estimate"] == "[c]"
-        assert hidden == (r["analysis"] == "randomization"), r
+        assert hidden == (r["analysis"].startswith("randomization_")
+                          or r["analysis"] == "area_level_randomization"), r
     s = pub.results["sensitivity"]
     assert s["randomization"].startswith("[withheld: disclosure control: ")
     assert isinstance(s["nonresponse"], dict) and isinstance(s["evalues"], dict)

@@ -188,8 +188,10 @@ def test_sections_follow_what_the_run_produced(run, tmp_path):
                                  "rd": [0.1, 0.0, 0.2, 0.1],
                                  "sig_boschloo": [False, False, True, False]}},
         "randomization": {"estimate": 0.12, "pvalue": 0.096, "alternative": "two-sided",
-                          "extra": {"n_assignments": 1287, "min_pvalue": 1 / 1287,
-                                    "treated_areas": ["a"] * 5}},
+                          "extra": {"assignment_space": {
+                              "unit": "area", "block": "county", "size": 3,
+                              "min_pvalue": 1 / 3, "can_reach_significance": False,
+                              "description": "which one of 3 counties went first"}}},
         "leave_one_out": {"notes": ["dropping one area"], "table": [
             {"dropped_area": None, "dropped_treatment": 0, "dropped_control": 0, "rd": 0.07,
              "exact_low": -0.2, "exact_high": 0.3}]},
@@ -215,7 +217,8 @@ def test_sections_follow_what_the_run_produced(run, tmp_path):
     html, md = render_report(more, t2, figs, base_dir=tmp_path.parent)
     assert "## Sensitivity analyses" in md and "## Staggered rollout" in md
     assert "-58.0 to 60.0 percentage points (Manski bounds)" in md
-    assert "(two-sided randomization p = 0.096" in md
+    assert "(3 possible assignments, so the smallest attainable p-value is 0.333)" in md
+    assert "it gives randomization p = 0.096" in md
     assert "| Two-way fixed effects (benchmark) | 0.096 | 0.044 to 0.148 | < 0.001 |" in md
     assert f"]({tmp_path.name}/tipping_point.png)" in md
 
@@ -285,3 +288,51 @@ def test_progress_environment_switch(monkeypatch):
     buf = io.StringIO()
     list(progress(range(2), "on", stream=buf))
     assert "2/2" in buf.getvalue()
+
+
+def test_every_analysis_states_its_estimand_and_every_test_its_space(run):
+    """Issue 17's definition of done, on the default run: results.json and the report show,
+    for every analysis, its estimand and, for every randomization or placebo test, its
+    assignment space, size and smallest attainable p."""
+    results, tables = run
+    est_keys = {"population", "outcome", "contrast", "conditional_on"}
+    assert est_keys <= set(results["primary_outcome"]["estimand"])
+    assert results["primary_outcome"]["estimand"]["conditional_on"]
+    s = results["sensitivity"]
+    assert est_keys <= set(s["estimand"])
+    for key in ("randomization", "area_level", *(
+            f"randomization_mechanisms.{k}" for k in s["randomization_mechanisms"])):
+        part = s
+        for k in key.split("."):
+            part = part[k]
+        sp = part["extra"]["assignment_space"]
+        assert {"size", "min_pvalue", "can_reach_significance", "description"} <= set(sp), key
+        assert est_keys <= set(part["extra"]["estimand"]), key
+    for key in ("placebo_in_space", "placebo_in_time"):
+        assert {"size", "min_pvalue", "description"} <= set(s[key]["meta"]["assignment_space"])
+        assert est_keys <= set(s[key]["meta"]["estimand"])
+    for key in ("pattern_mixture", "intention_to_treat", "cluster"):
+        part = s[key]
+        assert est_keys <= set(part.get("estimand") or part["meta"]["estimand"]), key
+    for q in results["appendix_b"].values():
+        assert est_keys <= set(q["estimand"]) and est_keys <= set(q["clustered"]["estimand"])
+    sens = tables["sensitivity"]
+    assert {"estimand", "assignment_space", "assignment_space_size", "min_pvalue"} <= set(
+        sens.columns)
+    rand = sens.filter(pl.col("analysis").str.contains("randomization"))
+    assert rand.height == 4 and rand["assignment_space_size"].null_count() == 0
+    # the declared county mechanism: 3 assignments, smallest p 1/3, cannot reach 0.05
+    sp = s["randomization"]["extra"]["assignment_space"]
+    assert (sp["size"], sp["can_reach_significance"]) == (3, False)
+    assert sp["min_pvalue"] == pytest.approx(1 / 3)
+    html, md = render_report(results, tables, {})
+    flat = " ".join(md.split())
+    assert "Among the 35 of 85 identified families reached by the follow-up call" in flat
+    assert "cannot separate the programme from differences between" in flat
+    assert "Maryland Scientific Methods Scale: level 2" in flat
+    assert "conditional on being reached" in flat
+    assert "no outcome whatever could reach significance" in flat
+    assert "| county | which one of the 3 counties went first" in md
+    assert "The conclusion rests on the randomization test over the declared assignment" in flat
+    assert "smallest attainable p" in flat and "Holm" in flat
+    assert "MISREADING" in flat
