@@ -676,7 +676,7 @@ def readme(*, experiment: str, description: str, overrides: Sequence[str], confi
 
 
 def readme_bucket(text: str) -> str | None:
-    """The runtime bucket ticked in a bundle README (the one fact verify cannot re-measure).
+    r"""The runtime bucket ticked in a bundle README (the one fact verify cannot re-measure).
 
     Examples
     --------
