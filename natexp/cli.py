@@ -14,20 +14,15 @@ from natexp.config import CONF_DIR, ConfigError, register
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
 
-def run_main(args: list[str]) -> int:
-    """``python -m natexp run [OVERRIDES]`` through ``hydra.main``.
+def _hydra_command(prog: str, args: list[str], task, usage_errors: tuple) -> int:
+    """Run ``task(cfg, hydra_config)`` as a Hydra app (``hydra.main``), as ``prog ARGS``.
 
-    Returns 2 when the config cannot be composed (unknown key, bad value), the input is
-    invalid or the output folder cannot be used (not natexp's, locked by another run,
-    read-only, full); in each case nothing is written.
+    ``usage_errors`` raised by the task are reported (exit 2, "nothing was written"); a config
+    that cannot be composed is exit 2 too. The task returns nothing, so the job results that
+    launchers pickle (submitit, Ray) hold no run data.
     """
     import hydra
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    from natexp.data.validate import InputValidationError
-    from natexp.pipeline import run
-    from natexp.safety import OutputDirError
 
     register()
     state = {"started": False, "status": EXIT_OK}
@@ -35,26 +30,15 @@ def run_main(args: list[str]) -> int:
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
     def _task(cfg) -> None:
         state["started"] = True
-        hc = HydraConfig.get()
-        out = cfg.output_dir
-        tolerate: tuple[str, ...] = ()
-        if out is None and hc.mode == RunMode.MULTIRUN:
-            out = hc.runtime.output_dir
-            # what Hydra itself may have written into the job folder
-            tolerate = (".hydra", f"{hc.job.name}.log")
         try:
-            result = run(cfg, output_dir=out, tolerate=tolerate)
-        except (InputValidationError, ConfigError, OutputDirError) as exc:
+            task(cfg, HydraConfig.get())
+        except usage_errors as exc:
             print(f"natexp: {exc}", file=sys.stderr)
             print("natexp: nothing was written.", file=sys.stderr)
             state["status"] = max(state["status"], EXIT_USAGE)
-            return
-        print(result.summary())
-        for notice in result.notices:
-            print(f"notice: {notice}")
 
     saved = sys.argv
-    sys.argv = ["python -m natexp run", *args]
+    sys.argv = [prog, *args]
     try:
         _task()
     except SystemExit as exc:
@@ -67,6 +51,40 @@ def run_main(args: list[str]) -> int:
     finally:
         sys.argv = saved
     return state["status"]
+
+
+def _job_output(cfg, hc, default: Path) -> tuple[Path, tuple[str, ...]]:
+    """Where a command writes: ``output_dir``, else the sweep job's folder in a multirun (with
+    the entries Hydra itself may write there, tolerated), else ``default``."""
+    from hydra.types import RunMode
+
+    if cfg.output_dir is not None:
+        return Path(cfg.output_dir), ()
+    if hc.mode == RunMode.MULTIRUN:
+        return Path(hc.runtime.output_dir), (".hydra", f"{hc.job.name}.log")
+    return default, ()
+
+
+def run_main(args: list[str]) -> int:
+    """``python -m natexp run [OVERRIDES]`` through ``hydra.main``.
+
+    Returns 2 when the config cannot be composed (unknown key, bad value), the input is
+    invalid or the output folder cannot be used (not natexp's, locked by another run,
+    read-only, full); in each case nothing is written.
+    """
+    from natexp.data.validate import InputValidationError
+    from natexp.pipeline import run
+    from natexp.safety import OutputDirError
+
+    def task(cfg, hc) -> None:
+        out, tolerate = _job_output(cfg, hc, Path("outputs") / str(cfg.experiment))
+        result = run(cfg, output_dir=out, tolerate=tolerate)
+        print(result.summary())
+        for notice in result.notices:
+            print(f"notice: {notice}")
+
+    return _hydra_command("python -m natexp run", args, task,
+                          (InputValidationError, ConfigError, OutputDirError))
 
 
 def synth_main(args: list[str]) -> int:
@@ -138,53 +156,30 @@ def speccurve_main(args: list[str]) -> int:
 def power_main(args: list[str]) -> int:
     """``python -m natexp power [OVERRIDES]``: simulated power of the configured rollout and
     design (config section ``power_sim``), through ``hydra.main`` so that ``--multirun`` and
-    every Hydra launcher (joblib, submitit, Ray) work as for ``run``."""
-    import hydra
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
+    every Hydra launcher (joblib, submitit, Ray) work as for ``run``. The output folder is
+    checked, locked and written as ``run``'s (never a folder natexp did not write)."""
     from natexp.causal.result import InvalidInputError
     from natexp.planning import plan_power, write_power
+    from natexp.safety import OutputDirError
 
-    register()
-    state = {"started": False, "status": EXIT_OK}
+    def task(cfg, hc) -> None:
+        from natexp.pipeline import _Output
 
-    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-    def _task(cfg) -> None:
-        state["started"] = True
-        hc = HydraConfig.get()
-        if hc.mode == RunMode.MULTIRUN:
-            out = Path(hc.runtime.output_dir)
-        else:
-            out = Path(cfg.output_dir or Path("outputs") / f"{cfg.experiment}-power")
+        out, tolerate = _job_output(cfg, hc, Path("outputs") / f"{cfg.experiment}-power")
+        output = _Output(out, tolerate)  # refused or locked before the simulation
         try:
             plan = plan_power(cfg)
-        except (ConfigError, InvalidInputError) as exc:
-            print(f"natexp: {exc}", file=sys.stderr)
-            print("natexp: nothing was written.", file=sys.stderr)
-            state["status"] = max(state["status"], EXIT_USAGE)
-            return
-        paths = write_power(plan, out)
+            paths = write_power(plan, output)
+        finally:
+            output.release()
         print(plan.summary())
         print("Outputs: " + ", ".join(str(p) for p in paths))
 
     if not any(a.startswith("hydra.sweep.dir=") for a in args):
         # A power sweep gets its own folder, apart from the experiment's run sweeps.
         args = [*args, "hydra.sweep.dir=multirun/${experiment}-power"]
-    saved = sys.argv
-    sys.argv = ["python -m natexp power", *args]
-    try:
-        _task()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else EXIT_INTERNAL
-        if code and not state["started"]:
-            print("natexp: the configuration could not be composed (see above); "
-                  "nothing was written.", file=sys.stderr)
-            return EXIT_USAGE
-        return code or state["status"]
-    finally:
-        sys.argv = saved
-    return state["status"]
+    return _hydra_command("python -m natexp power", args, task,
+                          (ConfigError, InvalidInputError, OutputDirError))
 
 
 def powercurve_main(args: list[str]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -119,20 +120,43 @@ def plan_power(config: Any) -> PowerPlan:
     return PowerPlan(results, table)
 
 
-def write_power(plan: PowerPlan, out: Path) -> list[Path]:
-    """Write ``power_simulation.json`` and ``power_simulation.csv`` into ``out`` (created)."""
-    from natexp.pipeline import json_safe
+def write_power(plan: PowerPlan, out: Path | Any, *, tolerate: tuple[str, ...] = ()) -> list[Path]:
+    """Write ``power_simulation.json`` and ``power_simulation.csv`` as a natexp output folder.
 
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "power_simulation.json", out / "power_simulation.csv"]
-    text = json.dumps(json_safe(plan.results), indent=2, sort_keys=True, allow_nan=False)
-    tmp = paths[0].with_suffix(".json.tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    tmp.replace(paths[0])
-    tmp = paths[1].with_suffix(".csv.tmp")
-    plan.table.write_csv(tmp)
-    tmp.replace(paths[1])
-    return paths
+    Parameters
+    ----------
+    plan : PowerPlan
+    out : Path or a prepared output
+        The output folder. As for :func:`natexp.pipeline.run`: a new or empty folder, or an
+        earlier natexp output (only its own files are replaced); any other folder is refused
+        (:class:`natexp.safety.OutputDirError`). The files are written in a staging folder
+        and moved into place.
+    tolerate : tuple of str
+        Entries of an unmarked folder left alone (what Hydra writes into a sweep's job folder).
+
+    Returns
+    -------
+    list of Path
+    """
+    from natexp.pipeline import _Output, json_safe
+    from natexp.safety import commit_outputs, staging_dir
+
+    output = out if isinstance(out, _Output) else _Output(Path(out), tolerate)
+    try:
+        stage = staging_dir(output.target.parent, f".{output.target.name}.staging-")
+        try:
+            text = json.dumps(json_safe(plan.results), indent=2, sort_keys=True,
+                              allow_nan=False)
+            (stage / "power_simulation.json").write_text(text + "\n", encoding="utf-8")
+            plan.table.write_csv(stage / "power_simulation.csv")
+            commit_outputs(stage, output.target, output.previous)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    finally:
+        if output is not out:
+            output.release()
+    return [output.target / "power_simulation.json", output.target / "power_simulation.csv"]
 
 
 def collect_power(sweep_dir: str | Path) -> pl.DataFrame:

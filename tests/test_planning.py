@@ -75,3 +75,23 @@ def test_same_seed_twice_is_refused(tmp_path):
         collect_power(tmp_path)
     with pytest.raises(FileNotFoundError):
         collect_power(tmp_path / "nothing")
+
+
+def test_power_outputs_follow_the_output_folder_rules(tmp_path):
+    """Never into somebody else's folder; an earlier power output is replaced file by file."""
+    from natexp.safety import OUTPUT_MARKER, OutputDirError
+
+    plan = plan_power(_config(seed=6))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    with pytest.raises(OutputDirError, match="not a natexp output"):
+        write_power(plan, theirs)
+    assert sorted(p.name for p in theirs.iterdir()) == ["notes.txt"]
+    ours = tmp_path / "ours"
+    write_power(plan, ours)
+    assert (ours / OUTPUT_MARKER).is_file()
+    first = (ours / "power_simulation.json").read_bytes()
+    write_power(plan, ours)  # replaces its own files, same bytes
+    assert (ours / "power_simulation.json").read_bytes() == first
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
