@@ -767,17 +767,17 @@ def _one_blas_thread():
 
 _CI_XTOL = 1e-9
 #: Cells narrower than this (on the scan scale) are not certified by a bound (see _confidence_set).
-_CERT_TOL = 1e-6
+_CERT_TOL = 1e-5
 #: Most bound evaluations (cell certifications) per interval.
-_VERDICT_BUDGET = 200
+_VERDICT_BUDGET = 100
 #: Once the budget is spent, rejected stretches are still scanned down to (range) / _POINT_SCAN.
 _POINT_SCAN = 8192
 #: Stretches between two accepted nulls are scanned for holes down to (range) / _HOLE_SCAN.
-_HOLE_SCAN = 128
+_HOLE_SCAN = 64
 #: Ratio nulls are scanned over [exp(-_LOG_RANGE), exp(_LOG_RANGE)]; accepted beyond: 0 or inf.
 _LOG_RANGE = math.log(1e8)
 #: Equally spaced points of the first pass over the whole range (plus the estimate).
-_N_INIT = 33
+_N_INIT = 17
 #: Score Z arrays kept per interval computation (endpoints of neighbouring cells are shared).
 _Z_CACHE = 64
 
