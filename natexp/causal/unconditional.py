@@ -903,18 +903,16 @@ def _confidence_set(
 ) -> tuple[list[tuple[float, float]], float]:
     """Every accepted piece of [lo, hi]: a scan that certifies what it leaves out.
 
-    ``accept(u)`` is the test's decision at a null; ``verdict(u, v)`` is True when a lower bound
-    of the p-value over [u, v] shows every null there accepted, False when an upper bound shows
-    every null rejected, None when the bounds cannot tell. Starting from the ``starts``, cells
-    are taken widest first: a cell whose two ends disagree is split (bisection of a boundary,
-    down to ``_CI_XTOL``); a cell whose ends agree is certified by ``verdict`` or split. Cells
-    with agreeing ends narrower than ``_CERT_TOL`` (both rejected) or ``_CERT_TOL_ACCEPTED``
-    (both accepted), and those left when ``_VERDICT_BUDGET`` bound evaluations are spent, are
-    taken as they are; the total width of such rejected cells is returned. Every null outside
-    the returned pieces is thus rejected, except possibly inside those cells (between two
-    rejected nulls, where the p-value stays within the bounds' slack of the level); a hole
-    between two accepted nulls in an uncertified cell may go unreported (it cannot move the
-    hull); piece ends lie within ``_CI_XTOL`` of a rejected null.
+    ``accept(u)`` is the test's decision at a null; ``verdict(u, v)`` is False when an upper
+    bound of the p-value over [u, v] shows every null there rejected, None when it cannot tell.
+    Starting from the ``starts``, cells are taken widest first: a cell whose two ends disagree
+    is split (bisection of a boundary, down to ``_CI_XTOL``); a cell between two rejected nulls
+    is certified by ``verdict`` or split, down to ``_CERT_TOL``, and once ``_VERDICT_BUDGET``
+    bound evaluations are spent, split by point evaluations only, down to 1/``_POINT_SCAN`` of
+    the range; a cell between two accepted nulls is split down to 1/``_HOLE_SCAN`` of the
+    range (holes are looked for, not certified). The total width of rejected cells left
+    uncertified is returned. Every null outside the returned pieces is thus rejected, except
+    possibly inside those cells; piece ends lie within ``_CI_XTOL`` of a rejected null.
     """
     import heapq
 
@@ -993,15 +991,18 @@ def exact_unconditional_ci(
       each (Chan and Zhang 1999; SAS PROC FREQ ``RISKDIFF(METHOD=SCORE)`` exact; exact2x2
       ``tsmethod="central"``).
 
-    The set can have holes. It is found whole: a first pass evaluates the test at 33 equally
+    The set can have holes. It is found whole: a first pass evaluates the test at 17 equally
     spaced nulls over the whole range ([-1, 1] for the difference; ratios from 1e-8 to 1e8 on
     the log scale), then every cell between two evaluated nulls is either certified (an upper
     bound of the p-value over the whole cell, from a superset of its rejection regions and the
     extreme binomial probabilities over the cell, stays below the level: every null in it is
     rejected; or a lower bound stays above it: every null accepted) or split in two, and cells
     whose ends disagree are bisected to 1e-9. Every null left out of the set is thus rejected,
-    except possibly in a sliver narrower than 1e-6 between two rejected nulls (a hole narrower
-    than 1e-4 between two accepted nulls may go unreported; it cannot move the hull). ``ci`` is the
+    except possibly in a sliver narrower than 1e-5 between two rejected nulls, or, where the
+    p-value stays so close below the level that 100 bound evaluations do not settle it, a sliver
+    narrower than 1/8192 of the range (then ``extra["uncertified_width"]`` and the note say how
+    much of the range was scanned rather than certified); a hole narrower than 1/64 of the range
+    between two accepted nulls may go unreported (it cannot move the hull). ``ci`` is the
     hull of the accepted pieces (as R exact2x2 reports), ``extra["confidence_set"]`` the pieces
     and ``extra["confidence_set_is_interval"]`` whether there is only one.
 
@@ -1023,8 +1024,9 @@ def exact_unconditional_ci(
         "odds_ratio.exact_unconditional" (suffix "_central" for the central inversion);
         ``estimate`` the sample RD, RR or OR; ``ci``; ``statistic`` and ``pvalue`` the dual test
         at the null of no difference (d = 0 / r = 1 / psi = 1; for "central", twice the smaller
-        one-sided p-value); ``extra`` the null, the inversion, ``confidence_set``,
-        ``confidence_set_is_interval`` and ``uncertified_slivers``.
+        one-sided p-value); ``extra`` the null, the inversion, ``confidence_set`` (the pieces),
+        ``confidence_set_is_interval`` and ``uncertified_width`` (total width, on the scan
+        scale, of rejected stretches scanned by points rather than certified by the bound).
 
     Raises
     ------
@@ -1170,6 +1172,13 @@ def _ci(x1, n1, x2, n2, measure, confidence_level, inversion) -> Result:
                              "uncertified_width": uncertified})
     lower, upper = pieces[0][0], pieces[-1][1]
     interval = len(pieces) == 1
+    if uncertified > _CERT_TOL * (len(pieces) + 1) * 4:
+        width = f"{uncertified:.3g}" + (" on the log scale" if log_scale else "")
+        notes.append(
+            f"a total width of {width} of rejected nulls lies within the bound's slack of the "
+            f"level and was scanned every 1/{_POINT_SCAN} of the range rather than certified: "
+            "an accepted sliver narrower than that there could be missed"
+        )
     if not interval:
         notes.append(
             f"the set of accepted null values is not an interval ({len(pieces)} pieces, listed "
