@@ -520,8 +520,8 @@ class TwoByTwo:
     >>> t = compare_groups(4, 20, 2, 15, include_unconditional=False)
     >>> round(t.risk_ratio["koopman"].estimate, 3)
     1.5
-    >>> sorted(t.to_dict())[:3]
-    ['attributable_fraction', 'counts', 'nnt']
+    >>> list(t.to_dict())[:3]
+    ['recommended', 'counts', 'confidence_level']
     """
 
     x1: int

@@ -444,16 +444,17 @@ def test_interval_excludes_the_null_exactly_when_the_test_rejects():
 def test_confidence_sets_that_are_not_intervals():
     """Where p(d) is not monotone the accepted nulls have holes; the hull is reported.
 
-    Both cases were found by checking random (table, null) pairs; in the first the 40-point
-    scan sees the hole and the note says so; the second hole is narrower than the scan spacing
-    and is not flagged (a documented limitation).
+    Both cases were found by checking random (table, null) pairs; the old 40-point scan saw the
+    first hole and missed the second; the whole-set scan (issue 14) reports both, and the
+    rejected null lies between two listed pieces.
     """
     r = exact_unconditional_ci(11, 12, 0, 7)
     assert not r.extra["confidence_set_is_interval"] and "not an interval" in r.note
-    for table, null, flagged in [((11, 12, 0, 7), 0.454414301066669, True),
-                                 ((0, 3, 7, 9), -0.09825085911170794, False)]:
+    for table, null in [((11, 12, 0, 7), 0.454414301066669),
+                        ((0, 3, 7, 9), -0.09825085911170794)]:
         r = exact_unconditional_ci(*table)
-        assert r.extra["confidence_set_is_interval"] is not flagged
+        assert r.extra["confidence_set_is_interval"] is False
+        assert not any(a <= null <= b for a, b in r.extra["confidence_set"])
         assert r.ci[0] < null < r.ci[1]
         assert exact_unconditional_test(*table, null=null).pvalue < 0.05
         _assert_not_an_interval(table, "rd", null, True, r, 0.05)
@@ -505,7 +506,8 @@ def test_degenerate_inputs_give_a_note():
         lambda: barnard(True, 5, 2, 5),
         lambda: barnard(1, 5, 2, 5, alternative="two.sided"),
         lambda: boschloo(1, 5, 2, 5, alternative="bigger"),
-        lambda: exact_unconditional_test(1, 5, 2, 5, measure="or"),
+        lambda: exact_unconditional_test(1, 5, 2, 5, measure="hr"),
+        lambda: exact_unconditional_test(1, 5, 2, 5, measure="or", null=-1.0),
         lambda: exact_unconditional_test(1, 5, 2, 5, null=1.5),
         lambda: exact_unconditional_test(1, 5, 2, 5, measure="rr", null=0.0),
         lambda: exact_unconditional_ci(1, 5, 2, 5, confidence_level=95),
