@@ -1124,6 +1124,11 @@ def _ci(x1, n1, x2, n2, measure, confidence_level, inversion) -> Result:
     level = alpha if inversion == "two-sided" else alpha / 2.0
 
     def verdict(u: float, v: float) -> bool | None:
+        # at d = -1 or 1 every variance is 0 and Z is infinite: bound (u, v) from just inside
+        # (the end itself is a point the test has evaluated)
+        if not log_scale:
+            u = u + _CI_XTOL if u <= -1.0 else u
+            v = v - _CI_XTOL if v >= 1.0 else v
         za, zb = z_at(u), z_at(v)
         sets = [_cell_sets(za, zb, (x1, x2), side, no_info) for side in sides]
         ub = _box_bound(measure, n1, n2, null_of(u), null_of(v), [s[0] for s in sets], True,

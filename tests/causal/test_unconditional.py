@@ -637,8 +637,8 @@ def test_limits_beyond_exact2x2_default_grid(table, measure, inversion, r_defaul
                                              p_fine):
     r = exact_unconditional_ci(*table, measure=measure, inversion=inversion)
     # the hull contains exact2x2's default hull (to its 3rd-4th digit) ...
-    assert r.ci[0] <= r_default[0] * (1 + 1e-3) + 1e-4
-    assert r.ci[1] >= r_default[1] * (1 - 1e-3) - 1e-4
+    assert r.ci[0] <= r_default[0] + 1e-3 * abs(r_default[0]) + 1e-4
+    assert r.ci[1] >= r_default[1] - 1e-3 * abs(r_default[1]) - 1e-4
     # ... and the null that exact2x2's fine grid accepts, with the same p-value
     assert r.ci[0] <= null_fine <= r.ci[1]
     if inversion == "two-sided":
