@@ -9,15 +9,25 @@ Usage::
     python bench/bench_unconditional.py                 # full run (a few minutes)
     python bench/bench_unconditional.py --repeats 5 --scipy-repeats 1
     python bench/bench_unconditional.py --skip-scipy-power --skip-1000
+    python bench/bench_unconditional.py --intervals-only --before 8edfd1a
+
+``--before COMMIT`` also times the interval code of an earlier commit (its
+``natexp/causal/unconditional.py``, read with ``git show`` into a temporary directory and
+imported there) on the same tables in the same run: the "before" column.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import scipy
@@ -65,6 +75,45 @@ def scipy_power_boschloo(n1: int, n2: int, p1: float, p2: float, alpha: float = 
     return power
 
 
+def load_before(commit: str):
+    """natexp.causal.unconditional as it was at ``commit`` (imported from a temporary file)."""
+    root = Path(__file__).resolve().parent.parent
+    text = subprocess.run(["git", "show", f"{commit}:natexp/causal/unconditional.py"], cwd=root,
+                          check=True, capture_output=True, text=True).stdout
+    tmp = Path(tempfile.mkdtemp(prefix="natexp-bench-"))
+    path = tmp / "unconditional_before.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("unconditional_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["unconditional_before"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def interval_rows(repeats: int, before: str | None) -> list[tuple]:
+    """Interval times, this tree beside ``before`` (median (min-max) over repeats, cold)."""
+    old = load_before(before) if before else None
+    cases = [((30, 100, 20, 100), m, i) for m in ("rd", "rr") for i in ("two-sided", "central")]
+    cases += [((30, 100, 20, 100), "or", "two-sided"), ((4, 20, 2, 15), "rd", "two-sided"),
+              ((6, 48, 3, 3), "rd", "two-sided")]
+    rows = []
+    for table, measure, inversion in cases:
+        def new(t=table, m=measure, i=inversion):
+            r = U.exact_unconditional_ci(*t, measure=m, inversion=i)
+            return "({:.4f}, {:.4f}) {} piece(s)".format(*r.ci, len(r.extra["confidence_set"]))
+        out_new, t_new = timed(new, repeats, cold=True)
+        out_old, t_old = "—", None
+        if old is not None and measure != "or":
+            def prev(t=table, m=measure, i=inversion):
+                r = old.exact_unconditional_ci(*t, measure=m, inversion=i)
+                return "({:.4f}, {:.4f})".format(*r.ci)
+            out_old, t_old = timed(prev, repeats)
+        name = f"{measure.upper()} {inversion}, {table[0]}/{table[1]} vs {table[2]}/{table[3]}"
+        rows.append((name, fmt(t_new), fmt(t_old), out_new, out_old))
+        print(f"  done: {name}", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5, help="natexp repeats (default 5)")
@@ -72,7 +121,23 @@ def main() -> None:
     ap.add_argument("--skip-1000", action="store_true", help="skip the n = 1000 per arm cases")
     ap.add_argument("--skip-scipy-power", action="store_true",
                     help="skip the naive scipy power loop (about a minute)")
+    ap.add_argument("--intervals-only", action="store_true",
+                    help="only the exact unconditional intervals (with --before)")
+    ap.add_argument("--before", default=None,
+                    help="also time the intervals of this git commit (the 'before' column)")
     args = ap.parse_args()
+    if args.intervals_only:
+        rows = interval_rows(args.repeats, args.before)
+        print()
+        print(f"Python {platform.python_version()}, numpy {np.__version__}, {platform.machine()};"
+              f" repeats {args.repeats}")
+        print()
+        print("| interval | natexp now, median (min–max) | before "
+              f"({args.before or '—'}) | natexp now | before |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print("| " + " | ".join(str(v) for v in r) + " |")
+        return
 
     rows = []
 

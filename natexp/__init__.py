@@ -59,6 +59,7 @@ _API: dict[str, tuple[str, str]] = {
     "manski_bounds": ("natexp.causal.sensitivity", "manski_bounds"),
     "tipping_point": ("natexp.causal.sensitivity", "tipping_point"),
     "evalues_2x2": ("natexp.causal.sensitivity", "evalues_2x2"),
+    "evalue_or": ("natexp.causal.sensitivity", "evalue_or"),
     "leave_one_area_out": ("natexp.causal.sensitivity", "leave_one_area_out"),
     "pattern_mixture": ("natexp.causal.sensitivity", "pattern_mixture"),
     "delta_tipping_point": ("natexp.causal.sensitivity", "delta_tipping_point"),

@@ -1,16 +1,23 @@
 """``natexp table X1 N1 X2 N2``: the immediate 2x2 panel, like Stata's ``csi``.
 
-Treated: ``X1`` events out of ``N1``; control: ``X2`` out of ``N2``. Prints every effect
-measure, interval and test of :func:`natexp.causal.twobytwo.compare_groups`, or with ``--json``
-one JSON object ``{"risk_difference": {...}, "risk_ratio": {...}, "odds_ratio": {...},
-"test": {...}, "notes": {...}}`` in which NaN and infinity are ``null`` and ``notes`` says why.
-Invalid input prints a message on stderr and exits with status 2.
+Treated: ``X1`` events out of ``N1``; control: ``X2`` out of ``N2``. The first line answers:
+the recommended pair (the risk difference with its exact unconditional interval and Barnard's
+exact unconditional test, which that interval inverts), in words and numbers; then every effect
+measure, interval and test of :func:`natexp.causal.twobytwo.compare_groups`. With ``--json``
+one JSON object with the keys of ``natexp.causal.twobytwo.JSON_KEYS`` ("recommended",
+"counts", "confidence_level", "alternative", "risks", "arm_risks" (Wilson and Clopper-Pearson
+intervals), "risk_difference", "risk_ratio", "odds_ratio", "test", "attributable_fraction"
+(with its interval definition), "population_attributable_fraction", "nnt", "notes"), in which
+NaN and infinity are ``null`` and ``notes`` says why, once per item. Invalid input prints a
+message on stderr and exits with status 2. Output piped into a reader that stops early
+(``| head``) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from natexp.causal.result import ALTERNATIVES, InvalidInputError
@@ -65,7 +72,7 @@ def main(argv: list[str]) -> int:
     Examples
     --------
     >>> main(["4", "20", "2", "15", "--json", "--no-unconditional"])  # doctest: +ELLIPSIS
-    {"risk_difference": {"wald": {"estimate": 0.0666..., ...
+    {"recommended": {"measure": "risk_difference", ...
     0
     """
     try:
@@ -82,10 +89,19 @@ def main(argv: list[str]) -> int:
     except InvalidInputError as exc:
         print(f"natexp table: error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(panel.to_json_dict(), allow_nan=False))
-    else:
-        print(panel.summary())
+    text = json.dumps(panel.to_json_dict(), allow_nan=False) if args.json else panel.summary()
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader (``| head``) has gone: end quietly, and keep Python's exit-time flush of
+        # stdout from raising again (the documented recipe in the signal module's docs)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
+            pass
+        return 0
     return 0
 
 

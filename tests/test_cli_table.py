@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import pytest
 
@@ -81,3 +83,48 @@ def test_invalid_input_exits_2_with_a_message(argv, message, capsys):
     captured = capsys.readouterr()
     assert message in captured.err
     assert captured.out == ""
+
+
+def test_first_line_answers_with_the_recommended_pair(capsys):
+    assert main(["4", "20", "2", "15"]) == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    # R exact2x2 uncondExact2x2(2, 15, 4, 20, parmtype = "difference", method = "score",
+    # tsmethod = "square", conf.int = TRUE): (-0.2359074, 0.3383094), p 0.6458161
+    assert first.startswith("Recommended: Risk difference (treated - control) 0.06667")
+    assert "exact unconditional interval -0.2359 to 0.3383" in first
+    assert "Barnard's exact unconditional test" in first and "p = 0.6458" in first
+    assert "Wilson" in out and "Clopper-Pearson" in out and "population" in out
+
+
+def test_json_carries_everything_the_text_shows(capsys):
+    assert main(["4", "20", "2", "15", "--json", "--no-unconditional",
+                 "--confidence-level", "0.9"]) == 0
+    data = _strict_loads(capsys.readouterr().out)
+    assert data["counts"] == {"x1": 4, "n1": 20, "x2": 2, "n2": 15}
+    assert data["confidence_level"] == 0.9
+    assert data["recommended"]["sentence"].startswith("Risk difference")
+    arms = data["arm_risks"]
+    assert set(arms["treated"]) == {"events", "n", "risk", "wilson", "clopper_pearson"}
+    assert arms["control"]["wilson"]["ci_low"] < 2 / 15 < arms["control"]["wilson"]["ci_high"]
+    assert "interval_definition" in data["attributable_fraction"]
+    assert data["population_attributable_fraction"]["estimate"] == pytest.approx(2 / 9)
+    assert data["nnt"]["altman"].startswith("NNTB")
+    # notes once each: one entry per item, no duplicated text within an entry
+    for key, text in data["notes"].items():
+        parts = text.split(". ")
+        assert len(parts) == len(set(parts)), key
+
+
+def test_closed_pipe_ends_quietly(monkeypatch, capsys):
+    """``natexp table ... | head -1``: the reader has gone; no BrokenPipeError traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    saved = os.dup(1)
+    try:
+        stream = os.fdopen(write_end, "w")
+        monkeypatch.setattr(sys, "stdout", stream)
+        assert main(["4", "20", "2", "15", "--no-unconditional"]) == 0
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -59,6 +59,7 @@ __all__ = [
     "SensitivityTable",
     "TippingPoint",
     "delta_tipping_point",
+    "evalue_or",
     "evalue_rd",
     "evalue_rr",
     "evalues_2x2",
@@ -924,6 +925,73 @@ def evalue_rr(rr: float, ci_low: float = math.nan, ci_high: float = math.nan, *,
                          "true": true})
 
 
+def evalue_or(or_: float, ci_low: float = math.nan, ci_high: float = math.nan, *,
+              rare: bool = False, true: float = 1.0) -> Result:
+    """E-value for an odds ratio, as R's ``EValue::evalues.OR(est, lo, hi, rare, true)``.
+
+    An odds ratio approximates a risk ratio only for a rare outcome. For a common outcome
+    (``rare=False``, the default: above about 15% at the end of follow-up) VanderWeele and Ding
+    (2017, Annals of Internal Medicine 167:268, Table 2) convert it by the square-root
+    transformation ``RR ~ sqrt(OR)``, applied to the estimate, the limits and ``true``, and take
+    the risk-ratio E-value (:func:`evalue_rr`) of the result; with ``rare=True`` the odds
+    ratio is used as a risk ratio unchanged.
+
+    Parameters
+    ----------
+    or_ : float
+        Point estimate of the odds ratio (non-negative).
+    ci_low, ci_high : float, optional
+        Confidence limits (NaN: not given).
+    rare : bool, default False
+        Whether the outcome is rare (then OR ~ RR).
+    true : float, default 1
+        The odds ratio to shift the estimate to.
+
+    Returns
+    -------
+    Result
+        ``method`` "evalue.odds_ratio"; ``estimate`` the E-value of the point estimate;
+        ``extra``: ``or``, ``or_ci``, ``rr`` and ``rr_ci`` (the risk-ratio scale used),
+        ``evalue_ci``, ``ci_limit``, ``rare``, ``true``.
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`evalue_rr`.
+
+    Examples
+    --------
+    R EValue's documented example ``evalues.OR(0.86, 0.75, 0.99, rare = FALSE)`` gives
+    E-values 1.3689529 (estimate) and 1.0761939 (upper limit):
+
+    >>> e = evalue_or(0.86, 0.75, 0.99)
+    >>> round(e.estimate, 4), round(e.extra["evalue_ci"], 4)
+    (1.369, 1.0762)
+    """
+    try:
+        est, lo, hi, tr = (float(v) for v in (or_, ci_low, ci_high, true))
+    except (TypeError, ValueError):
+        raise InvalidInputError("or_, ci_low, ci_high and true must be numbers") from None
+    if est < 0 or (not math.isnan(lo) and lo < 0):
+        raise InvalidInputError("an odds ratio cannot be negative")
+    if not (tr > 0 and math.isfinite(tr)):
+        raise InvalidInputError(f"true must be positive and finite, got {tr}")
+
+    def to_rr(v: float) -> float:
+        return v if (rare or math.isnan(v)) else math.sqrt(v)
+
+    rr = evalue_rr(to_rr(est), to_rr(lo), to_rr(hi), true=to_rr(tr))
+    how = "rare outcome: OR used as RR" if rare else "common outcome: RR = sqrt(OR)"
+    return Result(
+        method="evalue.odds_ratio", estimate=rr.estimate,
+        label=f"E-value for an odds ratio (VanderWeele & Ding 2017; {how})",
+        note=rr.note,
+        extra={"or": est, "or_ci": (lo, hi), "rr": rr.extra["rr"], "rr_ci": rr.extra["rr_ci"],
+               "evalue_ci": rr.extra["evalue_ci"], "ci_limit": rr.extra.get("ci_limit"),
+               "rare": bool(rare), "true": tr},
+    )
+
+
 def evalue_rd(x1, n1, x2, n2, *, true: float = 0.0, confidence_level: float = 0.95,
               grid: float | None = 1e-4) -> Result:
     """E-value for a risk difference from 2x2 counts, as R's ``EValue::evalues.RD``.
@@ -1056,22 +1124,28 @@ def evalue_rd(x1, n1, x2, n2, *, true: float = 0.0, confidence_level: float = 0.
                   extra={**extra, "bias_factor": est_bf, "evalue_ci": e_ci})
 
 
-def evalues_2x2(x1, n1, x2, n2, *, confidence_level: float = 0.95) -> dict[str, Result]:
+def evalues_2x2(x1, n1, x2, n2, *, confidence_level: float = 0.95,
+                odds_ratio: bool = False) -> dict[str, Result]:
     """E-values for the risk ratio and the risk difference of x1/n1 (treated) vs x2/n2.
 
     The risk ratio and its Katz log interval come from
     ``scipy.stats.contingency.relative_risk`` (the interval R's ``EValue::twoXtwoRR`` computes);
-    the risk difference E-values from :func:`evalue_rd`.
+    the risk difference E-values from :func:`evalue_rd`. With ``odds_ratio=True`` also the
+    E-value of the sample odds ratio with its Woolf (logit) interval
+    (``scipy.stats.contingency.odds_ratio(kind="sample")``) as a common outcome
+    (:func:`evalue_or`, ``rare=False``).
 
     Parameters
     ----------
     x1, n1, x2, n2 : int
     confidence_level : float, default 0.95
+    odds_ratio : bool, default False
+        Add the odds-ratio E-value under the key "odds_ratio".
 
     Returns
     -------
     dict
-        ``{"risk_ratio": Result, "risk_difference": Result}``.
+        ``{"risk_ratio": Result, "risk_difference": Result}`` (and ``"odds_ratio"``).
 
     Examples
     --------
@@ -1095,8 +1169,26 @@ def evalues_2x2(x1, n1, x2, n2, *, confidence_level: float = 0.95) -> dict[str, 
         lo, hi = (float(v) for v in rr.confidence_interval(confidence_level=cl))
         rr_res = evalue_rr(est, lo, hi)
         rr_res = Result(**{**_fields(rr_res), "n": (n1, n2), "confidence_level": cl})
-    return {"risk_ratio": rr_res,
-            "risk_difference": evalue_rd(x1, n1, x2, n2, confidence_level=cl)}
+    out = {"risk_ratio": rr_res,
+           "risk_difference": evalue_rd(x1, n1, x2, n2, confidence_level=cl)}
+    if odds_ratio:
+        out["odds_ratio"] = _evalue_sample_or(x1, n1, x2, n2, cl)
+    return out
+
+
+def _evalue_sample_or(x1: int, n1: int, x2: int, n2: int, cl: float) -> Result:
+    """E-value (common outcome) of the sample odds ratio with its Woolf interval."""
+    a, b, c, d = x1, n1 - x1, x2, n2 - x2
+    if 0 in (a, b, c, d):
+        return Result(method="evalue.odds_ratio", n=(n1, n2),
+                      note="a zero cell: the sample odds ratio or its Woolf interval is "
+                           "undefined")
+    from scipy.stats import norm
+
+    est = a * d / (b * c)
+    half = norm.ppf(0.5 + cl / 2.0) * math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    res = evalue_or(est, est * math.exp(-half), est * math.exp(half), rare=False)
+    return Result(**{**_fields(res), "n": (n1, n2), "confidence_level": cl})
 
 
 def _fields(r: Result) -> dict[str, Any]:

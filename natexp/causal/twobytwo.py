@@ -70,7 +70,18 @@ TEST_METHODS = (
     "fisher_midp", "barnard_pooled", "barnard_unpooled", "boschloo",
 )
 _UNCONDITIONAL_TESTS = ("barnard_pooled", "barnard_unpooled", "boschloo")
-JSON_KEYS = ("risk_difference", "risk_ratio", "odds_ratio", "test", "notes")
+JSON_KEYS = ("recommended", "counts", "confidence_level", "alternative", "risks", "arm_risks",
+             "risk_difference", "risk_ratio", "odds_ratio", "test", "attributable_fraction",
+             "population_attributable_fraction", "nnt", "notes")
+
+#: The interval definition of the attributable fraction among the treated.
+AF_INTERVAL = ("(RR - 1) / RR applied to the limits of a risk-ratio interval, as Stata csi "
+               "('Attr. frac. ex.') and epiR epi.2by2 ('AFest') define it; natexp applies it to "
+               "the Koopman score risk-ratio interval")
+#: The definition of the population attributable fraction.
+PAF_DEFINITION = ("(risk overall - risk control) / risk overall, taking the sample's share of "
+                  "treated as the population's (Stata csi 'Attr. frac. pop'; epiR epi.2by2 "
+                  "'PAFest'); no interval")
 
 _SMALL_EXPECTED = 5.0
 
@@ -327,6 +338,7 @@ def matching_pairs() -> tuple[tuple[str, str], ...]:
         ("test.fisher_minlike", "odds_ratio.baptista_pike"),
         ("test.barnard_pooled", "risk_difference.exact_unconditional"),
         ("test.barnard_pooled", "risk_ratio.exact_unconditional"),
+        ("test.barnard_pooled", "odds_ratio.exact_unconditional"),
     )
 
 
@@ -359,12 +371,12 @@ def _uc_interval(uc, x1, n1, x2, n2, measure, cl, alternative) -> Result:
     res = uc.exact_unconditional_ci(x1, n1, x2, n2, measure=measure,
                                     confidence_level=2.0 * cl - 1.0, inversion="central")
     lower_end, upper_end = (-1.0, 1.0) if measure == "rd" else (0.0, math.inf)
+    base = {"rd": "risk_difference", "rr": "risk_ratio", "or": "odds_ratio"}[measure]
     ci = (res.ci_low, upper_end) if alternative == "greater" else (lower_end, res.ci_high)
     note = "; ".join(filter(None, [
         f"one-sided: bound of the central exact unconditional interval at level {2 * cl - 1:g}",
         res.note]))
-    return replace(res, method=f"{'risk_difference' if measure == 'rd' else 'risk_ratio'}"
-                   ".exact_unconditional", ci=ci, confidence_level=cl, alternative=alternative,
+    return replace(res, method=f"{base}.exact_unconditional", ci=ci, confidence_level=cl, alternative=alternative,
                    statistic=math.nan, pvalue=math.nan, note=note)
 
 
@@ -372,6 +384,7 @@ def _unconditional(x1, n1, x2, n2, cl, alternative, include: bool) -> dict[str, 
     names = {
         "test.barnard_pooled": None, "test.barnard_unpooled": None, "test.boschloo": None,
         "risk_difference.exact_unconditional": None, "risk_ratio.exact_unconditional": None,
+        "odds_ratio.exact_unconditional": None,
     }
     n = (n1, n2)
     if not include:
@@ -393,6 +406,8 @@ def _unconditional(x1, n1, x2, n2, cl, alternative, include: bool) -> dict[str, 
             uc, x1, n1, x2, n2, "rd", cl, alternative),
         "risk_ratio.exact_unconditional": lambda: _uc_interval(
             uc, x1, n1, x2, n2, "rr", cl, alternative),
+        "odds_ratio.exact_unconditional": lambda: _uc_interval(
+            uc, x1, n1, x2, n2, "or", cl, alternative),
     }
     out = {}
     for name, call in calls.items():
@@ -505,8 +520,8 @@ class TwoByTwo:
     >>> t = compare_groups(4, 20, 2, 15, include_unconditional=False)
     >>> round(t.risk_ratio["koopman"].estimate, 3)
     1.5
-    >>> sorted(t.to_dict())[:3]
-    ['attributable_fraction', 'counts', 'nnt']
+    >>> list(t.to_dict())[:3]
+    ['recommended', 'counts', 'confidence_level']
     """
 
     x1: int
@@ -538,6 +553,73 @@ class TwoByTwo:
         """Risk in both groups together."""
         big_n = self.n1 + self.n2
         return (self.x1 + self.x2) / big_n if big_n else math.nan
+
+    @property
+    def population_attributable_fraction(self) -> float:
+        """(risk overall - risk control) / risk overall (NaN when undefined)."""
+        r0, rt = self.risk_control, self.risk_overall
+        if math.isnan(r0) or math.isnan(rt) or rt == 0:
+            return math.nan
+        return (rt - r0) / rt
+
+    def arm_risks(self) -> dict[str, dict[str, Any]]:
+        """Risk of each arm with its Wilson and Clopper-Pearson intervals (statsmodels).
+
+        Uses ``statsmodels.stats.proportion.proportion_confint`` (``method="wilson"`` and
+        ``"beta"``) at the panel's confidence level, two-sided.
+        """
+        from statsmodels.stats.proportion import proportion_confint
+
+        out = {}
+        for arm, (x, n) in (("treated", (self.x1, self.n1)), ("control", (self.x2, self.n2))):
+            entry: dict[str, Any] = {"events": x, "n": n,
+                                     "risk": _json_number(x / n if n else math.nan)}
+            for name, how in (("wilson", "wilson"), ("clopper_pearson", "beta")):
+                if n == 0:
+                    entry[name] = {"ci_low": None, "ci_high": None}
+                    continue
+                lo, hi = proportion_confint(x, n, alpha=1.0 - self.confidence_level, method=how)
+                entry[name] = {"ci_low": _json_number(float(lo)),
+                               "ci_high": _json_number(float(hi))}
+            out[arm] = entry
+        return out
+
+    def recommended(self) -> dict[str, Any]:
+        """The pair the report leads with: the risk difference with its exact unconditional
+        interval, and the exact test that interval inverts (Barnard's, pooled Z).
+
+        When the exact unconditional methods were not computed, the Newcombe interval and
+        Fisher's central test stand in, and ``sentence`` says so.
+        """
+        rd = self.risk_difference.get("exact_unconditional")
+        test = self.test.get("barnard_pooled")
+        level = f"{100 * self.confidence_level:g}%"
+        exact = rd is not None and not math.isnan(rd.ci_low)
+        if not exact:
+            rd, test = self.risk_difference["newcombe"], self.test["fisher_central"]
+        interval, test_name = (("exact unconditional", "Barnard's exact unconditional test "
+                                "(pooled Z), which that interval inverts") if exact else
+                               ("Newcombe hybrid score", "Fisher's exact test (central)"))
+        pieces = rd.extra.get("confidence_set") if exact else None
+        sentence = (
+            f"Risk difference (treated - control) {_fmt_num(rd.estimate)}, {level} "
+            f"{interval} interval {_fmt_num(rd.ci_low)} to {_fmt_num(rd.ci_high)}; "
+            f"{test_name}: p = {_fmt_num(test.pvalue)}."
+        )
+        if pieces is not None and len(pieces) > 1:
+            sentence += (" The accepted set is not one interval ("
+                         + ", ".join(f"{_fmt_num(a)} to {_fmt_num(b)}" for a, b in pieces)
+                         + "); the interval given is its hull.")
+        if not exact:
+            sentence += " (Exact unconditional methods not computed.)"
+        return {
+            "measure": "risk_difference", "interval_method": rd.method,
+            "estimate": _json_number(rd.estimate), "ci_low": _json_number(rd.ci_low),
+            "ci_high": _json_number(rd.ci_high), "confidence_level": self.confidence_level,
+            "confidence_set": None if pieces is None else [[_json_number(a), _json_number(b)]
+                                                           for a, b in pieces],
+            "test": test.method, "pvalue": _json_number(test.pvalue), "sentence": sentence,
+        }
 
     def _groups(self) -> dict[str, Mapping[str, Result]]:
         return {"risk_difference": self.risk_difference, "risk_ratio": self.risk_ratio,
@@ -580,10 +662,14 @@ class TwoByTwo:
             ``notes`` (``{"group.method": reason}``).
         """
         out: dict[str, Any] = {
+            "recommended": self.recommended(),
             "counts": {"x1": self.x1, "n1": self.n1, "x2": self.x2, "n2": self.n2},
+            "confidence_level": self.confidence_level,
+            "alternative": self.alternative,
             "risks": {"treated": _json_number(self.risk_treated),
                       "control": _json_number(self.risk_control),
                       "overall": _json_number(self.risk_overall)},
+            "arm_risks": self.arm_risks(),
         }
         for group, mapping in self._groups().items():
             if group == "test":
@@ -598,6 +684,11 @@ class TwoByTwo:
         out["attributable_fraction"] = {
             "estimate": _json_number(af.estimate), "ci_low": _json_number(af.ci_low),
             "ci_high": _json_number(af.ci_high), "based_on": af.extra["based_on"],
+            "interval_definition": AF_INTERVAL,
+        }
+        out["population_attributable_fraction"] = {
+            "estimate": _json_number(self.population_attributable_fraction),
+            "definition": PAF_DEFINITION,
         }
         nnt = self.nnt
         out["nnt"] = {
@@ -606,7 +697,7 @@ class TwoByTwo:
             "altman": nnt.extra.get("altman"),
         }
         out["notes"] = self.notes()
-        return out
+        return {k: out[k] for k in JSON_KEYS}
 
     def to_json_dict(self) -> dict[str, Any]:
         """The ``natexp table --json`` object: ``to_dict()`` restricted to ``JSON_KEYS``."""
@@ -673,10 +764,20 @@ def _num(x: float, width: int = 10) -> str:
         f"{x:>{width}.4f}"
 
 
+def _fmt_num(x: float) -> str:
+    if x is None or math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.4g}"
+
+
 def _summary(t: TwoByTwo) -> str:
     level = f"{100 * t.confidence_level:g}%"
     sep = "-" * 17 + "+" + "-" * 24 + "+" + "-" * 11
     lines = [
+        "Recommended: " + t.recommended()["sentence"],
+        "",
         f"Treated {t.x1}/{t.n1} vs control {t.x2}/{t.n2} ({t.alternative}, {level} confidence)",
         "",
         f"{'':>17}|{'Treated':>10}  {'Control':>10}  |{'Total':>11}",
@@ -688,6 +789,15 @@ def _summary(t: TwoByTwo) -> str:
         f"{'Total':>16} |{t.n1:>10}  {t.n2:>10}  |{t.n1 + t.n2:>11}",
         f"{'Risk':>16} |{_num(t.risk_treated)}  {_num(t.risk_control)}  |"
         f"{_num(t.risk_overall, 11)}",
+    ]
+    arms = t.arm_risks()
+    for arm in ("treated", "control"):
+        cells = []
+        for key, title in (("wilson", "Wilson"), ("clopper_pearson", "Clopper-Pearson")):
+            lo, hi = arms[arm][key]["ci_low"], arms[arm][key]["ci_high"]
+            cells.append(f"{title} " + ("." if lo is None else f"{lo:.4f} to {hi:.4f}"))
+        lines.append(f"  {arm.capitalize()} risk, {level} interval: " + "; ".join(cells))
+    lines += [
         "",
         f"{'':<44}{'estimate':>10}  [{level} conf. interval]",
     ]
@@ -701,6 +811,8 @@ def _summary(t: TwoByTwo) -> str:
     af, nnt = t.attributable_fraction, t.nnt
     lines.append(f"{'Attr. frac. among treated (Koopman)':<44}{_num(af.estimate)}  "
                  f"{_num(af.ci_low)}  {_num(af.ci_high)}")
+    lines.append(f"{'Attr. frac. in the population':<44}"
+                 f"{_num(t.population_attributable_fraction)}")
     nnt_ci = nnt.extra.get("altman", "")
     lines.append(f"{'NNT, 1/RD (Newcombe; + benefit, - harm)':<44}{_num(nnt.estimate)}  "
                  f"{nnt_ci}")
@@ -794,6 +906,7 @@ def compare_groups(
     rr = {m: risk_ratio_ci(x1, n1, x2, n2, method=m, **kw) for m in RISK_RATIO_METHODS}
     rr["exact_unconditional"] = unc["risk_ratio.exact_unconditional"]
     orr = {m: odds_ratio_ci(x1, n1, x2, n2, method=m, **kw) for m in ODDS_RATIO_METHODS}
+    orr["exact_unconditional"] = unc["odds_ratio.exact_unconditional"]
     tests = {
         "pearson": pearson_test(x1, n1, x2, n2, alternative=alternative),
         "pearson_yates": pearson_test(x1, n1, x2, n2, correction=True, alternative=alternative),

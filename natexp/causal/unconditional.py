@@ -85,6 +85,7 @@ _N_PEAKS = 3
 #: Below this fraction of the decision level a grid maximum is taken as a sure rejection.
 _DECIDE_MARGIN = 0.8
 _TESTS = ("fisher", "barnard_pooled", "barnard_unpooled", "boschloo")
+_WHAT = {"rd": "risk difference", "rr": "risk ratio", "or": "odds ratio"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,14 +256,65 @@ def _rr_restricted_mle(
     return p1t, p2t
 
 
+def _or_restricted_mle(
+    x1: np.ndarray, n1: int, x2: np.ndarray, n2: int, psi: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """MLE of (p1, p2) under p1 (1 - p2) / ((1 - p1) p2) = psi (Miettinen and Nurminen 1985).
+
+    The control risk solves ``A p2^2 + B p2 + C = 0`` with ``A = n2 (psi - 1)``,
+    ``B = n1 psi + n2 - m (psi - 1)``, ``C = -m`` (``m = x1 + x2``), the root in [0, 1]
+    (R exact2x2 ``constrMLE.oddsratio`` with the groups swapped), written without cancellation.
+    """
+    m = np.asarray(x1, dtype=float) + np.asarray(x2, dtype=float)
+    if abs(psi - 1.0) < 1e-12:
+        p2t = m / (n1 + n2)
+    else:
+        a = n2 * (psi - 1.0)
+        b = n1 * psi + n2 - m * (psi - 1.0)
+        disc = np.sqrt(np.maximum(b * b + 4.0 * a * m, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # (-b + sqrt(disc)) / (2a) = 2m / (b + sqrt(disc)) when b > 0
+            p2t = np.where(b > 0.0, 2.0 * m / (b + disc), (-b + disc) / (2.0 * a))
+        p2t = np.where(m == 0.0, 0.0, p2t)
+    p2t = np.clip(p2t, 0.0, 1.0)
+    p1t = np.clip(psi * p2t / (1.0 + p2t * (psi - 1.0)), 0.0, 1.0)
+    return p1t, p2t
+
+
+def _no_information(n1: int, n2: int, measure: str) -> np.ndarray | None:
+    """Tables that carry no information on the measure, never counted as extreme (as exact2x2).
+
+    For the odds ratio: (0, 0) and (n1, n2); for the other measures none (None).
+    """
+    if measure != "or":
+        return None
+    mask = np.zeros((n1 + 1, n2 + 1), dtype=bool)
+    mask[0, 0] = mask[n1, n2] = True
+    return mask
+
+
 def _score_z(
     x1: np.ndarray, n1: int, x2: np.ndarray, n2: int, measure: str, null: float
 ) -> np.ndarray:
-    """Score (Farrington-Manning; Miettinen-Nurminen without N/(N-1)) Z under the null."""
+    """Score Z under the null, positive when the data point above the null.
+
+    Risk difference and ratio: Farrington-Manning / Miettinen-Nurminen without N/(N-1); odds
+    ratio: the score statistic of Agresti and Min (2002), ``(x1 - n1 p1~) sqrt(1/(n1 p1~ q1~) +
+    1/(n2 p2~ q2~))`` at the restricted MLE (as R exact2x2 ``method = "score"``); tables without
+    information (all events or none) get 0.
+    """
     x1 = np.asarray(x1, dtype=float)
     x2 = np.asarray(x2, dtype=float)
     p1h = x1 / n1
     p2h = x2 / n2
+    if measure == "or":
+        p1t, p2t = _or_restricted_mle(x1, n1, x2, n2, null)
+        num = x1 - n1 * p1t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = num * np.sqrt(1.0 / (n1 * p1t * (1.0 - p1t)) + 1.0 / (n2 * p2t * (1.0 - p2t)))
+        m = x1 + x2
+        z = np.where((m == 0) | (m == n1 + n2) | (np.abs(num) < 1e-12), 0.0, z)
+        return np.where(np.isnan(z), 0.0, z)
     if measure == "rd":
         p1t, p2t = _rd_restricted_mle(x1, n1, x2, n2, null)
         num = p1h - p2h - null
@@ -371,21 +423,13 @@ def _sup_null(
     decide: float | None = None,
 ):
     """sup over the nuisance p2 of P(region) under p1 - p2 = null (rd) or p1 = null p2 (rr)."""
-    if (measure == "rd" and null == 0.0) or (measure == "rr" and null == 1.0):
+    if (measure == "rd" and null == 0.0) or (measure in ("rr", "or") and null == 1.0):
         return _sup_equal(region, n1, n2, decide)
     if region.all():
         return 1.0, float("nan")
     rf = region.astype(float)
-    if measure == "rd":
-        lo, hi = max(0.0, -null), min(1.0, 1.0 - null)
-
-        def p1_of(t):
-            return t + null
-    else:
-        lo, hi = 0.0, min(1.0, 1.0 / null)
-
-        def p1_of(t):
-            return null * t
+    lo, hi = _nuisance_range(measure, null, null)
+    p1_of = _p1_map(measure, null)
 
     def f(t: np.ndarray) -> np.ndarray:
         b1 = _binom_pmf_rows(n1, p1_of(t))
@@ -393,6 +437,31 @@ def _sup_null(
         return np.einsum("gj,gj->g", b1 @ rf, b2)
 
     return _sup(f, lo, hi, _n_grid(n1 + n2), decide=decide)
+
+
+def _p1_map(measure: str, null: float) -> Callable[[np.ndarray], np.ndarray]:
+    """p1 as a function of the nuisance p2 = t under the null (increasing in t and the null)."""
+    if measure == "rd":
+        return lambda t: np.clip(t + null, 0.0, 1.0)
+    if measure == "rr":
+        return lambda t: np.clip(null * t, 0.0, 1.0)
+
+    def p1_or(t):
+        t = np.asarray(t, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = null * t / (1.0 - t + null * t)
+        return np.clip(np.where(t >= 1.0, 1.0, out), 0.0, 1.0)
+
+    return p1_or
+
+
+def _nuisance_range(measure: str, null_lo: float, null_hi: float) -> tuple[float, float]:
+    """Union over nulls in [null_lo, null_hi] of the admissible nuisance range of p2."""
+    if measure == "rd":
+        return max(0.0, -null_hi), min(1.0, 1.0 - null_lo)
+    if measure == "rr":
+        return 0.0, min(1.0, 1.0 / null_lo)
+    return 0.0, 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,18 +639,25 @@ def boschloo(x1, n1, x2, n2, *, alternative: str = "two-sided") -> Result:
     )
 
 
-def _check_measure(measure: str) -> str:
-    if measure not in ("rd", "rr"):
-        raise InvalidInputError(f"measure must be 'rd' or 'rr', got {measure!r}")
+def _check_measure(measure: str, allowed: tuple[str, ...] = ("rd", "rr", "or")) -> str:
+    if measure not in allowed:
+        raise InvalidInputError(f"measure must be one of {allowed}, got {measure!r}")
     return measure
 
 
-def _score_pvalue(x1, n1, x2, n2, measure, null, alternative, decide=None):
-    """(p, z_obs, nuisance) of the score-ordered exact unconditional test at ``null``."""
+def _score_pvalue(x1, n1, x2, n2, measure, null, alternative, decide=None, z=None):
+    """(p, z_obs, nuisance) of the score-ordered exact unconditional test at ``null``.
+
+    ``z``: the score Z of every table at ``null`` if already computed.
+    """
     sp = _space(n1, n2)
-    z = _score_z(sp.i, n1, sp.j, n2, measure, null)
+    if z is None:
+        z = _score_z(sp.i, n1, sp.j, n2, measure, null)
     z_obs = float(z[x1, x2])
     region = _region(z, z_obs, alternative)
+    no_info = _no_information(n1, n2, measure)
+    if no_info is not None:
+        region &= ~no_info
     p, at = _sup_null(region, n1, n2, measure, null, decide=decide)
     return min(p, 1.0), z_obs, at
 
@@ -590,11 +666,13 @@ def exact_unconditional_test(
     x1, n1, x2, n2, *, measure: str = "rd", null: float | None = None,
     alternative: str = "two-sided",
 ) -> Result:
-    """Score-ordered exact unconditional test of a risk difference or risk ratio.
+    """Score-ordered exact unconditional test of a risk difference, risk ratio or odds ratio.
 
-    Tests ``H0: p1 - p2 = null`` (``measure="rd"``, default null 0) or ``H0: p1 / p2 = null``
-    (``measure="rr"``, default null 1). Tables are ordered by the score statistic of
-    Farrington and Manning (1990) / Miettinen and Nurminen (1985), with the variance at the
+    Tests ``H0: p1 - p2 = null`` (``measure="rd"``, default null 0), ``H0: p1 / p2 = null``
+    (``measure="rr"``, default null 1) or ``H0: p1 (1 - p2) / ((1 - p1) p2) = null``
+    (``measure="or"``, default null 1). Tables are ordered by the score statistic of
+    Farrington and Manning (1990) / Miettinen and Nurminen (1985) (for the odds ratio that of
+    Agresti and Min 2002, as R exact2x2), with the variance at the
     maximum-likelihood estimates restricted to the null; the p-value is the supremum over the
     nuisance parameter (the control risk ``p2``) of the probability of the tables at least as
     extreme. At the default null the ordering is the pooled Z, so the test is Barnard's
@@ -607,17 +685,18 @@ def exact_unconditional_test(
         Events and size of group 1 (treated).
     x2, n2 : int
         Events and size of group 2 (control).
-    measure : {"rd", "rr"}
-        Risk difference ``p1 - p2`` or risk ratio ``p1 / p2``.
+    measure : {"rd", "rr", "or"}
+        Risk difference ``p1 - p2``, risk ratio ``p1 / p2`` or odds ratio.
     null : float, optional
-        Null value: in [-1, 1] for "rd" (default 0); positive and finite for "rr" (default 1).
+        Null value: in [-1, 1] for "rd" (default 0); positive and finite for "rr" and "or"
+        (default 1).
     alternative : {"two-sided", "less", "greater"}
         Two-sided orders by ``|Z|``; ``"greater"``: the measure exceeds ``null``.
 
     Returns
     -------
     Result
-        ``method`` "test.exact_unconditional_rd" or "test.exact_unconditional_rr";
+        ``method`` "test.exact_unconditional_rd", "..._rr" or "..._or";
         ``statistic`` the observed score Z; ``pvalue``; ``extra`` the null and the nuisance
         value at the supremum.
 
@@ -639,7 +718,7 @@ def exact_unconditional_test(
     _check_alternative(alternative)
     null = _check_null(measure, null)
     method = f"test.exact_unconditional_{measure}"
-    what = "risk difference" if measure == "rd" else "risk ratio"
+    what = _WHAT[measure]
     label = f"Exact unconditional score test of the {what} (null {null:g})"
     if n1 == 0 or n2 == 0:
         return Result(method=method, alternative=alternative, n=(n1, n2), label=label,
@@ -648,6 +727,9 @@ def exact_unconditional_test(
     note = ""
     if measure == "rr" and x1 == 0 and x2 == 0:
         note = "no events in either group (x1 = x2 = 0): the table carries no information, p = 1"
+    if measure == "or" and x1 + x2 in (0, n1 + n2):
+        note = ("no events, or events in everyone: the table carries no information on the odds "
+                "ratio")
     return Result(method=method, statistic=z_obs, pvalue=p, alternative=alternative,
                   n=(n1, n2), label=label, note=note, extra={"null": null, "nuisance": at})
 
@@ -661,8 +743,9 @@ def _check_null(measure: str, null: float | None) -> float:
         raise InvalidInputError(f"null must be a number, got {null!r}") from exc
     if measure == "rd" and not -1.0 <= value <= 1.0:
         raise InvalidInputError(f"a risk-difference null must be in [-1, 1], got {value}")
-    if measure == "rr" and not (value > 0.0 and math.isfinite(value)):
-        raise InvalidInputError(f"a risk-ratio null must be positive and finite, got {value}")
+    if measure in ("rr", "or") and not (value > 0.0 and math.isfinite(value)):
+        what = "risk-ratio" if measure == "rr" else "odds-ratio"
+        raise InvalidInputError(f"a {what} null must be positive and finite, got {value}")
     return value
 
 
@@ -682,62 +765,224 @@ def _one_blas_thread():
         return nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
-_N_SCAN = 40
 _CI_XTOL = 1e-9
+#: Cells narrower than this (on the scan scale) are not certified by a bound (see _confidence_set).
+_CERT_TOL = 1e-5
+#: Most bound evaluations (cell certifications) per interval.
+_VERDICT_BUDGET = 100
+#: Once the budget is spent, rejected stretches are still scanned down to (range) / _POINT_SCAN.
+_POINT_SCAN = 8192
+#: Stretches between two accepted nulls are scanned for holes down to (range) / _HOLE_SCAN.
+_HOLE_SCAN = 64
+#: Ratio nulls are scanned over [exp(-_LOG_RANGE), exp(_LOG_RANGE)]; accepted beyond: 0 or inf.
+_LOG_RANGE = math.log(1e8)
+#: Equally spaced points of the first pass over the whole range (plus the estimate).
+_N_INIT = 17
+#: Score Z arrays kept per interval computation (endpoints of neighbouring cells are shared).
+_Z_CACHE = 64
 
 
-def _find_limit(accept: Callable[[float], bool], inside: float, far: float) -> tuple[float, bool]:
-    """Farthest point from ``inside`` towards ``far`` that ``accept`` accepts.
+def _pmf_matrix(n: int, p: np.ndarray) -> np.ndarray:
+    """Binomial(n, p[g, k]) pmf at count k for a (G, n + 1) array of probabilities."""
+    k, n_minus_k = _counts(n)
+    p = np.clip(p, 0.0, 1.0)
+    return np.exp(_log_choose(n) + xlogy(k, p) + xlog1py(n_minus_k, -p))
 
-    ``inside`` must be accepted. Scans ``_N_SCAN`` equally spaced points out to ``far``, then
-    bisects between the farthest accepted scan point and the next one. Returns
-    ``(limit, hole)``; ``hole`` is True when a scan point nearer ``inside`` was rejected
-    (the confidence set is then not an interval and the limit is that of its hull).
+
+def _box_pmfs(n: int, lo: np.ndarray, hi: np.ndarray, upper: bool) -> np.ndarray:
+    """max (``upper``) or min over p in [lo[g], hi[g]] of Binomial(n, p) pmf at every count.
+
+    The pmf of count k is unimodal in p with its mode at k / n (its log is concave in p), so
+    the maximum over an interval is at the mode clipped to it and the minimum at an end.
     """
-    if inside == far:
-        return inside, False
-    ts = inside + (far - inside) * np.arange(1, _N_SCAN + 1) / _N_SCAN
-    acc = np.array([accept(float(t)) for t in ts])
-    if not acc.any():
-        a, b, hole = inside, float(ts[0]), False
+    lo = np.clip(lo, 0.0, 1.0)[:, None]
+    hi = np.clip(hi, 0.0, 1.0)[:, None]
+    k, _ = _counts(n)
+    if upper:
+        return _pmf_matrix(n, np.clip(k / n, lo, hi))
+    return np.minimum(_pmf_matrix(n, np.broadcast_to(lo, (lo.shape[0], n + 1))),
+                      _pmf_matrix(n, np.broadcast_to(hi, (hi.shape[0], n + 1))))
+
+
+def _box_bound(
+    measure: str, n1: int, n2: int, null_a: float, null_b: float,
+    sets: list[np.ndarray], upper: bool, level: float,
+) -> list[float]:
+    """Bound, over every null in [null_a, null_b] and every nuisance value, of P(set).
+
+    ``upper=True``: an upper bound of ``sup_{null, p2} P_{null, p2}(S)`` for each set S (a
+    superset of every region in the cell); ``upper=False``: a lower bound of
+    ``inf_{null} sup_{p2} P_{null, p2}(S)`` (S a subset of every region in the cell). The
+    nuisance range is cut into arcsine-spaced cells; on the box (null cell x nuisance cell) p1
+    and p2 each lie in an interval (p1 is increasing in p2 and in the null), and every table's
+    probability is bounded by the product of the extreme binomial pmfs over those intervals.
+    Nuisance cells whose bound is on the wrong side of ``level`` are cut finer (up to five
+    times, 4 pieces each) so that the bound is only as loose as it needs to be.
+    """
+    if upper:
+        t_lo, t_hi = _nuisance_range(measure, null_a, null_b)
+    elif measure == "rd":  # nuisance values admissible for every null of the cell
+        t_lo, t_hi = max(0.0, -null_a), min(1.0, 1.0 - null_b)
+    elif measure == "rr":
+        t_lo, t_hi = 0.0, min(1.0, 1.0 / null_b)
     else:
-        k = int(np.flatnonzero(acc)[-1])
-        hole = not bool(acc[:k].all())
-        if k == _N_SCAN - 1:
-            return far, hole
-        a, b = float(ts[k]), float(ts[k + 1])
-    while abs(b - a) > _CI_XTOL * max(1.0, abs(a)):
-        mid = 0.5 * (a + b)
-        if accept(mid):
-            a = mid
-        else:
-            b = mid
-    return a, hole
+        t_lo, t_hi = 0.0, 1.0
+    if t_hi < t_lo:
+        return [1.0 if upper else 0.0 for _ in sets]
+    map_a, map_b = _p1_map(measure, null_a), _p1_map(measure, null_b)
+
+    def cell_values(s: np.ndarray, th0: np.ndarray, th1: np.ndarray) -> np.ndarray:
+        t0 = t_lo + (t_hi - t_lo) * np.sin(th0) ** 2
+        t1 = t_lo + (t_hi - t_lo) * np.sin(th1) ** 2
+        b1 = _box_pmfs(n1, map_a(t0), map_b(t1), upper)
+        b2 = _box_pmfs(n2, t0, t1, upper)
+        return np.einsum("gj,gj->g", b1 @ s, b2)
+
+    theta = np.linspace(0.0, math.pi / 2, _n_grid(n1 + n2))
+    out = []
+    for s in sets:
+        if not s.any():
+            out.append(0.0)
+            continue
+        th0, th1 = theta[:-1], theta[1:]
+        settled = 0.0
+        for round_ in range(4):
+            v = cell_values(s, th0, th1)
+            if upper:
+                hot = v >= level
+                if not hot.any() or round_ == 4 or hot.sum() > 128:
+                    break
+            else:
+                if v.max() >= level or round_ == 4:
+                    break
+                hot = np.zeros(v.size, dtype=bool)
+                hot[np.argsort(v)[-8:]] = True
+            settled = max(settled, float(v[~hot].max(initial=0.0)))
+            frac = np.linspace(0.0, 1.0, 5)
+            w = (th1 - th0)[hot]
+            starts = th0[hot][:, None] + w[:, None] * frac[None, :-1]
+            th0, th1 = starts.ravel(), (starts + w[:, None] / 4.0).ravel()
+        out.append(max(settled, float(v.max())))
+    return out
 
 
-def _far_log(accept: Callable[[float], bool], start: float, direction: float) -> float | None:
-    """On the log-ratio scale, a rejected point beyond ``start`` (None if none up to |60|)."""
-    width = 1.0
-    while width <= 64.0:
-        t = start + direction * width
-        if abs(t) > 60.0:
-            return None
-        if not accept(t):
-            return t
-        width *= 2.0
-    return None
+def _cell_sets(z_a: np.ndarray, z_b: np.ndarray, obs: tuple[int, int], alternative: str,
+               no_info: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(superset, subset) of the rejection regions of every null between null_a < null_b.
+
+    Relies on the score Z of every table being non-increasing in the null (checked by the
+    tests for every measure): over the cell, Z lies between its values at the two ends.
+    """
+    za_o, zb_o = float(z_a[obs]), float(z_b[obs])
+    if alternative == "two-sided":
+        a_t, b_t = np.abs(z_a), np.abs(z_b)
+        hi_t = np.maximum(a_t, b_t)
+        lo_t = np.where((z_a >= 0.0) & (z_b <= 0.0), 0.0, np.minimum(a_t, b_t))
+        hi_o = max(abs(za_o), abs(zb_o))
+        lo_o = 0.0 if (za_o >= 0.0 >= zb_o) else min(abs(za_o), abs(zb_o))
+        sup_set = hi_t >= _threshold(lo_o)
+        sub_set = lo_t >= hi_o
+    elif alternative == "greater":
+        sup_set = z_a >= _threshold(zb_o)
+        sub_set = z_b >= za_o
+    else:
+        sup_set = -z_b >= _threshold(-za_o)
+        sub_set = -z_a >= -zb_o
+    sup_set = sup_set | np.isnan(z_a) | np.isnan(z_b)
+    sub_set = sub_set & ~(np.isnan(z_a) | np.isnan(z_b))
+    if no_info is not None:
+        sup_set &= ~no_info
+        sub_set &= ~no_info
+    return sup_set.astype(float), sub_set.astype(float)
+
+
+def _confidence_set(
+    accept: Callable[[float], bool],
+    verdict: Callable[[float, float], bool | None],
+    lo: float, hi: float, starts: list[float],
+) -> tuple[list[tuple[float, float]], float]:
+    """Every accepted piece of [lo, hi]: a scan that certifies what it leaves out.
+
+    ``accept(u)`` is the test's decision at a null; ``verdict(u, v)`` is False when an upper
+    bound of the p-value over [u, v] shows every null there rejected, None when it cannot tell.
+    Starting from the ``starts``, cells are taken widest first: a cell whose two ends disagree
+    is split (bisection of a boundary, down to ``_CI_XTOL``); a cell between two rejected nulls
+    is certified by ``verdict`` or split, down to ``_CERT_TOL``, and once ``_VERDICT_BUDGET``
+    bound evaluations are spent, split by point evaluations only, down to 1/``_POINT_SCAN`` of
+    the range; a cell between two accepted nulls is split down to 1/``_HOLE_SCAN`` of the
+    range (holes are looked for, not certified). The total width of rejected cells left
+    uncertified is returned. Every null outside the returned pieces is thus rejected, except
+    possibly inside those cells; piece ends lie within ``_CI_XTOL`` of a rejected null.
+    """
+    import heapq
+
+    hole_scan = (hi - lo) / _HOLE_SCAN
+    point_scan = (hi - lo) / _POINT_SCAN
+
+    status: dict[float, bool] = {}
+
+    def acc(u: float) -> bool:
+        if u not in status:
+            status[u] = bool(accept(u))
+        return status[u]
+
+    pts = sorted({lo, hi, *[s for s in starts if lo <= s <= hi]})
+    for u in pts:
+        acc(u)
+    heap = [(-(v - u), u, v) for u, v in zip(pts[:-1], pts[1:], strict=True)]
+    heapq.heapify(heap)
+    uncertified = 0.0
+    budget = _VERDICT_BUDGET
+    while heap:
+        _, u, v = heapq.heappop(heap)
+        su, sv = status[u], status[v]
+        scale = max(1.0, abs(u), abs(v))
+        if su and sv:  # holes inside accepted stretches: scanned, not certified
+            if v - u <= hole_scan:
+                continue
+        elif su == sv:
+            if v - u <= _CERT_TOL * scale or (budget <= 0 and v - u <= point_scan):
+                uncertified += v - u
+                continue
+            if budget > 0:
+                budget -= 1
+                if verdict(u, v) is False:
+                    continue
+        elif v - u <= _CI_XTOL * scale:
+            continue
+        m = 0.5 * (u + v)
+        if not u < m < v:
+            continue
+        acc(m)
+        heapq.heappush(heap, (-(m - u), u, m))
+        heapq.heappush(heap, (-(v - m), m, v))
+    pieces: list[tuple[float, float]] = []
+    current: list[float] | None = None
+    for u in sorted(status):
+        if status[u]:
+            if current is None:
+                current = [u, u]
+            else:
+                current[1] = u
+        elif current is not None:
+            pieces.append((current[0], current[1]))
+            current = None
+    if current is not None:
+        pieces.append((current[0], current[1]))
+    return pieces, uncertified
 
 
 def exact_unconditional_ci(
     x1, n1, x2, n2, *, measure: str = "rd", confidence_level: float = 0.95,
     inversion: str = "two-sided",
 ) -> Result:
-    """Exact unconditional confidence interval for the risk difference or the risk ratio.
+    """Exact unconditional confidence interval for the risk difference, risk ratio or odds ratio.
 
-    The interval collects the null values ``d`` (``p1 - p2 = d``) or ``r`` (``p1 / p2 = r``)
-    that the score-ordered exact unconditional test (:func:`exact_unconditional_test`) does not
-    reject at ``1 - confidence_level``, the p-value at each null being the supremum over the
-    nuisance parameter:
+    The confidence set collects the null values ``d`` (``p1 - p2 = d``), ``r`` (``p1 / p2 =
+    r``) or ``psi`` (``p1 (1 - p2) / ((1 - p1) p2) = psi``) that the score-ordered exact
+    unconditional test (:func:`exact_unconditional_test`) does not reject at
+    ``1 - confidence_level``, the p-value at each null being the supremum over the nuisance
+    parameter:
 
     * ``inversion="two-sided"`` (default): inverts the single two-sided test ordered by ``|Z|``
       (Agresti and Min 2001; StatXact's "invert a two-sided test"; R exact2x2
@@ -746,10 +991,20 @@ def exact_unconditional_ci(
       each (Chan and Zhang 1999; SAS PROC FREQ ``RISKDIFF(METHOD=SCORE)`` exact; exact2x2
       ``tsmethod="central"``).
 
-    The interval reported is the hull ``[inf, sup]`` of the accepted null values (null values
-    with p-value >= 1 - confidence_level), located by a scan of 40 points each side of the
-    estimate and bisection to 1e-9; if the scan finds rejected values inside the hull the
-    confidence set is not an interval, and the ``note`` says so.
+    The set can have holes. It is found whole: a first pass evaluates the test at 17 equally
+    spaced nulls over the whole range ([-1, 1] for the difference; ratios from 1e-8 to 1e8 on
+    the log scale), then every cell between two evaluated nulls is either certified (an upper
+    bound of the p-value over the whole cell, from a superset of its rejection regions and the
+    extreme binomial probabilities over the cell, stays below the level: every null in it is
+    rejected; or a lower bound stays above it: every null accepted) or split in two, and cells
+    whose ends disagree are bisected to 1e-9. Every null left out of the set is thus rejected,
+    except possibly in a sliver narrower than 1e-5 between two rejected nulls, or, where the
+    p-value stays so close below the level that 100 bound evaluations do not settle it, a sliver
+    narrower than 1/8192 of the range (then ``extra["uncertified_width"]`` and the note say how
+    much of the range was scanned rather than certified); a hole narrower than 1/64 of the range
+    between two accepted nulls may go unreported (it cannot move the hull). ``ci`` is the
+    hull of the accepted pieces (as R exact2x2 reports), ``extra["confidence_set"]`` the pieces
+    and ``extra["confidence_set_is_interval"]`` whether there is only one.
 
     Parameters
     ----------
@@ -757,19 +1012,21 @@ def exact_unconditional_ci(
         Events and size of group 1 (treated).
     x2, n2 : int
         Events and size of group 2 (control).
-    measure : {"rd", "rr"}
-        Risk difference ``p1 - p2`` or risk ratio ``p1 / p2``.
+    measure : {"rd", "rr", "or"}
+        Risk difference ``p1 - p2``, risk ratio ``p1 / p2`` or odds ratio.
     confidence_level : float, default 0.95
     inversion : {"two-sided", "central"}
 
     Returns
     -------
     Result
-        ``method`` "risk_difference.exact_unconditional" or "risk_ratio.exact_unconditional"
-        (suffix "_central" for the central inversion); ``estimate`` the sample RD or RR;
-        ``ci``; ``statistic`` and ``pvalue`` the dual test at the null of no difference
-        (d = 0 / r = 1; for "central", twice the smaller one-sided p-value); ``extra`` the null,
-        the inversion and ``confidence_set_is_interval``.
+        ``method`` "risk_difference.exact_unconditional", "risk_ratio.exact_unconditional" or
+        "odds_ratio.exact_unconditional" (suffix "_central" for the central inversion);
+        ``estimate`` the sample RD, RR or OR; ``ci``; ``statistic`` and ``pvalue`` the dual test
+        at the null of no difference (d = 0 / r = 1 / psi = 1; for "central", twice the smaller
+        one-sided p-value); ``extra`` the null, the inversion, ``confidence_set`` (the pieces),
+        ``confidence_set_is_interval`` and ``uncertified_width`` (total width, on the scan
+        scale, of rejected stretches scanned by points rather than certified by the bound).
 
     Raises
     ------
@@ -785,6 +1042,13 @@ def exact_unconditional_ci(
     [-0.3079, 0.5542]
     >>> round(r.pvalue, 4)
     0.5374
+
+    R exact2x2 ``uncondExact2x2(2, 15, 4, 20, parmtype = "difference", method = "score",
+    tsmethod = "square", conf.int = TRUE)`` gives (-0.2359074, 0.3383094), a set in two pieces:
+
+    >>> r = exact_unconditional_ci(4, 20, 2, 15)
+    >>> [round(v, 4) for v in r.ci], r.extra["confidence_set_is_interval"]
+    ([-0.2359, 0.3383], False)
     """
     with _one_blas_thread():
         return _ci(x1, n1, x2, n2, measure, confidence_level, inversion)
@@ -797,11 +1061,10 @@ def _ci(x1, n1, x2, n2, measure, confidence_level, inversion) -> Result:
     if inversion not in ("two-sided", "central"):
         raise InvalidInputError(f"inversion must be 'two-sided' or 'central', got {inversion!r}")
     alpha = 1.0 - cl
-    base = "risk_difference" if measure == "rd" else "risk_ratio"
+    base = {"rd": "risk_difference", "rr": "risk_ratio", "or": "odds_ratio"}[measure]
     method = f"{base}.exact_unconditional" + ("_central" if inversion == "central" else "")
-    what = "risk difference" if measure == "rd" else "risk ratio"
     label = (
-        f"Exact unconditional score interval for the {what} "
+        f"Exact unconditional score interval for the {_WHAT[measure]} "
         + ("(inverted two-sided test, Agresti-Min)" if inversion == "two-sided"
            else "(two one-sided tests, Chan-Zhang)")
     )
@@ -810,19 +1073,67 @@ def _ci(x1, n1, x2, n2, measure, confidence_level, inversion) -> Result:
     if n1 == 0 or n2 == 0:
         return Result(**common, note=_empty_note(n1, n2).replace("test", "interval"),
                       extra={"null": null0, "inversion": inversion})
+    whole = {"null": null0, "inversion": inversion, "confidence_set_is_interval": True,
+             "confidence_set": [[0.0, math.inf]], "uncertified_width": 0.0}
+    if measure == "rr" and x1 == 0 and x2 == 0:
+        return Result(
+            **common, ci=(0.0, math.inf), statistic=0.0, pvalue=1.0,
+            note="no events in either group (x1 = x2 = 0): the risk ratio is undefined "
+                 "and every ratio is compatible with the data, interval (0, inf)",
+            extra=whole,
+        )
+    if measure == "or" and x1 + x2 in (0, n1 + n2):
+        return Result(
+            **common, ci=(0.0, math.inf), statistic=0.0, pvalue=1.0,
+            note="no events, or events in everyone: the odds ratio is undefined and every "
+                 "ratio is compatible with the data, interval (0, inf)",
+            extra=whole,
+        )
+    sp = _space(n1, n2)
+    no_info = _no_information(n1, n2, measure)
+    log_scale = measure != "rd"
 
-    def pval(null: float, decide: float | None = None) -> float:
+    def null_of(u: float) -> float:
+        return math.exp(u) if log_scale else u
+
+    z_cache: dict[float, np.ndarray] = {}
+
+    def z_at(u: float) -> np.ndarray:
+        z = z_cache.get(u)
+        if z is None:
+            if len(z_cache) >= _Z_CACHE:
+                z_cache.pop(next(iter(z_cache)))
+            z = _score_z(sp.i, n1, sp.j, n2, measure, null_of(u))
+            z_cache[u] = z
+        return z
+
+    def pval(null: float, decide: float | None = None, z=None) -> float:
         if inversion == "two-sided":
-            return _score_pvalue(x1, n1, x2, n2, measure, null, "two-sided", decide)[0]
+            return _score_pvalue(x1, n1, x2, n2, measure, null, "two-sided", decide, z)[0]
         half = None if decide is None else decide / 2.0
-        p_gr = _score_pvalue(x1, n1, x2, n2, measure, null, "greater", half)[0]
+        p_gr = _score_pvalue(x1, n1, x2, n2, measure, null, "greater", half, z)[0]
         if half is not None and p_gr < half:
             return 2.0 * p_gr
-        p_le = _score_pvalue(x1, n1, x2, n2, measure, null, "less", half)[0]
+        p_le = _score_pvalue(x1, n1, x2, n2, measure, null, "less", half, z)[0]
         return min(1.0, 2.0 * min(p_gr, p_le))
 
-    def accept(null: float) -> bool:
-        return pval(null, decide=alpha) >= alpha
+    def accept(u: float) -> bool:
+        return pval(null_of(u), decide=alpha, z=z_at(u)) >= alpha
+
+    sides = ["two-sided"] if inversion == "two-sided" else ["greater", "less"]
+    level = alpha if inversion == "two-sided" else alpha / 2.0
+
+    def verdict(u: float, v: float) -> bool | None:
+        # at d = -1 or 1 every variance is 0 and Z is infinite: bound (u, v) from just inside
+        # (the end itself is a point the test has evaluated)
+        if not log_scale:
+            u = u + _CI_XTOL if u <= -1.0 else u
+            v = v - _CI_XTOL if v >= 1.0 else v
+        za, zb = z_at(u), z_at(v)
+        sets = [_cell_sets(za, zb, (x1, x2), side, no_info) for side in sides]
+        ub = _box_bound(measure, n1, n2, null_of(u), null_of(v), [s[0] for s in sets], True,
+                        level)
+        return False if min(ub) < level else None
 
     z0 = float(_score_z(np.array(x1), n1, np.array(x2), n2, measure, null0))
     p0 = pval(null0)
@@ -830,61 +1141,61 @@ def _ci(x1, n1, x2, n2, measure, confidence_level, inversion) -> Result:
     p1h, p2h = x1 / n1, x2 / n2
     if measure == "rd":
         est = p1h - p2h
-        lower, hole_lo = _find_limit(accept, est, -1.0)
-        upper, hole_hi = _find_limit(accept, est, 1.0)
+        lo, hi, start = -1.0, 1.0, est
     else:
-        if x1 == 0 and x2 == 0:
-            return Result(
-                **common, ci=(0.0, math.inf), statistic=0.0, pvalue=1.0,
-                note="no events in either group (x1 = x2 = 0): the risk ratio is undefined "
-                     "and every ratio is compatible with the data, interval (0, inf)",
-                extra={"null": null0, "inversion": inversion, "confidence_set_is_interval": True},
-            )
-        est = math.inf if x2 == 0 else p1h / p2h
-
-        def accept_log(t: float) -> bool:
-            return accept(math.exp(t))
-
-        if x1 > 0 and x2 > 0:
+        if measure == "rr":
+            est = math.inf if x2 == 0 else p1h / p2h
+        else:
+            den = (1.0 - p1h) * p2h
+            est = math.inf if den == 0.0 else p1h * (1.0 - p2h) / den
+        lo, hi = -_LOG_RANGE, _LOG_RANGE
+        if 0.0 < est < math.inf:
             start = math.log(est)
-        else:  # 0 events in one group: start from the estimate with 0.5 added to each cell
-            start = math.log(((x1 + 0.5) / (n1 + 1.0)) / ((x2 + 0.5) / (n2 + 1.0)))
-            step = -1.0 if x1 == 0 else 1.0
-            for _ in range(40):
-                if accept_log(start):
-                    break
-                start += step
-        hole_lo = hole_hi = False
-        if x1 == 0:
-            lower = 0.0
-            notes.append("x1 = 0: the lower limit of the risk ratio is 0")
-        else:
-            far = _far_log(accept_log, start, -1.0)
-            if far is None:
-                lower = 0.0
-            else:
-                t, hole_lo = _find_limit(accept_log, start, far)
-                lower = math.exp(t)
-        if x2 == 0:
-            upper = math.inf
-            notes.append("x2 = 0: the upper limit of the risk ratio is infinite")
-        else:
-            far = _far_log(accept_log, start, 1.0)
-            if far is None:
-                upper = math.inf
-            else:
-                t, hole_hi = _find_limit(accept_log, start, far)
-                upper = math.exp(t)
-    interval = not (hole_lo or hole_hi)
+        else:  # the estimate with 0.5 added to each cell
+            a, b = x1 + 0.5, x2 + 0.5
+            c, d = n1 - x1 + 0.5, n2 - x2 + 0.5
+            start = math.log((a / (a + c)) / (b / (b + d)) if measure == "rr" else a * d / (b * c))
+        start = min(max(start, lo), hi)
+    starts = list(np.linspace(lo, hi, _N_INIT)) + [start]
+    pieces_u, uncertified = _confidence_set(accept, verdict, lo, hi, starts)
+    uncertified = float(uncertified)
+    if log_scale:
+        def to_ratio(u: float) -> float:
+            return 0.0 if u <= lo else (math.inf if u >= hi else math.exp(u))
+        pieces = [(to_ratio(a), to_ratio(b)) for a, b in pieces_u]
+    else:
+        pieces = list(pieces_u)
+    if measure == "rr" and x1 == 0:
+        notes.append("x1 = 0: the lower limit of the risk ratio is 0")
+    if measure == "rr" and x2 == 0:
+        notes.append("x2 = 0: the upper limit of the risk ratio is infinite")
+    if not pieces:  # cannot happen for a valid level: kept as a guard, said plainly
+        return Result(**common, estimate=est, statistic=z0, pvalue=p0,
+                      note="no null value is accepted at this confidence level",
+                      extra={"null": null0, "inversion": inversion, "confidence_set": [],
+                             "confidence_set_is_interval": False,
+                             "uncertified_width": uncertified})
+    lower, upper = pieces[0][0], pieces[-1][1]
+    interval = len(pieces) == 1
+    if uncertified > _CERT_TOL * (len(pieces) + 1) * 4:
+        width = f"{uncertified:.3g}" + (" on the log scale" if log_scale else "")
+        notes.append(
+            f"a total width of {width} of rejected nulls lies within the bound's slack of the "
+            f"level and was scanned every 1/{_POINT_SCAN} of the range rather than certified: "
+            "an accepted sliver narrower than that there could be missed"
+        )
     if not interval:
         notes.append(
-            "the set of accepted null values is not an interval; the reported limits are those "
-            "of its hull, which contains rejected values"
+            f"the set of accepted null values is not an interval ({len(pieces)} pieces, listed "
+            "in extra['confidence_set']); the reported limits are those of its hull, which "
+            "contains rejected values"
         )
     return Result(
         **common, estimate=est, ci=(lower, upper), statistic=z0, pvalue=p0,
         note="; ".join(notes),
-        extra={"null": null0, "inversion": inversion, "confidence_set_is_interval": interval},
+        extra={"null": null0, "inversion": inversion,
+               "confidence_set": [[a, b] for a, b in pieces],
+               "confidence_set_is_interval": interval, "uncertified_width": uncertified},
     )
 
 

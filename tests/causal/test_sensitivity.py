@@ -21,6 +21,7 @@ from natexp.causal.sensitivity import (
     NonresponseCounts,
     SensitivityTable,
     TippingPoint,
+    evalue_or,
     evalue_rd,
     evalue_rr,
     evalues_2x2,
@@ -293,6 +294,59 @@ def _bias_factor(n11, n10, n01, n00, true=0.0):
     diff = p0 * (1 - f) - p1 * f
     return (math.sqrt((true + diff) ** 2 + 4 * p1 * p0 * f * (1 - f)) - (true + diff)) / (
         2 * p0 * f)
+
+
+# R EValue 4.1.3 (github:cran/EValue, R/EValue.R + R/effect_measures.R, sourced in R 4.2):
+#   print(evalues.OR(0.86, 0.75, 0.99, rare = FALSE), digits = 10)   # the package's example
+#   -> RR 0.9273618 0.8660254 0.9949874; E-values 1.3689529 (point), 1.0761939 (upper)
+#   print(evalues.OR(3.9, 1.8, 8.7, rare = FALSE), digits = 10)
+#   -> RR 1.974842 1.341641 2.949576; E-values 3.362342 (point), 2.018663 (lower)
+#   print(evalues.OR(1.625, 0.2599, 10.16, rare = FALSE), digits = 10)
+#   -> E-values 1.866570 (point), 1 (the interval crosses 1)
+#   print(evalues.OR(3.9, 1.8, 8.7, rare = TRUE), digits = 10)   -> 7.263034, 3.0
+@pytest.mark.parametrize(("args", "rare", "e_point", "e_ci", "rr"), [
+    ((0.86, 0.75, 0.99), False, 1.3689529, 1.0761939, 0.9273618),
+    ((3.9, 1.8, 8.7), False, 3.362342, 2.018663, 1.974842),
+    ((1.625, 0.2599, 10.16), False, 1.866570, 1.0, 1.274755),
+    ((3.9, 1.8, 8.7), True, 7.263034, 3.0, 3.9),
+])
+def test_evalue_or_matches_evalue_package(args, rare, e_point, e_ci, rr):
+    e = evalue_or(*args, rare=rare)
+    assert e.method == "evalue.odds_ratio"
+    assert e.estimate == pytest.approx(e_point, abs=1e-6)
+    assert e.extra["evalue_ci"] == pytest.approx(e_ci, abs=1e-6)
+    assert e.extra["rr"] == pytest.approx(rr, abs=1e-6)
+    assert e.extra["rare"] is rare
+
+
+def test_evalue_or_square_root_is_vanderweele_ding_table_2():
+    """VanderWeele & Ding (2017) Table 2: a common outcome's OR becomes RR ~ sqrt(OR), and the
+    E-value is then RR + sqrt(RR (RR - 1)); checked against evalue_rr on sqrt(OR) by hand."""
+    for or_ in (0.2, 0.5, 1.7, 4.0, 25.0):
+        rr = math.sqrt(or_)
+        rr = max(rr, 1 / rr)
+        assert evalue_or(or_).estimate == pytest.approx(rr + math.sqrt(rr * (rr - 1)))
+    assert evalue_or(1.0).estimate == pytest.approx(1.0)
+    assert math.isinf(evalue_or(0.0).estimate)
+    with pytest.raises(InvalidInputError):
+        evalue_or(-1.0)
+    with pytest.raises(InvalidInputError):
+        evalue_or(2.0, 2.5, 3.0)  # estimate outside its interval
+
+
+def test_evalues_2x2_odds_ratio_on_request():
+    ev = evalues_2x2(4, 20, 2, 15)
+    assert set(ev) == {"risk_ratio", "risk_difference"}
+    ev = evalues_2x2(4, 20, 2, 15, odds_ratio=True)
+    # sample OR (4 * 13) / (16 * 2) = 1.625: evalues.OR(1.625, ..., rare = FALSE) gives 1.866570
+    # for the estimate (above); the Woolf interval is scipy's sample odds-ratio interval
+    from scipy.stats.contingency import odds_ratio
+
+    woolf = odds_ratio([[4, 16], [2, 13]], kind="sample").confidence_interval(0.95)
+    assert ev["odds_ratio"].estimate == pytest.approx(1.866570, abs=1e-6)
+    assert ev["odds_ratio"].extra["or_ci"] == pytest.approx((woolf.low, woolf.high), rel=1e-9)
+    assert ev["odds_ratio"].extra["evalue_ci"] == 1.0
+    assert "zero cell" in evalues_2x2(0, 20, 2, 15, odds_ratio=True)["odds_ratio"].note
 
 
 def test_evalue_rd_hammond_holl():

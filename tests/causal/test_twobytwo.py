@@ -334,7 +334,7 @@ def test_panel_holds_every_stable_method(study):
     assert set(study.risk_ratio) == {"katz", "koopman", "miettinen_nurminen",
                                      "exact_unconditional"}
     assert set(study.odds_ratio) == {"woolf", "cornfield_exact", "cornfield_midp",
-                                     "baptista_pike"}
+                                     "baptista_pike", "exact_unconditional"}
     assert tuple(study.test) == TEST_METHODS
     for key, r in study.results():
         assert isinstance(r, Result)
@@ -358,7 +358,7 @@ def test_panel_values_are_the_functions(study):
 
 def test_to_dict_layout_and_strict_json(study):
     d = study.to_dict()
-    assert set(d) == set(JSON_KEYS) | {"counts", "risks", "attributable_fraction", "nnt"}
+    assert tuple(d) == JSON_KEYS
     assert d["risk_difference"]["newcombe"].keys() == {"estimate", "ci_low", "ci_high"}
     assert d["test"]["fisher_midp"].keys() == {"statistic", "pvalue"}
     assert d["counts"] == {"x1": 4, "n1": 20, "x2": 2, "n2": 15}
@@ -463,3 +463,44 @@ def test_unconditional_entries_come_from_the_module(monkeypatch):
     assert rd.alternative == "less" and rd.confidence_level == 0.9
     assert "failed: RuntimeError: boom" in t.risk_ratio["exact_unconditional"].note
     assert ("barnard", True, "less") in calls and ("ci", "rd", 0.8, "central") in calls
+
+
+def test_arm_risk_intervals_are_wilson_and_clopper_pearson(study):
+    """Wilson and Clopper-Pearson per arm: statsmodels proportion_confint (method "wilson" and
+    "beta"); R binom.test(4, 20)$conf.int gives the Clopper-Pearson (0.05733. 0.43661) and
+    prop.test(4, 20, correct = FALSE)$conf.int the Wilson (0.08066, 0.41601)."""
+    arms = study.arm_risks()
+    assert arms["treated"]["clopper_pearson"]["ci_low"] == pytest.approx(0.05733, abs=1e-5)
+    assert arms["treated"]["clopper_pearson"]["ci_high"] == pytest.approx(0.43661, abs=1e-5)
+    assert arms["treated"]["wilson"]["ci_low"] == pytest.approx(0.08066, abs=1e-5)
+    assert arms["treated"]["wilson"]["ci_high"] == pytest.approx(0.41601, abs=1e-5)
+    assert arms["control"]["risk"] == pytest.approx(2 / 15)
+
+
+def test_population_attributable_fraction_and_definitions(study):
+    """PAF = (R_total - R_control) / R_total (Stata csi 'Attr. frac. pop'): 4/20 vs 2/15 gives
+    (6/35 - 2/15) / (6/35) = 2/9."""
+    assert study.population_attributable_fraction == pytest.approx(2 / 9)
+    d = study.to_dict()
+    assert "Stata csi" in d["attributable_fraction"]["interval_definition"]
+    assert "epiR" in d["attributable_fraction"]["interval_definition"]
+    assert d["population_attributable_fraction"]["estimate"] == pytest.approx(2 / 9)
+
+
+def test_recommended_pair_is_the_exact_unconditional_risk_difference():
+    """The report's pair: RD with its exact unconditional interval, Barnard's test; values from
+    R exact2x2 uncondExact2x2(2, 15, 4, 20, parmtype = "difference", method = "score",
+    tsmethod = "square", conf.int = TRUE): (-0.2359074, 0.3383094), p 0.6458161."""
+    t = compare_groups(*STUDY)
+    rec = t.recommended()
+    assert rec["interval_method"] == "risk_difference.exact_unconditional"
+    assert rec["test"] == "test.barnard_pooled"
+    assert (rec["ci_low"], rec["ci_high"]) == pytest.approx((-0.2359074, 0.3383094), abs=2e-6)
+    assert rec["pvalue"] == pytest.approx(0.6458161, abs=1e-6)
+    assert "-0.2359 to 0.3383" in rec["sentence"] and "p = 0.6458" in rec["sentence"]
+    assert len(rec["confidence_set"]) == 2
+    assert t.summary().startswith("Recommended: Risk difference")
+    # the odds-ratio counterpart is in the panel
+    orr = t.odds_ratio["exact_unconditional"]
+    assert orr.method == "odds_ratio.exact_unconditional"
+    assert orr.ci[0] == pytest.approx(0.1776247, abs=1e-4)  # exact2x2 parmtype = "oddsratio"

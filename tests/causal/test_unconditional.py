@@ -409,6 +409,7 @@ def _duality_tables():
     return out
 
 
+@pytest.mark.slow  # 214 whole-set intervals
 def test_interval_excludes_the_null_exactly_when_the_test_rejects():
     """Duality of exact_unconditional_ci and exact_unconditional_test on 107 small tables.
 
@@ -444,16 +445,17 @@ def test_interval_excludes_the_null_exactly_when_the_test_rejects():
 def test_confidence_sets_that_are_not_intervals():
     """Where p(d) is not monotone the accepted nulls have holes; the hull is reported.
 
-    Both cases were found by checking random (table, null) pairs; in the first the 40-point
-    scan sees the hole and the note says so; the second hole is narrower than the scan spacing
-    and is not flagged (a documented limitation).
+    Both cases were found by checking random (table, null) pairs; the old 40-point scan saw the
+    first hole and missed the second; the whole-set scan (issue 14) reports both, and the
+    rejected null lies between two listed pieces.
     """
     r = exact_unconditional_ci(11, 12, 0, 7)
     assert not r.extra["confidence_set_is_interval"] and "not an interval" in r.note
-    for table, null, flagged in [((11, 12, 0, 7), 0.454414301066669, True),
-                                 ((0, 3, 7, 9), -0.09825085911170794, False)]:
+    for table, null in [((11, 12, 0, 7), 0.454414301066669),
+                        ((0, 3, 7, 9), -0.09825085911170794)]:
         r = exact_unconditional_ci(*table)
-        assert r.extra["confidence_set_is_interval"] is not flagged
+        assert r.extra["confidence_set_is_interval"] is False
+        assert not any(a <= null <= b for a, b in r.extra["confidence_set"])
         assert r.ci[0] < null < r.ci[1]
         assert exact_unconditional_test(*table, null=null).pvalue < 0.05
         _assert_not_an_interval(table, "rd", null, True, r, 0.05)
@@ -505,7 +507,8 @@ def test_degenerate_inputs_give_a_note():
         lambda: barnard(True, 5, 2, 5),
         lambda: barnard(1, 5, 2, 5, alternative="two.sided"),
         lambda: boschloo(1, 5, 2, 5, alternative="bigger"),
-        lambda: exact_unconditional_test(1, 5, 2, 5, measure="or"),
+        lambda: exact_unconditional_test(1, 5, 2, 5, measure="hr"),
+        lambda: exact_unconditional_test(1, 5, 2, 5, measure="or", null=-1.0),
         lambda: exact_unconditional_test(1, 5, 2, 5, null=1.5),
         lambda: exact_unconditional_test(1, 5, 2, 5, measure="rr", null=0.0),
         lambda: exact_unconditional_ci(1, 5, 2, 5, confidence_level=95),
@@ -550,3 +553,199 @@ def test_all_tables_agree_with_scipy_on_a_small_space():
             for b in range(n2 + 1):
                 ref = scipy_p(boschloo_exact, scipy_table(a, n1, b, n2), alternative=alt, n=200)
                 assert allb[a, b] == pytest.approx(ref, abs=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# the whole confidence set (issue 14)
+#
+# R exact2x2 1.7.0 (github:cran/exact2x2, installed from source in R 4.2, Debian r-base-core).
+# exact2x2's orientation is the reverse of natexp's: its (x1, n1) is natexp's control group
+# (x2, n2) and its parameter is p2 - p1, p2 / p1 or p2 (1 - p1) / (p1 (1 - p2)), i.e. natexp's
+# treated-vs-control measure. Default control = ucControl() (nPgrid = 100, nCIgrid = 500):
+#
+# uncondExact2x2(2, 15, 4, 20, parmtype = "difference", method = "score", tsmethod = "square",
+#                conf.int = TRUE)                         -> (-0.2359074, 0.3383094), p 0.6458161
+# uncondExact2x2(3, 3, 6, 48, parmtype = "difference", method = "score", tsmethod = "square",
+#                conf.int = TRUE)                         -> (-0.9532328, -0.0169524), p 0.0229649
+# uncondExact2x2(15, 72, 0, 16, parmtype = "difference", method = "score", tsmethod = "square",
+#                conf.int = TRUE)                         -> (-0.3218003, 0.0549006), p 0.0793708
+# uncondExact2x2(31, 41, 1, 4, parmtype = "difference", method = "score", tsmethod = "central",
+#                conf.int = TRUE)                         -> (-0.8058795, 0.0757646), p 0.0753448
+# uncondExact2x2(171, 224, 1, 5, parmtype = "ratio", method = "score", tsmethod = "square",
+#                conf.int = TRUE)                         -> (0.0148070, 0.9974531), p 0.0401673
+# uncondExact2x2(2, 15, 4, 20, parmtype = "oddsratio", method = "score", tsmethod = "square",
+#                conf.int = TRUE)                         -> (0.1776247, 12.7795802), p 0.6458161
+# uncondExact2x2(2, 15, 4, 20, parmtype = "oddsratio", method = "score", tsmethod = "central",
+#                conf.int = TRUE)                         -> (0.1042920, 20.2802860), p 0.6845450
+# uncondExact2x2(2, 7, 6, 13, parmtype = "oddsratio", method = "score", tsmethod = "square",
+#                conf.int = TRUE)                         -> (0.2465725, 16.2795733), p 0.5373927
+# uncondExact2x2(2, 7, 6, 13, parmtype = "oddsratio", method = "score", tsmethod = "central",
+#                conf.int = TRUE)                         -> (0.1202847, 31.9448156), p 0.5569391
+#
+# exact2x2's 100-point nuisance grid underestimates the supremum, so it rejects some nulls
+# near the limits that the test accepts. With a fine grid (p-values at single nulls):
+# uncondExact2x2(..., nullparm = NULL, method = "score", tsmethod = ...,
+#                control = ucControl(nPgrid = 20000))$p.value:
+#   (3, 3, 6, 48) difference square at -0.0167: 0.0503815 (nPgrid 100: 0.0492680)
+#   (2, 15, 4, 20) oddsratio square at 13: 0.0514694 (nPgrid 100: 0.0488602)
+#   (2, 15, 4, 20) oddsratio central at 25: 0.0537141 (nPgrid 100: 0.0405562)
+#   (2, 15, 4, 20) oddsratio central at 0.095: 0.0536197 (nPgrid 100: 0.0426012)
+#   (2, 7, 6, 13) oddsratio square at 17: 0.0509986 (nPgrid 100: 0.0486533)
+#   (2, 7, 6, 13) oddsratio central at 34: 0.0515655 (nPgrid 100: 0.0452997)
+# so there natexp's limits lie beyond exact2x2's default ones, as they should.
+
+R_AGREE = [  # natexp table, measure, inversion, exact2x2 limits in natexp's orientation, p
+    ((4, 20, 2, 15), "rd", "two-sided", (-0.2359074, 0.3383094), 0.6458161),
+    ((0, 16, 15, 72), "rd", "two-sided", (-0.3218003, 0.0549006), None),
+    ((1, 4, 31, 41), "rd", "central", (-0.8058795, 0.0757646), None),
+]
+
+
+@pytest.mark.parametrize("table,measure,inversion,ci,p", R_AGREE)
+def test_whole_set_matches_exact2x2(table, measure, inversion, ci, p):
+    r = exact_unconditional_ci(*table, measure=measure, inversion=inversion)
+    assert r.ci == pytest.approx(ci, abs=2e-6)
+    if p is not None:
+        assert r.pvalue == pytest.approx(p, abs=1e-6)
+    pieces = r.extra["confidence_set"]
+    assert pieces[0][0] == r.ci[0] and pieces[-1][1] == r.ci[1]
+    assert r.extra["confidence_set_is_interval"] is (len(pieces) == 1)
+
+
+def test_primary_outcome_set_has_two_pieces():
+    """4/20 vs 2/15 (the study's primary outcome): [-0.2359, 0.3227] and about [0.3324,
+    0.3383] (issue 14); natexp's own test accepts 0.3379 (p about 0.0515) and rejects 0.328."""
+    r = exact_unconditional_ci(4, 20, 2, 15)
+    pieces = r.extra["confidence_set"]
+    assert len(pieces) == 2 and not r.extra["confidence_set_is_interval"]
+    assert pieces[0][1] == pytest.approx(0.3227, abs=1e-4)
+    assert pieces[1][0] == pytest.approx(0.3324, abs=2e-4)
+    assert "not an interval" in r.note
+    assert exact_unconditional_test(4, 20, 2, 15, null=0.3379).pvalue >= 0.05
+    assert exact_unconditional_test(4, 20, 2, 15, null=0.328).pvalue < 0.05
+
+
+@pytest.mark.parametrize("table,measure,inversion,r_default,null_fine,p_fine", [
+    # exact2x2 default upper -0.0169524; at -0.0167 its fine grid gives p 0.0503815 (accepted)
+    ((6, 48, 3, 3), "rd", "two-sided", (-0.9532328, -0.0169524), -0.0167, 0.0503815),
+    ((4, 20, 2, 15), "or", "two-sided", (0.1776247, 12.7795802), 13.0, 0.0514694),
+    ((4, 20, 2, 15), "or", "central", (0.1042920, 20.2802860), 25.0, 0.0537141),
+    ((4, 20, 2, 15), "or", "central", (0.1042920, 20.2802860), 0.095, 0.0536197),
+    ((6, 13, 2, 7), "or", "two-sided", (0.2465725, 16.2795733), 17.0, 0.0509986),
+    ((6, 13, 2, 7), "or", "central", (0.1202847, 31.9448156), 34.0, 0.0515655),
+])
+def test_limits_beyond_exact2x2_default_grid(table, measure, inversion, r_default, null_fine,
+                                             p_fine):
+    r = exact_unconditional_ci(*table, measure=measure, inversion=inversion)
+    # the hull contains exact2x2's default hull (to its 3rd-4th digit) ...
+    assert r.ci[0] <= r_default[0] + 1e-3 * abs(r_default[0]) + 1e-4
+    assert r.ci[1] >= r_default[1] - 1e-3 * abs(r_default[1]) - 1e-4
+    # ... and the null that exact2x2's fine grid accepts, with the same p-value
+    assert r.ci[0] <= null_fine <= r.ci[1]
+    if inversion == "two-sided":
+        p = exact_unconditional_test(*table, measure=measure, null=null_fine).pvalue
+    else:
+        p = 2 * min(exact_unconditional_test(*table, measure=measure, null=null_fine,
+                                             alternative=a).pvalue for a in ("less", "greater"))
+    assert p == pytest.approx(p_fine, abs=5e-5)
+
+
+def test_risk_ratio_upper_limit_beyond_exact2x2():
+    """1/5 vs 171/224, RR: exact2x2 default upper 0.9974531 (issue 14: old natexp 0.9941); the
+    hull reaches 0.99779, the end of a second accepted piece natexp's own test accepts."""
+    r = exact_unconditional_ci(1, 5, 171, 224, measure="rr")
+    assert r.ci[0] == pytest.approx(0.0148070, abs=2e-5)
+    assert r.ci[1] >= 0.9974531
+    top = r.extra["confidence_set"][-1]
+    mid = 0.5 * (top[0] + top[1])
+    assert exact_unconditional_test(1, 5, 171, 224, measure="rr", null=mid).pvalue >= 0.05
+
+
+def test_odds_ratio_test_matches_exact2x2_at_the_null():
+    """uncondExact2x2(2, 15, 4, 20, parmtype = "oddsratio", method = "score",
+    tsmethod = "square") p 0.6458161 (= the difference's: both are Barnard's test at the
+    null); tsmethod = "central" p 0.6845450; (2, 7, 6, 13) square 0.5373927, central
+    0.5569391 (exact2x2's 100-point grid; natexp's supremum is at least as large)."""
+    for table, sq, ce in [((4, 20, 2, 15), 0.6458161, 0.6845450),
+                          ((6, 13, 2, 7), 0.5373927, 0.5569391)]:
+        r = exact_unconditional_ci(*table, measure="or")
+        assert r.method == "odds_ratio.exact_unconditional"
+        assert r.pvalue == pytest.approx(sq, abs=1e-4) and r.pvalue >= sq - 1e-7
+        c = exact_unconditional_ci(*table, measure="or", inversion="central")
+        assert c.method == "odds_ratio.exact_unconditional_central"
+        assert c.pvalue == pytest.approx(ce, abs=1e-4) and c.pvalue >= ce - 1e-7
+    r = exact_unconditional_ci(4, 20, 2, 15, measure="or")
+    assert r.estimate == pytest.approx(4 * 13 / (16 * 2))
+    none = exact_unconditional_ci(0, 5, 0, 7, measure="or")
+    assert none.ci == (0.0, math.inf) and "undefined" in none.note
+
+
+def test_odds_ratio_score_statistic_is_agresti_min():
+    """The score statistic at OR = psi against a direct transcription of exact2x2's
+    constrMLE.oddsratio and its Tstat (method = "score", parmtype = "oddsratio")."""
+    n1, n2 = 9, 7
+    for psi in (0.2, 1.0, 3.7):
+        z = U._score_z(np.arange(n1 + 1)[:, None], n1, np.arange(n2 + 1)[None, :], n2, "or", psi)
+        for x1 in range(n1 + 1):
+            for x2 in range(n2 + 1):
+                if x1 + x2 in (0, n1 + n2):
+                    assert z[x1, x2] == 0.0
+                    continue
+                # exact2x2: X1, N1 the control; A, B, C of the quadratic in the control's P1
+                big_a = n2 * (psi - 1)
+                big_b = n1 * psi + n2 - (x1 + x2) * (psi - 1)
+                big_c = -(x1 + x2)
+                if abs(psi - 1) < 1e-10:
+                    q = (x1 + x2) / (n1 + n2)
+                else:
+                    q = (-big_b + math.sqrt(big_b ** 2 - 4 * big_a * big_c)) / (2 * big_a)
+                p = q * psi / (1 + q * (psi - 1))
+                t = (n1 * (x1 / n1 - p)) / (1 / (n2 * q * (1 - q)) + 1 / (n1 * p * (1 - p))) ** -0.5
+                assert z[x1, x2] == pytest.approx(t, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("measure", ["rd", "rr", "or"])
+def test_score_statistic_is_non_increasing_in_the_null(measure):
+    """The whole-set scan's bounds rely on every table's Z being non-increasing in the null."""
+    for n1, n2 in [(4, 7), (12, 5), (20, 20)]:
+        i, j = np.arange(n1 + 1)[:, None], np.arange(n2 + 1)[None, :]
+        nulls = (np.linspace(-0.999, 0.999, 400) if measure == "rd"
+                 else np.exp(np.linspace(-9, 9, 400)))
+        prev = None
+        for null in nulls:
+            z = U._score_z(i, n1, j, n2, measure, float(null))
+            if prev is not None:
+                ok = np.isnan(z) | np.isnan(prev) | (z <= prev + 1e-9 * np.maximum(1, abs(prev)))
+                assert ok.all(), (n1, n2, null)
+            prev = z
+
+
+@pytest.mark.slow  # about 300 x 0.2-0.6 s: the whole-set scan costs that much on tiny tables
+def test_no_accepted_null_outside_the_reported_set_on_300_random_tables():
+    """Brute force: on 300 random tables (arms 1-5; RD, RR and OR; both inversions) natexp's
+    own test rejects every null of a 41-point grid over the whole range that lies outside the
+    reported hull (RD: [-1, 1]; ratios: 1/403 to 403)."""
+    rng = np.random.default_rng(14)
+    alpha = 0.05
+    for k in range(300):
+        n1, n2 = (int(v) for v in rng.integers(1, 6, 2))
+        x1, x2 = int(rng.integers(0, n1 + 1)), int(rng.integers(0, n2 + 1))
+        measure = ("rd", "rr", "or")[k % 3]
+        inversion = ("two-sided", "central")[(k // 3) % 2]
+        r = exact_unconditional_ci(x1, n1, x2, n2, measure=measure, inversion=inversion)
+        if measure == "rd":
+            grid = np.linspace(-1, 1, 41)
+        else:
+            grid = np.exp(np.linspace(-6, 6, 41))
+        lo, hi = r.ci
+        for null in grid:
+            if lo - 1e-6 <= null <= hi + 1e-6 * max(1.0, hi):
+                continue
+            # the test's decision (decide=: the supremum is refined only where it matters)
+            if inversion == "two-sided":
+                p = U._score_pvalue(x1, n1, x2, n2, measure, float(null), "two-sided",
+                                    alpha)[0]
+            else:
+                p = 2 * min(U._score_pvalue(x1, n1, x2, n2, measure, float(null), a,
+                                            alpha / 2)[0] for a in ("less", "greater"))
+            assert p < alpha, (x1, n1, x2, n2, measure, inversion, null, p, r.ci)
