@@ -17,6 +17,7 @@ import json
 import math
 import shutil
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -516,11 +517,20 @@ def _unestimable_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+@lru_cache(maxsize=8)
+def _fisher_sample_size(p1: float, p2: float, confidence_level: float) -> Result:
+    """Families per arm for 80% exact power of Fisher's test (one search per run: the power
+    analysis and the clustered sample size both report it; the Result is immutable)."""
+    from natexp.causal.power import sample_size
+
+    return sample_size(p1, p2, power=0.8, test="fisher", confidence_level=confidence_level)
+
+
 def power_analysis(counts: dict, confidence_level: float) -> dict:
     """Exact power of the primary comparison at its observed sizes and risks, the minimum
     detectable difference at 80% power, and the families per arm needed for the observed
     difference (all by enumeration, not a normal approximation)."""
-    from natexp.causal.power import exact_power, minimum_detectable_difference, sample_size
+    from natexp.causal.power import exact_power, minimum_detectable_difference
 
     x1, n1, x2, n2 = counts["x1"], counts["n1"], counts["x2"], counts["n2"]
     if not (n1 and n2):
@@ -536,7 +546,7 @@ def power_analysis(counts: dict, confidence_level: float) -> dict:
     }
     if p1 != p2:
         # Fisher's test: its exact sample-size search takes seconds; Boschloo's, minutes.
-        out["sample_size_fisher"] = sample_size(p1, p2, power=0.8, test="fisher", **kw).to_dict()
+        out["sample_size_fisher"] = _fisher_sample_size(p1, p2, confidence_level).to_dict()
     return out
 
 
@@ -545,7 +555,7 @@ def _cluster_analysis(cohort: Cohort, settings: NatexpConfig, counts: dict,
                       among: str = "followup_reached") -> dict[str, Any]:
     """Intra-cluster correlation of the outcome across the assigned units (among the primary
     population), the design effect, and the power and sample size carried through it."""
-    from natexp.causal.power import design_effect, exact_power, icc_anova, sample_size
+    from natexp.causal.power import design_effect, exact_power, icc_anova
 
     unit = settings.assignment.unit
     level = settings.analysis.confidence_level
@@ -580,8 +590,7 @@ def _cluster_analysis(cohort: Cohort, settings: NatexpConfig, counts: dict,
             e1, e2, x1 / n1, x2 / n2, test="fisher", confidence_level=level).to_dict()
         deff_max = max(v["design_effect"] for v in per_arm.values())
         if x1 / n1 != x2 / n2:
-            ss = sample_size(x1 / n1, x2 / n2, power=0.8, test="fisher",
-                             confidence_level=level)
+            ss = _fisher_sample_size(x1 / n1, x2 / n2, level)
             if not math.isnan(ss.estimate):
                 out["sample_size_fisher_clustered"] = {
                     "families_per_arm_independent": ss.estimate,
