@@ -80,13 +80,13 @@ def load_before(commit: str):
     root = Path(__file__).resolve().parent.parent
     text = subprocess.run(["git", "show", f"{commit}:natexp/causal/unconditional.py"], cwd=root,
                           check=True, capture_output=True, text=True).stdout
-    tmp = Path(tempfile.mkdtemp(prefix="natexp-bench-"))
-    path = tmp / "unconditional_before.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location("unconditional_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["unconditional_before"] = module
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="natexp-bench-") as tmp:  # removed once loaded
+        path = Path(tmp) / "unconditional_before.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location("unconditional_before", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["unconditional_before"] = module
+        spec.loader.exec_module(module)
     return module
 
 
