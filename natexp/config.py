@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from natexp.errors import NatexpError
 from natexp.paths import CONF_DIR
 
 
-class ConfigError(ValueError):
+class ConfigError(NatexpError, ValueError):
     """The configuration is invalid (bad date, unknown design, ...)."""
 
 
@@ -59,6 +60,7 @@ class DesignConfig:
     """Cohort design (``conf/design/*.yaml``); see :class:`natexp.data.cohort.Design`."""
 
     name: str = "oxon_vs_rest"
+    kind: str = "treated_counties"
     window_start: str = "2022-07-01"
     window_end: str = "2024-06-30"
     followup_date: str | None = "2024-11-01"
@@ -80,6 +82,7 @@ class DesignConfig:
 
         return Design(
             name=self.name,
+            kind=self.kind,
             window_start=_date(self.window_start, "design.window_start"),
             window_end=_date(self.window_end, "design.window_end"),
             followup_date=_date(self.followup_date, "design.followup_date", required=False),
@@ -319,6 +322,17 @@ class NatexpConfig:
     sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     power_sim: PowerSimConfig = field(default_factory=PowerSimConfig)
+    #: The study description (``conf/study/*.yaml``), checked by :class:`natexp.study.Study`.
+    study: Any = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.get_study()
+
+    def get_study(self):
+        """The :class:`natexp.study.Study` this config describes (parsed and checked)."""
+        from natexp.study import Study
+
+        return Study.from_dict(self.study)
 
 
 _REGISTERED = False

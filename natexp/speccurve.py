@@ -112,7 +112,8 @@ def specification_curve(
     for name, (start, end), fu, cus in itertools.product(designs, windows, followup_dates,
                                                          custody):
         try:
-            design = replace(base, name=name, window_start=start, window_end=end,
+            kind = "staggered" if name == "staggered" else "treated_counties"  # until #16 item 4
+            design = replace(base, name=name, kind=kind, window_start=start, window_end=end,
                              followup_date=fu, custody_at_followup=cus)
         except DesignError:
             continue
@@ -151,6 +152,7 @@ def collect_multirun(sweep_dir: str | Path, *, confidence_level: float | None = 
         d = res["design"]
         design = Design(
             name=d["name"],
+            kind=d.get("kind", "staggered" if d["name"] == "staggered" else "treated_counties"),
             window_start=dt.date.fromisoformat(d["window_start"]),
             window_end=dt.date.fromisoformat(d["window_end"]),
             followup_date=None if d["followup_date"] is None

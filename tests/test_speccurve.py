@@ -31,7 +31,7 @@ def test_each_specification_is_the_cohort_it_names():
     assert table.height == 8
     row = table.filter((pl.col("design") == "staggered") & (pl.col("custody") == "any")
                        & (pl.col("window") == "2023-01-01 to 2024-06-30")).row(0, named=True)
-    design = Design(name="staggered", window_start=D(2023, 1, 1), custody_at_followup=False)
+    design = Design(name="staggered", kind="staggered", window_start=D(2023, 1, 1), custody_at_followup=False)
     counts = arm_counts(build_cohort(fam.lazy(), ro, design), "chas_support")
     assert (row["x1"], row["n1"]) == counts["treatment"]
     assert (row["x2"], row["n2"]) == counts["control"]

@@ -125,7 +125,7 @@ def _schedule(cohort: Cohort) -> tuple[list[str], np.ndarray, np.ndarray, np.nda
     phase = ro["phase"].fill_null(-1).to_numpy().astype(np.int64)
     county = ro["county"].to_list()
     d = cohort.design
-    if d.name == "oxon_vs_rest":
+    if d.kind == "treated_counties":
         role = np.array([c in d.treatment_counties for c in county], dtype=bool)
     else:
         end = (d.window_end - dt.date(1970, 1, 1)).days
@@ -152,7 +152,7 @@ def _counts(cohort: Cohort, cells: _Cells, go: np.ndarray, phase: np.ndarray,
         live = g <= cells.day
         ok = (np.isin(phase[s:s + chunk][:, cells.area], list(d.phases))
               if d.phases is not None else np.ones(live.shape, dtype=bool))
-        if d.name == "oxon_vs_rest":
+        if d.kind == "treated_counties":
             treated = ok & live & role[s:s + chunk][:, cells.area]
         else:
             treated = ok & live

@@ -21,8 +21,7 @@ from typing import Any
 ALTERNATIVES = ("two-sided", "less", "greater")
 
 
-class NatexpError(Exception):
-    """Base class of natexp's typed errors."""
+from natexp.errors import NatexpError  # noqa: E402  (the one base class, re-exported)
 
 
 class InvalidInputError(NatexpError, ValueError):

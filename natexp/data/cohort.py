@@ -22,8 +22,12 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from natexp.data.rollout import live_at
+from natexp.errors import NatexpError
 
-DESIGNS = ("oxon_vs_rest", "staggered")
+#: What a design does (its ``kind``); any ``name`` may be chosen for it.
+#: ``treated_counties``: areas of the treatment counties live at reception vs areas not yet live
+#: (other live areas excluded); ``staggered``: any area live at reception vs areas not yet live.
+DESIGN_KINDS = ("treated_counties", "staggered")
 ARMS = ("treatment", "control")
 
 #: Exclusion boxes in the order they are applied, with the label the flow table shows.
@@ -35,7 +39,7 @@ EXCLUSIONS: dict[str, str] = {
 }
 
 
-class DesignError(ValueError):
+class DesignError(NatexpError, ValueError):
     """The cohort design is inconsistent (unknown name, window end before start, ...)."""
 
 
@@ -46,7 +50,9 @@ class Design:
     Parameters
     ----------
     name : str
-        ``"oxon_vs_rest"`` or ``"staggered"``.
+        The study's name for the design (any name; e.g. ``"oxon_vs_rest"``).
+    kind : str
+        What the design does: ``"treated_counties"`` or ``"staggered"`` (:data:`DESIGN_KINDS`).
     window_start, window_end : datetime.date
         Reception dates included (both ends inclusive).
     followup_date : datetime.date or None
@@ -55,7 +61,7 @@ class Design:
         Keep only families whose parent was still in custody on the follow-up date
         (release date missing or after it).
     treatment_counties : tuple of str
-        Counties whose live areas form the treatment arm of ``oxon_vs_rest``.
+        Counties whose live areas form the treatment arm of a ``treated_counties`` design.
     phases : tuple of int or None
         Keep only areas of these rollout phases (None: every area).
 
@@ -67,6 +73,7 @@ class Design:
     """
 
     name: str = "oxon_vs_rest"
+    kind: str = "treated_counties"
     window_start: dt.date = dt.date(2022, 7, 1)
     window_end: dt.date = dt.date(2024, 6, 30)
     followup_date: dt.date | None = dt.date(2024, 11, 1)
@@ -75,16 +82,19 @@ class Design:
     phases: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in DESIGNS:
-            raise DesignError(f"design must be one of {DESIGNS}, got {self.name!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise DesignError("design: name must be a non-empty string")
+        if self.kind not in DESIGN_KINDS:
+            raise DesignError(f"design: kind must be one of {DESIGN_KINDS}, got {self.kind!r}")
         if self.window_end < self.window_start:
             raise DesignError("design: window_end is before window_start")
         if self.custody_at_followup and self.followup_date is None:
             raise DesignError("design: custody_at_followup needs a followup_date")
         if self.followup_date is not None and self.followup_date < self.window_end:
             raise DesignError("design: followup_date is before the end of the window")
-        if self.name == "oxon_vs_rest" and not self.treatment_counties:
-            raise DesignError("design: oxon_vs_rest needs at least one treatment county")
+        if self.kind == "treated_counties" and not self.treatment_counties:
+            raise DesignError("design: a treated_counties design needs at least one treatment "
+                              "county")
         object.__setattr__(self, "treatment_counties", tuple(self.treatment_counties))
         if self.phases is not None:
             object.__setattr__(self, "phases", tuple(int(p) for p in self.phases))
@@ -93,6 +103,7 @@ class Design:
         """JSON-friendly form (dates as ISO strings)."""
         return {
             "name": self.name,
+            "kind": self.kind,
             "window_start": self.window_start.isoformat(),
             "window_end": self.window_end.isoformat(),
             "followup_date": None if self.followup_date is None else self.followup_date.isoformat(),
@@ -239,7 +250,7 @@ def _assign_coded(families: pl.LazyFrame, rollout: pl.DataFrame, design: Design)
     else:
         released = pl.lit(False)
     off_phase = ~phase_ok.fill_null(False) if design.phases is not None else pl.lit(False)
-    if design.name == "oxon_vs_rest":
+    if design.kind == "treated_counties":
         elsewhere = live & ~in_treat
         treated = live & in_treat
     else:

@@ -14,12 +14,13 @@ from typing import Any
 
 import polars as pl
 
+from natexp.errors import NatexpError
 from natexp.paths import DEFAULT_ROLLOUT
 
 ROLLOUT_SCHEMA = {"area": pl.String, "county": pl.String, "go_live": pl.Date, "phase": pl.Int64}
 
 
-class RolloutError(ValueError):
+class RolloutError(NatexpError, ValueError):
     """The rollout schedule itself is invalid (duplicate area, unparseable date, ...)."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from natexp.data.schema import CONTENT_RULES, ID_COLUMNS, TABLES, Column, identifier_kind
+from natexp.errors import NatexpError
 
 ROW = "__natexp_row"
 #: Name of the extra column a CSV is read with: a value in it means a row has more fields than
@@ -86,7 +87,7 @@ class Notice:
         return {"file": self.file, "column": self.column, "message": self.message, "count": self.count}
 
 
-class InputValidationError(ValueError):
+class InputValidationError(NatexpError, ValueError):
     """The input files break the contract. ``problems`` lists every broken rule.
 
     Examples

@@ -61,7 +61,7 @@ def test_cells_follow_the_design_rule_day_by_day():
     # B: control until 2022-09-30 (92 days), then live outside the treatment county (excluded).
     assert got == {("A", "control"): 184, ("A", "treatment"): 181, ("B", "control"): 92,
                    ("C", "control"): 365}
-    staggered = Design(name="staggered", window_start=d.window_start, window_end=d.window_end,
+    staggered = Design(name="staggered", kind="staggered", window_start=d.window_start, window_end=d.window_end,
                        followup_date=None, custody_at_followup=False)
     got = {(a, arm): days for a, arm, days in design_cells(ro, staggered).rows()}
     assert got[("B", "treatment")] == 273 and got[("B", "control")] == 92

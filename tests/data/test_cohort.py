@@ -68,7 +68,7 @@ def test_oxon_vs_rest_assigns_each_family_to_its_box():
 
 
 def test_staggered_treats_every_live_area():
-    got = boxes(Design(name="staggered"))
+    got = boxes(Design(name="staggered", kind="staggered"))
     assert got["E"] == "treatment" and got["G"] == "treatment"
     assert got["A"] == "treatment" and got["B"] == "control" and got["F"] == "control"
 
@@ -100,8 +100,8 @@ def test_flow_table_counts_and_accounts_for_every_family():
 def test_design_rejects_inconsistent_settings():
     with pytest.raises(DesignError, match="window_end is before window_start"):
         Design(window_start=D(2024, 1, 1), window_end=D(2023, 1, 1))
-    with pytest.raises(DesignError, match="design must be one of"):
-        Design(name="random")
+    with pytest.raises(DesignError, match="kind must be one of"):
+        Design(name="any name", kind="random")
     with pytest.raises(DesignError, match="needs a followup_date"):
         Design(followup_date=None)
 
@@ -116,13 +116,14 @@ dates = st.dates(min_value=D(2020, 1, 1), max_value=D(2025, 12, 31))
                   st.sampled_from([None, True, False])),
         min_size=0, max_size=40,
     ),
-    st.sampled_from(["oxon_vs_rest", "staggered"]),
+    st.sampled_from(["treated_counties", "staggered"]),
     st.booleans(),
 )
-def test_rows_in_equal_rows_accounted_for(rows, name, custody):
+def test_rows_in_equal_rows_accounted_for(rows, kind, custody):
     fams = families([(f"F{i}", a, r, rel, reached, False) for i, (a, r, rel, reached) in
                      enumerate(rows)])
-    cohort = build_cohort(fams, ROLLOUT, Design(name=name, custody_at_followup=custody))
+    cohort = build_cohort(fams, ROLLOUT, Design(name="d", kind=kind,
+                                                custody_at_followup=custody))
     flow = cohort.flow()
     assert flow.filter(pl.col("step") == "input")["n"].item() == len(rows)
     assert accounted(flow)

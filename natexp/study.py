@@ -1,0 +1,425 @@
+"""A study described as data: its outcome, its own input columns, tables, labels and wording.
+
+natexp is a toolkit for any programme that went live area by area. What differs between
+studies (the outcome column, the extra columns of the extract, which descriptive and secondary
+tables the report shows, the words it uses, who holds the data) is declared in a study
+description, ``conf/study/<name>.yaml``, chosen with ``study=<name>`` (docs/new-study.md).
+The library reads everything study-specific from a :class:`Study`; nothing in ``natexp/``
+names a particular study.
+
+Examples
+--------
+>>> s = Study.from_dict({"name": "demo", "outcome": {"column": "took_up"}})
+>>> s.outcome.column, s.outcome.reached, s.label("took_up")
+('took_up', 'followup_reached', 'took_up')
+>>> Study.from_dict({"name": "demo", "outcom": {}})
+Traceback (most recent call last):
+...
+natexp.config.ConfigError: study: unknown key 'outcom' (did you mean 'outcome'?)
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "ColumnSpec",
+    "DescriptiveSpec",
+    "FollowupStage",
+    "OutcomeSpec",
+    "QuestionSpec",
+    "RouteSpec",
+    "SECONDARY_KINDS",
+    "SecondarySpec",
+    "Study",
+    "SyntheticSpec",
+    "Wording",
+]
+
+#: Kinds of secondary table (see :class:`SecondarySpec`).
+SECONDARY_KINDS = ("category", "flags", "consent", "crossed", "outcome_routes")
+#: Kinds of a study's own input column.
+COLUMN_KINDS = ("bool", "category", "int", "string", "date")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _error(msg: str) -> Exception:
+    from natexp.config import ConfigError
+
+    return ConfigError(f"study: {msg}")
+
+
+def _check_keys(where: str, data: Mapping[str, Any], allowed: list[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            near = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (allowed: {', '.join(allowed)})"
+            raise _error(f"unknown key {where}{key!r}{hint}")
+
+
+def _mapping(where: str, value: Any) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _error(f"{where} must be a mapping")
+    return value
+
+
+def _frozen_map(value: Mapping[Any, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType({str(k): v for k, v in (value or {}).items()})
+
+
+def _name(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise _error(f"{where} must be a lower-case name (letters, digits, _), got {value!r}")
+    return value
+
+
+def _build(cls: type, where: str, data: Any, **convert: Any) -> Any:
+    """A frozen dataclass from a mapping: unknown keys rejected, nested values converted."""
+    data = _mapping(where, data)
+    names = [f.name for f in fields(cls)]
+    _check_keys(f"{where}." if where else "", data, names)
+    kwargs = {}
+    for key, value in data.items():
+        kwargs[key] = convert[key](value) if key in convert else value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise _error(f"{where or 'study'}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One of the study's own input columns (beyond the core contract).
+
+    Parameters
+    ----------
+    name : str
+        Column name, exactly as in the file.
+    kind : str
+        ``bool``, ``category``, ``int``, ``string`` or ``date``.
+    nullable : bool
+        Whether a missing value is allowed.
+    values : tuple of str
+        Allowed values of a ``category``.
+    lower, upper : int or None
+        Bounds of an ``int``.
+    label : str
+        Words for the column in tables, figures and prose.
+    """
+
+    name: str
+    kind: str = "bool"
+    nullable: bool = False
+    values: tuple[str, ...] = ()
+    lower: int | None = None
+    upper: int | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        _name("column name", self.name)
+        if self.kind not in COLUMN_KINDS:
+            raise _error(f"column {self.name!r}: kind must be one of {COLUMN_KINDS}")
+        object.__setattr__(self, "values", tuple(str(v) for v in self.values or ()))
+        if self.kind == "category" and not self.values:
+            raise _error(f"column {self.name!r}: a category needs its values")
+
+    def to_column(self) -> Any:
+        """The :class:`natexp.data.schema.Column` of the input contract."""
+        from natexp.data.schema import Column
+
+        return Column(self.name, self.kind, nullable=self.nullable, values=self.values,
+                      lower=self.lower, upper=self.upper)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """How support was reached: a category column among families with the outcome."""
+
+    column: str
+    programme: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", _frozen_map(self.labels))
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The route values, in the order of :attr:`labels`."""
+        return tuple(self.labels)
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """The primary outcome: a boolean column of the families table.
+
+    Parameters
+    ----------
+    column : str
+        The boolean outcome column (True: the outcome happened, e.g. support taken up).
+    label, short_label : str
+        Words for it in prose and in table headers.
+    reached : str
+        The boolean column saying whether the family was reached by the follow-up (null: not
+        called); the primary comparison is among reached families.
+    missing_when_unreached : bool
+        True: the input contract allows the outcome to be missing for families not reached.
+    published : str
+        Which published table or figure the primary comparison reproduces ("" if none).
+    route : RouteSpec or None
+        How support was reached, if the study records it.
+    """
+
+    column: str = "outcome"
+    label: str = ""
+    short_label: str = ""
+    reached: str = "followup_reached"
+    missing_when_unreached: bool = False
+    published: str = ""
+    route: RouteSpec | None = None
+
+    def __post_init__(self) -> None:
+        _name("outcome.column", self.column)
+        _name("outcome.reached", self.reached)
+        if not self.label:
+            object.__setattr__(self, "label", self.column)
+        if not self.short_label:
+            object.__setattr__(self, "short_label", self.label)
+
+
+@dataclass(frozen=True)
+class FollowupStage:
+    """A stage of the follow-up after "reached", counted in the flow diagram."""
+
+    key: str
+    column: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    """One row of the descriptive table: children (or families) for whom ``column`` is in
+    ``yes_values``, compared between the two groups of ``DescriptiveSpec.by``."""
+
+    key: str
+    column: str
+    yes_values: tuple[Any, ...] = (True,)
+    label: str = ""
+    short_label: str = ""
+    published_chi2: float | None = None
+
+    def __post_init__(self) -> None:
+        _name("descriptive question key", self.key)
+        object.__setattr__(self, "yes_values", tuple(self.yes_values))
+        if not self.label:
+            object.__setattr__(self, "label", self.key)
+        if not self.short_label:
+            object.__setattr__(self, "short_label", self.label)
+
+
+@dataclass(frozen=True)
+class DescriptiveSpec:
+    """A descriptive comparison of every child by a two-valued family column.
+
+    ``key`` names it in results and outputs; ``groups`` maps the two values of ``by`` to words
+    (first: the group whose proportion comes first in a difference).
+    """
+
+    key: str = "descriptive"
+    title: str = "Children by group"
+    published: str = ""
+    by: str = "parent_sex"
+    groups: Mapping[str, str] = field(default_factory=lambda: {"F": "female", "M": "male"})
+    questions: tuple[QuestionSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        _name("descriptive.key", self.key)
+        object.__setattr__(self, "groups", _frozen_map(self.groups))
+        if len(self.groups) != 2:
+            raise _error("descriptive.groups must name exactly two values of descriptive.by")
+        keys = [q.key for q in self.questions]
+        if len(set(keys)) != len(keys):
+            raise _error("descriptive.questions: duplicate key")
+
+    @property
+    def published_chi2(self) -> dict[str, float | None]:
+        """Published chi-squared statistic per question (None where none was published)."""
+        return {q.key: q.published_chi2 for q in self.questions}
+
+
+@dataclass(frozen=True)
+class SecondarySpec:
+    """A secondary table among reached families, by arm.
+
+    ``kind`` (one of :data:`SECONDARY_KINDS`):
+
+    * ``category``: one category column ``column``, a row per value of ``labels``;
+    * ``flags``: boolean ``columns`` (key -> column), among families with any answer;
+    * ``consent``: ``columns.consent`` and ``columns.completed`` (completed counted among the
+      consenting);
+    * ``crossed``: the ``cells`` (name -> [row value, col value]) of ``columns.row`` x
+      ``columns.col`` and a yes/no count of each column in ``items``;
+    * ``outcome_routes``: the primary outcome by arm and by its route.
+    """
+
+    key: str
+    kind: str
+    title: str = ""
+    published: str = ""
+    column: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    cells: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    items: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _name("secondary key", self.key)
+        if self.kind not in SECONDARY_KINDS:
+            raise _error(f"secondary {self.key!r}: kind must be one of {SECONDARY_KINDS}")
+        object.__setattr__(self, "columns", _frozen_map(self.columns))
+        object.__setattr__(self, "labels", _frozen_map(self.labels))
+        object.__setattr__(self, "cells", _frozen_map(
+            {k: tuple(v) for k, v in (self.cells or {}).items()}))
+        object.__setattr__(self, "items", tuple(self.items or ()))
+        need = {"category": ("column",), "flags": ("columns",),
+                "consent": ("columns.consent", "columns.completed"),
+                "crossed": ("columns.row", "columns.col", "cells")}.get(self.kind, ())
+        for what in need:
+            head, _, sub = what.partition(".")
+            value = getattr(self, head)
+            if not value or (sub and sub not in value):
+                raise _error(f"secondary {self.key!r} ({self.kind}) needs {what}")
+        if not self.title:
+            object.__setattr__(self, "title", self.key.replace("_", " "))
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """Where synthetic data come from when no extract is given.
+
+    ``hook``: ``"FILE.py:FUNCTION"`` relative to the study's folder ``experiments/<study>/``,
+    a function ``(rollout, settings) -> (families, children)``; None: natexp's generic
+    generator (:func:`natexp.data.synthetic.generate_for`).
+    """
+
+    hook: str | None = None
+
+
+@dataclass(frozen=True)
+class Wording:
+    """Words the report uses for arms, units and people."""
+
+    treated_arm: str = "areas where the programme was live"
+    control_arm: str = "areas not yet live"
+    family: str = "family"
+    families: str = "families"
+    parent: str = "parent"
+    child: str = "child"
+    children: str = "children"
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study: everything study-specific the library reads (see the module docstring).
+
+    Build one with :meth:`from_dict` (a ``conf/study/*.yaml`` mapping); it is immutable.
+    """
+
+    name: str = "study"
+    title: str = ""
+    programme: str = "the programme"
+    source: str = ""
+    data_holders: str = ""
+    wording: Wording = field(default_factory=Wording)
+    outcome: OutcomeSpec = field(default_factory=OutcomeSpec)
+    columns: Mapping[str, tuple[ColumnSpec, ...]] = field(default_factory=dict)
+    followup_stages: tuple[FollowupStage, ...] = ()
+    descriptive: DescriptiveSpec | None = None
+    secondary: tuple[SecondarySpec, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
+
+    def __post_init__(self) -> None:
+        _name("name", self.name)
+        object.__setattr__(self, "labels", _frozen_map(self.labels))
+        cols = {k: tuple(self.columns.get(k, ())) for k in ("families", "children")}
+        extra = set(self.columns) - set(cols)
+        if extra:
+            raise _error(f"columns: only 'families' and 'children', got {sorted(extra)}")
+        object.__setattr__(self, "columns", MappingProxyType(cols))
+        keys = [s.key for s in self.secondary]
+        if len(set(keys)) != len(keys):
+            raise _error("secondary: duplicate key")
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Study:
+        """Parse a study description (a ``conf/study/*.yaml`` mapping).
+
+        Raises
+        ------
+        natexp.config.ConfigError
+            On an unknown key (with a did-you-mean suggestion) or an invalid value.
+        """
+        data = dict(_mapping("study", data))
+
+        def many(spec_cls: type, where: str) -> Any:
+            def conv(items: Any) -> tuple:
+                if items is None:
+                    return ()
+                if not isinstance(items, list | tuple):
+                    raise _error(f"{where} must be a list")
+                return tuple(_build(spec_cls, f"{where}[{i}]", x) for i, x in enumerate(items))
+            return conv
+
+        def outcome(x: Any) -> OutcomeSpec:
+            return _build(OutcomeSpec, "outcome", x,
+                          route=lambda r: None if r is None else _build(RouteSpec, "outcome.route", r))
+
+        def columns(x: Any) -> dict:
+            x = _mapping("columns", x)
+            return {k: many(ColumnSpec, f"columns.{k}")(v) for k, v in x.items()}
+
+        def descriptive(x: Any) -> DescriptiveSpec | None:
+            if x is None:
+                return None
+            return _build(DescriptiveSpec, "descriptive", x,
+                          questions=many(QuestionSpec, "descriptive.questions"))
+
+        return _build(cls, "", data, outcome=outcome, columns=columns,
+                      wording=lambda x: _build(Wording, "wording", x),
+                      followup_stages=many(FollowupStage, "followup_stages"),
+                      descriptive=descriptive, secondary=many(SecondarySpec, "secondary"),
+                      synthetic=lambda x: _build(SyntheticSpec, "synthetic", x))
+
+    # ------------------------------------------------------------------ lookups
+    def label(self, name: str) -> str:
+        """Words for a variable: the study's label dictionary, then its column labels, else the
+        name itself."""
+        if name in self.labels:
+            return self.labels[name]
+        for col in (*self.columns["families"], *self.columns["children"]):
+            if col.name == name and col.label:
+                return col.label
+        if name == self.outcome.column:
+            return self.outcome.label
+        return name
+
+    def secondary_spec(self, key: str) -> SecondarySpec:
+        """The secondary table declared with ``key`` (KeyError if none)."""
+        for spec in self.secondary:
+            if spec.key == key:
+                return spec
+        raise KeyError(key)
+
+    def column_specs(self, table: str) -> tuple[ColumnSpec, ...]:
+        """The study's own columns of ``table`` (``families`` or ``children``)."""
+        return self.columns[table]
