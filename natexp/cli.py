@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from natexp.config import CONF_DIR, ConfigError, register
+from natexp.config import CONF_DIR, ConfigError, register, unknown_key_message
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -25,6 +25,11 @@ def _hydra_command(prog: str, args: list[str], task, usage_errors: tuple) -> int
     from hydra.core.hydra_config import HydraConfig
 
     register()
+    message = unknown_key_message([a for a in args if not a.startswith("-")])
+    if message is not None:
+        print(f"natexp: {message}", file=sys.stderr)
+        print("natexp: nothing was written.", file=sys.stderr)
+        return EXIT_USAGE
     state = {"started": False, "status": EXIT_OK}
 
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")

@@ -423,7 +423,75 @@ def compose(overrides: Sequence[str] = ()) -> Any:
     from hydra.core.global_hydra import GlobalHydra
 
     register()
+    message = unknown_key_message(overrides)
+    if message is not None:
+        raise ConfigError(message)
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+#: Config groups chosen by name (``design=staggered``, ``+experiment=NAME``), not schema keys.
+_GROUPS = ("experiment", "design", "rollout", "assignment", "study")
+
+
+def unknown_key_message(overrides: Sequence[str]) -> str | None:
+    """Check the keys of command-line overrides against the schema, with a suggestion.
+
+    Hydra's own message for a misspelt key advises appending it with ``+key``, which the
+    schema then rejects; this names the nearest key of the schema instead.
+
+    Parameters
+    ----------
+    overrides : sequence of str
+        Hydra overrides (``key=value``, ``+key=value``, ``~key``); ``hydra.*`` keys, sweeps
+        and group choices are left to Hydra.
+
+    Returns
+    -------
+    str or None
+        The error message for the first unknown key, or None when every key is known.
+
+    Examples
+    --------
+    >>> unknown_key_message(["design.window_ed=2024-01-01"])
+    "config: unknown key 'design.window_ed' (did you mean 'design.window_end'?)"
+    >>> unknown_key_message(["+experiment=oxon_vs_rest", "design=staggered", "hydra.verbose=true",
+    ...                      "design.window_end=2024-01-01"]) is None
+    True
+    """
+    import dataclasses
+    import difflib
+    import types
+    import typing
+
+    for raw in overrides:
+        text = raw.lstrip("+~")
+        key = text.split("=", 1)[0].strip()
+        if not key or key.startswith("hydra") or "@" in key or "/" in key:
+            continue
+        if key in _GROUPS:
+            continue
+        node: Any = NatexpConfig
+        path: list[str] = []
+        for part in key.split("."):
+            if not (isinstance(node, type) and dataclasses.is_dataclass(node)):
+                break  # a mapping, list or Any-typed node (e.g. study): not checked here
+            names = [f.name for f in dataclasses.fields(node)]
+            if part not in names:
+                near = difflib.get_close_matches(part, names, n=1, cutoff=0.6)
+                prefix = ".".join(path)
+                where = f"{prefix}." if prefix else ""
+                hint = (f" (did you mean {where + near[0]!r}?)" if near
+                        else f" (keys here: {', '.join(names)})")
+                return f"config: unknown key {key!r}{hint}"
+            path.append(part)
+            hints = typing.get_type_hints(node)
+            node = hints.get(part)
+            origin = typing.get_origin(node)
+            if origin is not None:  # Optional[X], list[X], dict[...]: only X | None descends
+                args = [a for a in typing.get_args(node) if a is not type(None)]
+                union = origin in (typing.Union, types.UnionType)
+                node = args[0] if union and len(args) == 1 else None
+    return None

@@ -90,6 +90,21 @@ def test_unknown_config_key_is_rejected_and_nothing_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("override, suggestion", [
+    ("design.window_ed=2024-01-01", "did you mean 'design.window_end'?"),
+    ("+design.window_ed=2024-01-01", "did you mean 'design.window_end'?"),
+    ("sensitivity.spec_curv=false", "did you mean 'sensitivity.spec_curve'?"),
+    ("assignment.primary.blok=county", "did you mean 'assignment.primary.block'?"),
+])
+def test_misspelt_key_gets_a_did_you_mean_from_the_schema(tmp_path, override, suggestion):
+    """Issue 19: Hydra alone advises "use +key" for a misspelt key; natexp names the schema's
+    nearest key, exits 2 and writes nothing."""
+    proc = natexp("run", override, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert suggestion in proc.stderr and "use +" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_config_value_is_rejected_and_nothing_written(tmp_path):
     proc = natexp("run", "+experiment=oxon_vs_rest", "design.window_end=2024-13-45", cwd=tmp_path)
     assert proc.returncode == 2
