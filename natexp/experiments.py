@@ -170,7 +170,9 @@ def load_published(name: str = "oxon_vs_rest", *, path: str | Path | None = None
 
 
 def published_items(experiment: str) -> list[dict] | None:
-    """The published numbers of ``experiment``, or None when it has no ``published.yaml``.
+    """The published numbers of ``experiment``, or None when it has no ``published.yaml`` or
+    that file lists no item (a new study's empty file: nothing published yet, so a run is the
+    same wherever its folder is found).
 
     Examples
     --------
@@ -181,7 +183,7 @@ def published_items(experiment: str) -> list[dict] | None:
     """
     if experiment_file(experiment, "published.yaml") is None:
         return None
-    return load_published(experiment)
+    return load_published(experiment) or None
 
 
 # --------------------------------------------------------------------------- evaluation
