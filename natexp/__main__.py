@@ -40,13 +40,23 @@ commands:
                          python -m natexp bundle +experiment=oxon_vs_rest --out oxon_vs_rest.zip
   verify BUNDLE        re-run a bundle; 'matches' or 'differs' per output and for its README
                          [--data-families PATH --data-children PATH] for real inputs
+  new-study NAME --out DIR
+                       scaffold a study outside the repository: DIR/conf/{study,rollout,design,
+                       assignment,experiment}/NAME.yaml and DIR/experiments/NAME/ (docs/new-study.md)
+                         python -m natexp new-study my_study --out my-evaluation
+                         cd my-evaluation && python -m natexp run --config-dir conf +experiment=my_study
   --version            the natexp version and the commit it was built from
+
+A study kept outside the repository: give its config folder to run, power and bundle with
+--config-dir DIR (its experiments/ folder beside DIR is then found too; or list study folders
+in NATEXP_EXPERIMENTS_PATH).
 
 exit status: 0 success, 2 bad input or configuration (nothing is written), 3 verify found
 differences, 1 internal error.
 """
 
-COMMANDS = ("run", "synth", "speccurve", "power", "powercurve", "table", "bundle", "verify")
+COMMANDS = ("run", "synth", "speccurve", "power", "powercurve", "table", "bundle", "verify",
+            "new-study")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +90,12 @@ def _dispatch(argv: list[str] | None) -> int:
         print(version_text())
         return 0
     command, rest = argv[0], argv[1:]
+    if command in ("run", "power", "bundle"):
+        rest = _config_dirs(command, rest)
+    if command == "new-study":
+        from natexp.newstudy import main as new_study_main
+
+        return new_study_main(rest)
     if command == "run":
         from natexp.cli import run_main
 
@@ -115,6 +131,35 @@ def _dispatch(argv: list[str] | None) -> int:
     print(f"natexp: unknown command {command!r} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
     print("run 'python -m natexp --help' for usage", file=sys.stderr)
     return 2
+
+
+def _config_dirs(command: str, args: list[str]) -> list[str]:
+    """A user's config folder (``--config-dir DIR`` or ``hydra.searchpath=[file://DIR]``): its
+    sibling ``experiments/`` is searched for the study's folder (:mod:`natexp.paths`), and for
+    ``bundle``, which composes with Hydra's compose API, ``--config-dir DIR`` becomes the
+    equivalent ``hydra.searchpath`` override (relative to the working folder when inside it, so
+    that no machine path is recorded)."""
+    import os
+
+    from natexp.paths import config_dirs_in, use_config_dirs
+
+    use_config_dirs(config_dirs_in(args))
+    if command != "bundle":
+        return args
+    out, i = [], 0
+    while i < len(args):
+        key, eq, value = args[i].partition("=")
+        if key in ("--config-dir", "-cd"):
+            if not eq:
+                i += 1
+                value = args[i] if i < len(args) else ""
+            path = os.path.abspath(value)
+            rel = os.path.relpath(path)
+            out.append(f"hydra.searchpath=[file://{path if rel.startswith('..') else rel}]")
+        else:
+            out.append(args[i])
+        i += 1
+    return out
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from typing import Any
 import polars as pl
 
 from natexp.causal.result import NatexpError
-from natexp.paths import EXPERIMENTS_DIR
+from natexp.paths import EXPERIMENTS_DIR, experiment_file
 
 __all__ = [
     "PublishedSpecError",
@@ -153,7 +153,8 @@ def load_published(name: str = "oxon_vs_rest", *, path: str | Path | None = None
     """
     import yaml
 
-    file = Path(path) if path is not None else EXPERIMENTS_DIR / name / "published.yaml"
+    file = Path(path) if path is not None else (
+        experiment_file(name, "published.yaml") or EXPERIMENTS_DIR / name / "published.yaml")
     with open(file, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
     items = doc.get("items") if isinstance(doc, Mapping) else doc
@@ -169,7 +170,9 @@ def load_published(name: str = "oxon_vs_rest", *, path: str | Path | None = None
 
 
 def published_items(experiment: str) -> list[dict] | None:
-    """The published numbers of ``experiment``, or None when it has no ``published.yaml``.
+    """The published numbers of ``experiment``, or None when it has no ``published.yaml`` or
+    that file lists no item (a new study's empty file: nothing published yet, so a run is the
+    same wherever its folder is found).
 
     Examples
     --------
@@ -178,9 +181,9 @@ def published_items(experiment: str) -> list[dict] | None:
     >>> len(published_items("oxon_vs_rest")) > 50
     True
     """
-    if not (EXPERIMENTS_DIR / experiment / "published.yaml").is_file():
+    if experiment_file(experiment, "published.yaml") is None:
         return None
-    return load_published(experiment)
+    return load_published(experiment) or None
 
 
 # --------------------------------------------------------------------------- evaluation

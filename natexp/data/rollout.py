@@ -15,7 +15,6 @@ from typing import Any
 import polars as pl
 
 from natexp.errors import NatexpError
-from natexp.paths import DEFAULT_ROLLOUT
 
 ROLLOUT_SCHEMA = {"area": pl.String, "county": pl.String, "go_live": pl.Date, "phase": pl.Int64}
 
@@ -91,13 +90,14 @@ def rollout_frame(areas: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     )
 
 
-def load_rollout(path: str | Path = DEFAULT_ROLLOUT) -> pl.DataFrame:
+def load_rollout(path: str | Path | None = None) -> pl.DataFrame:
     """Read a rollout YAML file (``name`` and ``areas`` keys) into the schedule frame.
 
     Parameters
     ----------
-    path : str or Path
-        A file like ``conf/rollout/thames_valley.yaml``.
+    path : str or Path, optional
+        A file like ``conf/rollout/thames_valley.yaml``. None: the rollout the default
+        configuration selects (:func:`natexp.paths.default_rollout`).
 
     Returns
     -------
@@ -111,6 +111,10 @@ def load_rollout(path: str | Path = DEFAULT_ROLLOUT) -> pl.DataFrame:
     """
     import yaml
 
+    if path is None:
+        from natexp.paths import default_rollout
+
+        path = default_rollout()
     with open(path, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
     return rollout_frame(doc["areas"])
