@@ -56,7 +56,6 @@ Placebo go-live dates (:func:`placebo_go_live`, not used by the pipeline)
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -68,14 +67,16 @@ import numpy as np
 import polars as pl
 
 from natexp.causal._rng import as_generator
-from natexp.causal.result import ALTERNATIVES, InvalidInputError, Result, _fmt
-from natexp.causal.sensitivity import (
+from natexp.causal._shared import (
+    _NEVER,
     SensitivityTable,
     _boschloo_p,
     _check_level,
     _fisher_p,
     _rd,
+    _schedule,
 )
+from natexp.causal.result import ALTERNATIVES, InvalidInputError, Result, _fmt
 
 if TYPE_CHECKING:  # pragma: no cover
     from natexp.data.cohort import Cohort
@@ -86,7 +87,6 @@ __all__ = ["placebo_go_live", "placebo_in_space", "placebo_in_time", "randomizat
 #: Boxes decided before the schedule matters (cohort.assign checks them first).
 _FIXED_EXCLUSIONS = ("outside_window", "released_before_followup")
 _ADDED_COLUMNS = ("county", "go_live", "phase", "live", "box", "arm")
-_NEVER = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
@@ -116,21 +116,6 @@ def _cells(cohort: Cohort, outcome: str, among: str | None, areas: list[str]) ->
         n=got["n"].cast(pl.Int64).to_numpy(),
         x=got["x"].cast(pl.Int64).to_numpy(),
     )
-
-
-def _schedule(cohort: Cohort) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    ro = cohort.rollout
-    areas = ro["area"].to_list()
-    go = ro["go_live"].cast(pl.Int64).fill_null(_NEVER).to_numpy().astype(np.int64)
-    phase = ro["phase"].fill_null(-1).to_numpy().astype(np.int64)
-    county = ro["county"].to_list()
-    d = cohort.design
-    if d.kind == "treated_counties":
-        role = np.array([c in d.treatment_counties for c in county], dtype=bool)
-    else:
-        end = (d.window_end - dt.date(1970, 1, 1)).days
-        role = go <= end
-    return areas, go, phase, role
 
 
 def _counts(cohort: Cohort, cells: _Cells, go: np.ndarray, phase: np.ndarray,
