@@ -388,7 +388,7 @@ def primary_outcome(cohort: Cohort, confidence_level: float,
             f"observed allocation). {verdict}{area_caveat}"
         )
     result = {"counts": {"x1": x1, "n1": n1, "x2": x2, "n2": n2}, "sentence": sentence,
-              "estimand": primary_estimand(cohort), "identified": n_ident,
+              "estimand": primary_estimand(cohort, outcome="chas_support"), "identified": n_ident,
               "area_caveat": area_caveat.strip(),
               "panel": d}
     return result, panel.to_polars()
@@ -650,13 +650,14 @@ def sensitivity(
         return {"note": f"not computed: no identified family in the {' and '.join(empty)} "
                         "arm(s), so there is no comparison to test for sensitivity"}, {}
     specs = settings.assignment.specs()
-    suite = sensitivity_suite(cohort, confidence_level=level, assignments=specs,
+    suite = sensitivity_suite(cohort, outcome="chas_support", confidence_level=level,
+                              assignments=specs,
                               placebo_months=tuple(cfg.placebo_months), rng=cfg.seed)
     out: dict[str, Any] = suite.to_dict()
     try:
         space = enumerate_assignments(cohort.rollout, specs[0],
                                       treated_units(cohort, specs[0].unit), rng=cfg.seed)
-        distribution = unit_randomization_distribution(cohort, space)
+        distribution = unit_randomization_distribution(cohort, space, outcome="chas_support")
     except InvalidInputError:  # the design does not match the declared blocks (a note says)
         distribution = None
     counts = arm_counts(cohort, "chas_support")
@@ -711,7 +712,8 @@ def sensitivity(
     if cfg.dowhy:
         from natexp.causal.dowhy_model import dowhy_analysis
 
-        dw = dowhy_analysis(cohort, inputs.children, among="followup_reached",
+        dw = dowhy_analysis(cohort, inputs.children, outcome="chas_support",
+                            among="followup_reached",
                             confidence_level=level, n_simulations=cfg.dowhy_simulations,
                             n_permutations=cfg.dowhy_permutations, rng=cfg.seed)
         out["dowhy"] = {**dw.to_dict(), "estimand": out["estimand"]}

@@ -7,11 +7,12 @@ role gone to other areas? (Fisher randomization inference over adoption; cf. Rot
 2023, "Efficient estimation for staggered rollout designs", for randomization over timing.)
 
 Assignments (:func:`randomization_distribution`)
-    The treated role is the set of areas that went live first: for ``oxon_vs_rest`` the areas
-    of the design's treatment counties (the 5 Oxfordshire districts); for ``staggered`` the
-    areas live by the end of the window (override with ``treated_areas``). Every set of the
-    same size among all areas of the schedule is an assignment: ``C(13, 5) = 1287`` for Thames
-    Valley, enumerated exactly (random draws only above ``max_assignments``).
+    The treated role is the set of areas that went live first: for a design of kind
+    ``treated_counties`` the areas of the design's treatment counties; for a ``staggered`` design
+    the areas live by the end of the window (override with ``treated_areas``). Every set of the
+    same size among all areas of the schedule is an assignment (in the example study, 5 treated
+    areas among 13: ``C(13, 5) = 1287``), enumerated exactly (random draws only above
+    ``max_assignments``).
 
     Under an assignment ``S`` the areas entering the treated role take the go-live dates (and
     rollout phases) of the areas leaving it, matched in schedule order ("swap rule"); every other
@@ -25,7 +26,7 @@ The statistic
     The difference in the proportion with ``outcome`` (treatment minus control) among the
     families of the re-assigned cohort. Two choices, via ``among``:
 
-    * ``among=None`` (default): among all identified families, using ``chas_support``, which is
+    * ``among=None`` (default): among all identified families, using an ``outcome`` that is
       recorded for every family whatever its assignment. The sharp null is then well defined for
       every assignment, which is why it is the default.
     * ``among="followup_reached"``: among the reached families (the published 4/20 vs 2/15).
@@ -177,7 +178,7 @@ def _setup(cohort: Cohort, outcome: str, among: str | None,
 
 
 def randomization_distribution(
-    cohort: Cohort, *, outcome: str = "chas_support", among: str | None = None,
+    cohort: Cohort, *, outcome: str, among: str | None = None,
     treated_areas: Sequence[str] | None = None, max_assignments: int = 20_000,
     n_draws: int = 9_999, rng: Any = None,
 ) -> pl.DataFrame:
@@ -215,7 +216,8 @@ def randomization_distribution(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> d = randomization_distribution(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> d = randomization_distribution(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                               outcome="chas_support")
     >>> d.height, d.row(0, named=True)["x1"], d.row(0, named=True)["n1"]
     (1287, 8, 46)
     """
@@ -253,7 +255,7 @@ def _frac(x1: int, n1: int, x2: int, n2: int) -> Fraction | None:
 
 
 def randomization_test(
-    cohort: Cohort, *, outcome: str = "chas_support", among: str | None = None,
+    cohort: Cohort, *, outcome: str, among: str | None = None,
     treated_areas: Sequence[str] | None = None, alternative: str = "two-sided",
     confidence_level: float = 0.95, max_assignments: int = 20_000, n_draws: int = 9_999,
     rng: Any = None,
@@ -297,7 +299,8 @@ def randomization_test(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> r = randomization_test(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> r = randomization_test(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                        outcome="chas_support")
     >>> r.extra["n_assignments"], round(r.extra["min_pvalue"], 6)
     (1287, 0.000777)
     """
@@ -389,11 +392,11 @@ def _families(cohort: Cohort) -> pl.LazyFrame:
 
 def placebo_go_live(
     cohort: Cohort, *, shifts: Sequence[int] = tuple(range(-12, 13)),
-    outcome: str = "chas_support", among: str | None = None, confidence_level: float = 0.95,
+    outcome: str, among: str | None = None, confidence_level: float = 0.95,
 ) -> SensitivityTable:
     """The difference each schedule with every go-live shifted by ``s`` months would have found.
 
-    Not a placebo in a design like ``oxon_vs_rest``: early shifts leave the treated arm as it is
+    Not a placebo in a ``treated_counties`` design: early shifts leave the treated arm as it is
     and only shrink the control arm, later shifts relabel treated families as controls. The
     pipeline uses :func:`placebo_in_space` and :func:`placebo_in_time` (control families only);
     this function is kept to show how the comparison moves with the schedule.
@@ -425,7 +428,8 @@ def placebo_go_live(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> t = placebo_go_live(build_cohort(fam.lazy(), load_rollout(), Design()), shifts=[0])
+    >>> t = placebo_go_live(build_cohort(fam.lazy(), load_rollout(), Design()), shifts=[0],
+    ...                     outcome="chas_support")
     >>> t.frame.select("n1", "x1", "n2", "x2").row(0)
     (46, 8, 39, 2)
     """
@@ -555,7 +559,7 @@ _STAT_WORDS = {
 
 
 def unit_randomization_distribution(
-    cohort: Cohort, space: Any, *, outcome: str = "chas_support",
+    cohort: Cohort, space: Any, *, outcome: str,
     among: str | None = "followup_reached", statistic: str = "pooled",
 ) -> pl.DataFrame:
     """The statistic under every assignment of a declared :class:`AssignmentSpace`.
@@ -594,7 +598,8 @@ def unit_randomization_distribution(
     >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
     ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
-    >>> unit_randomization_distribution(c, sp).select("x1", "n1", "x2", "n2").row(0)
+    >>> d = unit_randomization_distribution(c, sp, outcome="chas_support")
+    >>> d.select("x1", "n1", "x2", "n2").row(0)
     (4, 20, 2, 15)
     """
     if statistic not in _STAT_WORDS:
@@ -613,7 +618,7 @@ def unit_randomization_distribution(
 
 
 def unit_randomization_test(
-    cohort: Cohort, space: Any, *, outcome: str = "chas_support",
+    cohort: Cohort, space: Any, *, outcome: str,
     among: str | None = "followup_reached", statistic: str = "pooled",
     alternative: str = "two-sided", confidence_level: float = 0.95,
     estimand: Mapping[str, str] | None = None,
@@ -667,7 +672,7 @@ def unit_randomization_test(
     >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
     ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
-    >>> r = unit_randomization_test(c, sp)
+    >>> r = unit_randomization_test(c, sp, outcome="chas_support")
     >>> r.extra["assignment_space"]["size"], round(r.extra["assignment_space"]["min_pvalue"], 3)
     (3, 0.333)
     """
@@ -763,7 +768,7 @@ def _multiplicity_notes(frame: pl.DataFrame, cl: float, what: str) -> list[str]:
 
 
 def placebo_in_space(
-    cohort: Cohort, space: Any, *, outcome: str = "chas_support",
+    cohort: Cohort, space: Any, *, outcome: str,
     among: str | None = "followup_reached", confidence_level: float = 0.95,
 ) -> SensitivityTable:
     """Pretend each comparison block went live: its control families against the others.
@@ -806,7 +811,7 @@ def placebo_in_space(
     >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
     ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
-    >>> placebo_in_space(c, sp).frame["placebo_block"].to_list()
+    >>> placebo_in_space(c, sp, outcome="chas_support").frame["placebo_block"].to_list()
     ['Buckinghamshire', 'Berkshire']
     """
     cl = _check_level(confidence_level)
@@ -873,7 +878,7 @@ def placebo_in_space(
 
 
 def placebo_in_time(
-    cohort: Cohort, *, shifts: Sequence[int] = (3, 6, 9, 12), outcome: str = "chas_support",
+    cohort: Cohort, *, shifts: Sequence[int] = (3, 6, 9, 12), outcome: str,
     among: str | None = "followup_reached", confidence_level: float = 0.95,
 ) -> SensitivityTable:
     """Pretend every not-yet-live area went live ``s`` months before it did.
@@ -909,7 +914,8 @@ def placebo_in_time(
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
     >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
-    >>> placebo_in_time(c, shifts=[6]).frame.select("shift", "n1", "n2").row(0)
+    >>> t = placebo_in_time(c, shifts=[6], outcome="chas_support")
+    >>> t.frame.select("shift", "n1", "n2").row(0)
     (6, 3, 12)
     """
     cl = _check_level(confidence_level)

@@ -1,9 +1,9 @@
 """Sensitivity analyses: how much would it take to change the answer?
 
 With 35 families reached out of 85 identified, and areas that were not chosen at random, every
-conclusion of a natural experiment like Operation Paramount needs to say how fragile it is. This
-module collects the analyses that do not depend on the rollout timing (those are in
-:mod:`natexp.causal.randomization`):
+conclusion of a natural experiment (such as the example study, Operation Paramount) needs to say
+how fragile it is. This module collects the analyses that do not depend on the rollout timing
+(those are in :mod:`natexp.causal.randomization`):
 
 * **Non-response** (:func:`pattern_mixture`, :func:`delta_tipping_point`, :func:`manski_bounds`,
   :func:`tipping_point`): the primary comparison is conditional on being reached. The
@@ -122,7 +122,7 @@ def _check_nonresponse(x1, r1, m1, x2, r2, m2) -> NonresponseCounts:
     return NonresponseCounts(x1, r1, m1, x2, r2, m2)
 
 
-def nonresponse_counts(cohort: Cohort, outcome: str = "chas_support", *,
+def nonresponse_counts(cohort: Cohort, *, outcome: str,
                        reached: str = "followup_reached") -> NonresponseCounts:
     """Outcome among the reached, reached and unreached families per arm of a cohort.
 
@@ -146,7 +146,8 @@ def nonresponse_counts(cohort: Cohort, outcome: str = "chas_support", *,
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                    outcome="chas_support")
     NonresponseCounts(x1=4, r1=20, m1=26, x2=2, r2=15, m2=24)
     """
     from natexp.data.cohort import arm_counts
@@ -1039,7 +1040,7 @@ def _fields(r: Result) -> dict[str, Any]:
 # leave one area out
 
 
-def leave_one_area_out(cohort: Cohort, *, outcome: str = "chas_support",
+def leave_one_area_out(cohort: Cohort, *, outcome: str,
                        among: str | None = "followup_reached",
                        confidence_level: float = 0.95) -> SensitivityTable:
     """The risk difference with each area of the rollout dropped in turn.
@@ -1075,7 +1076,8 @@ def leave_one_area_out(cohort: Cohort, *, outcome: str = "chas_support",
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                        outcome="chas_support")
     >>> t.frame.height, t.frame["n1"][0], t.frame["n2"][0]
     (14, 20, 15)
     """
@@ -1295,12 +1297,13 @@ class SensitivitySuite:
 
 def treated_units(cohort: Cohort, unit: str = "area") -> list[str]:
     """The units of the cohort's rollout in the treated role (the design's treatment counties
-    for ``oxon_vs_rest``; the units live by the end of the window otherwise)."""
+    for a design of kind ``treated_counties``; the units live by the end of the window for a
+    ``staggered`` design)."""
     _, _, _, role = _schedule(cohort)
     return [str(u) for u, r in zip(cohort.rollout[unit].to_list(), role, strict=True) if r]
 
 
-def primary_estimand(cohort: Cohort, outcome: str = "chas_support",
+def primary_estimand(cohort: Cohort, *, outcome: str,
                      reached: str = "followup_reached") -> dict[str, str]:
     """The primary estimand of a cohort in words, with its counts computed from the cohort.
 
@@ -1310,7 +1313,8 @@ def primary_estimand(cohort: Cohort, outcome: str = "chas_support",
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), Design()))["population"]
+    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                  outcome="chas_support")["population"]
     'the 35 of 85 identified families reached by the follow-up call (followup_reached)'
     """
     from natexp.data.cohort import arm_counts
@@ -1326,7 +1330,7 @@ def primary_estimand(cohort: Cohort, outcome: str = "chas_support",
             "conditional_on": "being reached by the follow-up call", "unit": "family"}
 
 
-def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
+def sensitivity_suite(cohort: Cohort, *, outcome: str,
                       reached: str = "followup_reached", confidence_level: float = 0.95,
                       assignments: Sequence[Any] | None = None,
                       placebo_months: Sequence[int] = (3, 6, 9, 12),
@@ -1369,6 +1373,7 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
     >>> from natexp.causal.assignment import AssignmentSpec
     >>> fam, _ = generate()
     >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                           outcome="chas_support",
     ...                           assignments=[AssignmentSpec("county", block="county")],
     ...                           placebo_months=[6])
     >>> suite.nonresponse.counts
@@ -1378,8 +1383,8 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
     """
     cl = _check_level(confidence_level)
     specs = list(assignments) if assignments else [AssignmentSpec("any_areas")]
-    est = primary_estimand(cohort, outcome, reached)
-    counts = nonresponse_counts(cohort, outcome, reached=reached)
+    est = primary_estimand(cohort, outcome=outcome, reached=reached)
+    counts = nonresponse_counts(cohort, outcome=outcome, reached=reached)
     tp = tipping_point(*counts, confidence_level=cl)
     pm = delta_tipping_point(*counts, confidence_level=cl)
     pm = SensitivityTable(pm.method, pm.title, pm.frame, pm.headline, pm.notes,
