@@ -696,19 +696,8 @@ def sensitivity(
                                                   if est.get("conditional_on") else ""))
             tables[name] = tables[name].with_columns(pl.lit(text).alias("estimand"))
     if cfg.spec_curve:
-        from natexp.speccurve import specification_curve
-
-        iso = dt.date.fromisoformat
-        specs_ = specification_curve(
-            inputs.families, cohort.rollout, cohort.design,
-            designs=cfg.spec_designs,
-            windows=[(iso(a), iso(b)) for a in cfg.spec_window_starts
-                     for b in cfg.spec_window_ends],
-            followup_dates=[iso(d) for d in cfg.spec_followup_dates],
-            custody=cfg.spec_custody, confidence_level=level,
-        )
-        out["specification_curve"] = {"table": specs_.to_dicts()}
-        tables["specification_curve"] = specs_
+        out["specification_curve"], tables["specification_curve"] = specification_curve(
+            cohort, inputs, settings)
     if cfg.dowhy:
         from natexp.causal.dowhy_model import dowhy_analysis
 
@@ -722,6 +711,36 @@ def sensitivity(
                    f"{out['estimand']['population']}, adjusted for "
                    f"{', '.join(dw.adjustment_set) or 'nothing'}").alias("estimand"))
     return out, tables
+
+
+def specification_curve(cohort: Cohort, inputs: Inputs, settings: NatexpConfig
+                        ) -> tuple[dict, pl.DataFrame]:
+    """The primary estimate across the study's specification choices (config
+    ``sensitivity.spec_*``; null: derived from the run's design, which is always included)."""
+    from natexp.config import ConfigError
+    from natexp.data.cohort import DesignError
+    from natexp.speccurve import specification_choices
+    from natexp.speccurve import specification_curve as curve
+
+    cfg = settings.sensitivity
+
+    def dates(values: list[str] | None) -> list[dt.date] | None:
+        return None if values is None else [dt.date.fromisoformat(str(v)) for v in values]
+
+    try:
+        choices = specification_choices(
+            cohort.design, designs=cfg.spec_designs, window_starts=dates(cfg.spec_window_starts),
+            window_ends=dates(cfg.spec_window_ends),
+            followup_dates=dates(cfg.spec_followup_dates), custody=cfg.spec_custody)
+    except DesignError as err:
+        raise ConfigError(f"config: sensitivity.spec_designs: {err}") from None
+    table = curve(inputs.families, cohort.rollout, cohort.design,
+                  outcome=settings.get_study().outcome.column, choices=choices,
+                  confidence_level=settings.analysis.confidence_level)
+    out: dict[str, Any] = {"table": table.to_dicts()}
+    if choices.added:
+        out["notes"] = choices.notes()
+    return out, table
 
 
 def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
