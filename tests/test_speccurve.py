@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import itertools
 
 import polars as pl
 import pytest
