@@ -69,7 +69,7 @@ def main() -> None:
 
     fam, kids = generate()
     cohort = build_cohort(fam.lazy(), load_rollout(), Design())
-    counts = nonresponse_counts(cohort)
+    counts = nonresponse_counts(cohort, outcome="chas_support")
     r = args.repeats
     rows = [
         ("tipping point: 675 completions, Boschloo + Fisher",
@@ -77,15 +77,16 @@ def main() -> None:
         ("E-values (risk ratio + risk difference)",
          timed(lambda: evalues_2x2(counts.x1, counts.r1, counts.x2, counts.r2), r)),
         ("leave one area out (14 rows, Newcombe + exact CI + Boschloo)",
-         timed(lambda: leave_one_area_out(cohort), r)),
+         timed(lambda: leave_one_area_out(cohort, outcome="chas_support"), r)),
         ("randomization over go-live (1287 assignments, exact)",
-         timed(lambda: randomization_test(cohort), r)),
+         timed(lambda: randomization_test(cohort, outcome="chas_support"), r)),
         ("placebo go-live dates (25 shifts, rebuilt cohorts)",
-         timed(lambda: placebo_go_live(cohort), r)),
+         timed(lambda: placebo_go_live(cohort, outcome="chas_support"), r)),
         ("sensitivity_suite (all of the above)",
-         timed(lambda: sensitivity_suite(cohort, rng=1), r)),
+         timed(lambda: sensitivity_suite(cohort, rng=1, outcome="chas_support"), r)),
         ("DoWhy model: estimate + 4 refuters (100 sims) + 9999 permutations",
-         timed(lambda: dowhy_analysis(cohort, kids, rng=1), args.dowhy_repeats)),
+         timed(lambda: dowhy_analysis(cohort, kids, rng=1, outcome="chas_support"),
+               args.dowhy_repeats)),
     ]
     if not args.skip_scipy:
         from scipy.stats import boschloo_exact

@@ -195,16 +195,23 @@ class SensitivityConfig:
     dowhy_permutations: int = 9999
     seed: int = 20250101
     spec_curve: bool = True
-    spec_designs: list[str] = field(default_factory=lambda: ["oxon_vs_rest", "staggered"])
-    spec_window_starts: list[str] = field(default_factory=lambda: ["2022-07-01", "2023-01-01"])
-    spec_window_ends: list[str] = field(default_factory=lambda: ["2023-12-31", "2024-06-30"])
-    spec_followup_dates: list[str] = field(default_factory=lambda: ["2024-11-01", "2025-03-01"])
-    spec_custody: list[bool] = field(default_factory=lambda: [True, False])
+    # Specification-curve choices; null: derived from the run's design
+    # (natexp.speccurve.specification_choices); a list replaces the derived one.
+    spec_designs: list[str] | None = None
+    spec_window_starts: list[str] | None = None
+    spec_window_ends: list[str] | None = None
+    spec_followup_dates: list[str] | None = None
+    spec_custody: list[bool] | None = None
 
     def __post_init__(self) -> None:
         for key in ("spec_window_starts", "spec_window_ends", "spec_followup_dates"):
-            for value in getattr(self, key):
+            for value in getattr(self, key) or ():
                 _date(value, f"sensitivity.{key}")
+        for key in ("spec_designs", "spec_window_starts", "spec_window_ends",
+                    "spec_followup_dates", "spec_custody"):
+            if getattr(self, key) is not None and not len(getattr(self, key)):
+                raise ConfigError(f"config: sensitivity.{key} is empty (null: derived from the "
+                                  "design)")
         if any(not 1 <= m <= 60 for m in self.placebo_months):
             raise ConfigError("config: sensitivity.placebo_months must be in 1..60")
         if self.dowhy_simulations < 1 or self.dowhy_permutations < 1:

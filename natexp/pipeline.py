@@ -388,7 +388,7 @@ def primary_outcome(cohort: Cohort, confidence_level: float,
             f"observed allocation). {verdict}{area_caveat}"
         )
     result = {"counts": {"x1": x1, "n1": n1, "x2": x2, "n2": n2}, "sentence": sentence,
-              "estimand": primary_estimand(cohort), "identified": n_ident,
+              "estimand": primary_estimand(cohort, outcome="chas_support"), "identified": n_ident,
               "area_caveat": area_caveat.strip(),
               "panel": d}
     return result, panel.to_polars()
@@ -650,13 +650,14 @@ def sensitivity(
         return {"note": f"not computed: no identified family in the {' and '.join(empty)} "
                         "arm(s), so there is no comparison to test for sensitivity"}, {}
     specs = settings.assignment.specs()
-    suite = sensitivity_suite(cohort, confidence_level=level, assignments=specs,
+    suite = sensitivity_suite(cohort, outcome="chas_support", confidence_level=level,
+                              assignments=specs,
                               placebo_months=tuple(cfg.placebo_months), rng=cfg.seed)
     out: dict[str, Any] = suite.to_dict()
     try:
         space = enumerate_assignments(cohort.rollout, specs[0],
                                       treated_units(cohort, specs[0].unit), rng=cfg.seed)
-        distribution = unit_randomization_distribution(cohort, space)
+        distribution = unit_randomization_distribution(cohort, space, outcome="chas_support")
     except InvalidInputError:  # the design does not match the declared blocks (a note says)
         distribution = None
     counts = arm_counts(cohort, "chas_support")
@@ -695,23 +696,13 @@ def sensitivity(
                                                   if est.get("conditional_on") else ""))
             tables[name] = tables[name].with_columns(pl.lit(text).alias("estimand"))
     if cfg.spec_curve:
-        from natexp.speccurve import specification_curve
-
-        iso = dt.date.fromisoformat
-        specs_ = specification_curve(
-            inputs.families, cohort.rollout, cohort.design,
-            designs=cfg.spec_designs,
-            windows=[(iso(a), iso(b)) for a in cfg.spec_window_starts
-                     for b in cfg.spec_window_ends],
-            followup_dates=[iso(d) for d in cfg.spec_followup_dates],
-            custody=cfg.spec_custody, confidence_level=level,
-        )
-        out["specification_curve"] = {"table": specs_.to_dicts()}
-        tables["specification_curve"] = specs_
+        out["specification_curve"], tables["specification_curve"] = specification_curve(
+            cohort, inputs, settings)
     if cfg.dowhy:
         from natexp.causal.dowhy_model import dowhy_analysis
 
-        dw = dowhy_analysis(cohort, inputs.children, among="followup_reached",
+        dw = dowhy_analysis(cohort, inputs.children, outcome="chas_support",
+                            among="followup_reached",
                             confidence_level=level, n_simulations=cfg.dowhy_simulations,
                             n_permutations=cfg.dowhy_permutations, rng=cfg.seed)
         out["dowhy"] = {**dw.to_dict(), "estimand": out["estimand"]}
@@ -720,6 +711,36 @@ def sensitivity(
                    f"{out['estimand']['population']}, adjusted for "
                    f"{', '.join(dw.adjustment_set) or 'nothing'}").alias("estimand"))
     return out, tables
+
+
+def specification_curve(cohort: Cohort, inputs: Inputs, settings: NatexpConfig
+                        ) -> tuple[dict, pl.DataFrame]:
+    """The primary estimate across the study's specification choices (config
+    ``sensitivity.spec_*``; null: derived from the run's design, which is always included)."""
+    from natexp.config import ConfigError
+    from natexp.data.cohort import DesignError
+    from natexp.speccurve import specification_choices
+    from natexp.speccurve import specification_curve as curve
+
+    cfg = settings.sensitivity
+
+    def dates(values: list[str] | None) -> list[dt.date] | None:
+        return None if values is None else [dt.date.fromisoformat(str(v)) for v in values]
+
+    try:
+        choices = specification_choices(
+            cohort.design, designs=cfg.spec_designs, window_starts=dates(cfg.spec_window_starts),
+            window_ends=dates(cfg.spec_window_ends),
+            followup_dates=dates(cfg.spec_followup_dates), custody=cfg.spec_custody)
+    except DesignError as err:
+        raise ConfigError(f"config: sensitivity.spec_designs: {err}") from None
+    table = curve(inputs.families, cohort.rollout, cohort.design,
+                  outcome=settings.get_study().outcome.column, choices=choices,
+                  confidence_level=settings.analysis.confidence_level)
+    out: dict[str, Any] = {"table": table.to_dicts()}
+    if choices.added:
+        out["notes"] = choices.notes()
+    return out, table
 
 
 def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:

@@ -50,7 +50,7 @@ def _expected() -> list[dict]:
     same = specification_curve(
         fam.lazy(), load_rollout(), Design(), designs=["oxon_vs_rest"],
         windows=[(dt.date(2022, 7, 1), dt.date(2024, 6, 30))],
-        followup_dates=[dt.date(2024, 11, 1)], custody=[True, False],
+        followup_dates=[dt.date(2024, 11, 1)], custody=[True, False], outcome="chas_support",
     )
     return same.select(COLS).sort("custody").to_dicts()
 

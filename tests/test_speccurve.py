@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 from scipy.stats import boschloo_exact
 
-from natexp.data.cohort import Design, arm_counts, build_cohort
+from natexp.config import ConfigError, SensitivityConfig
+from natexp.data.cohort import Design, DesignError, arm_counts, build_cohort
 from natexp.data.rollout import load_rollout
 from natexp.data.synthetic import generate
-from natexp.speccurve import specification_curve
+from natexp.speccurve import (
+    PRIMARY_ADDED_NOTE,
+    specification_choices,
+    specification_curve,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 D = dt.date
@@ -26,7 +33,7 @@ def test_each_specification_is_the_cohort_it_names():
     table = specification_curve(
         fam.lazy(), ro, Design(), designs=["oxon_vs_rest", "staggered"],
         windows=[(D(2022, 7, 1), D(2024, 6, 30)), (D(2023, 1, 1), D(2024, 6, 30))],
-        followup_dates=[D(2024, 11, 1)], custody=[True, False],
+        followup_dates=[D(2024, 11, 1)], custody=[True, False], outcome="chas_support",
     )
     assert table.height == 8
     row = table.filter((pl.col("design") == "staggered") & (pl.col("custody") == "any")
@@ -48,7 +55,7 @@ def test_invalid_combinations_are_skipped():
         fam.lazy(), load_rollout(), Design(), designs=["oxon_vs_rest"],
         windows=[(D(2022, 7, 1), D(2024, 6, 30))],
         followup_dates=[D(2024, 1, 1), D(2024, 11, 1)],  # the first is before the window ends
-        custody=[True],
+        custody=[True], outcome="chas_support",
     )
     assert table["followup_date"].to_list() == ["2024-11-01"]
 
@@ -73,7 +80,112 @@ def test_multirun_sweep_with_joblib_and_collect(tmp_path):
     same = specification_curve(
         fam.lazy(), load_rollout(), Design(), designs=["oxon_vs_rest"],
         windows=[(D(2022, 7, 1), D(2024, 6, 30))], followup_dates=[D(2024, 11, 1)],
-        custody=[True, False],
+        custody=[True, False], outcome="chas_support",
     )
     cols = ["custody", "x1", "n1", "x2", "n2", "estimate", "ci_low", "ci_high", "pvalue"]
     assert got.select(cols).sort("custody").to_dicts() == same.select(cols).sort("custody").to_dicts()
+
+
+# --------------------------------------------------------------------------------------------
+# the choices belong to the study (issue 16 item 4)
+
+#: The example study's lists, as conf/config.yaml held them before the choices were derived.
+EXAMPLE_LISTS = {
+    "designs": ["oxon_vs_rest", "staggered"],
+    "window_starts": ["2022-07-01", "2023-01-01"],
+    "window_ends": ["2023-12-31", "2024-06-30"],
+    "followup_dates": ["2024-11-01", "2025-03-01"],
+    "custody": [True, False],
+}
+EXAMPLE_DATES = {D.fromisoformat(d) for k in ("window_starts", "window_ends", "followup_dates")
+                 for d in EXAMPLE_LISTS[k]}
+#: A second, fictional study: its own name, county, window and follow-up (nothing shared with
+#: the example study's dates).
+FICTIONAL = Design(name="northshire_first", kind="treated_counties",
+                   window_start=D(2022, 3, 1), window_end=D(2023, 8, 15),
+                   followup_date=D(2023, 12, 10), custody_at_followup=False,
+                   treatment_counties=("Northshire",))
+
+
+def _combinations(c):
+    return {(d.name, d.kind, s, e, f, k) for d, s, e, f, k in itertools.product(
+        c.designs, c.window_starts, c.window_ends, c.followup_dates, c.custody)}
+
+
+def _primary(d):
+    return (d.name, d.kind, d.window_start, d.window_end, d.followup_date, d.custody_at_followup)
+
+
+def test_derived_choices_of_the_example_study_are_its_former_lists():
+    c = specification_choices(Design())
+    assert [d.name for d in c.designs] == EXAMPLE_LISTS["designs"]
+    assert [d.kind for d in c.designs] == ["treated_counties", "staggered"]
+    assert [d.isoformat() for d in c.window_starts] == EXAMPLE_LISTS["window_starts"]
+    assert [d.isoformat() for d in c.window_ends] == EXAMPLE_LISTS["window_ends"]
+    assert [d.isoformat() for d in c.followup_dates] == EXAMPLE_LISTS["followup_dates"]
+    assert list(c.custody) == EXAMPLE_LISTS["custody"]
+    assert c.added == () and set(c.derived) == set(EXAMPLE_LISTS)
+
+
+def test_derived_choices_of_a_fictional_study_are_its_own():
+    c = specification_choices(FICTIONAL)
+    assert _primary(FICTIONAL) in _combinations(c)
+    assert c.window_starts == (D(2022, 3, 1), D(2022, 9, 1))
+    assert c.window_ends == (D(2023, 2, 28), D(2023, 8, 15))  # month-end six months earlier
+    assert c.followup_dates == (D(2023, 12, 10), D(2024, 4, 10))
+    assert c.custody == (False, True)
+    assert [(d.name, d.kind) for d in c.designs] == [("northshire_first", "treated_counties"),
+                                                    ("staggered", "staggered")]
+    used = {*c.window_starts, *c.window_ends, *c.followup_dates}
+    assert not used & EXAMPLE_DATES
+    assert all(d.treatment_counties == ("Northshire",) for d in c.designs)
+
+
+def test_staggered_primary_without_counties_has_no_treated_counties_alternative():
+    d = Design(name="any_live", kind="staggered", treatment_counties=())
+    c = specification_choices(d)
+    assert [(x.name, x.kind) for x in c.designs] == [("any_live", "staggered")]
+    with_counties = specification_choices(Design(name="any_live", kind="staggered"))
+    assert [x.kind for x in with_counties.designs] == ["staggered", "treated_counties"]
+
+
+def test_design_without_followup_date_keeps_none():
+    d = Design(name="x", kind="staggered", followup_date=None, custody_at_followup=False)
+    assert specification_choices(d).followup_dates == (None,)
+
+
+def test_explicit_lists_override_and_the_primary_is_added():
+    c = specification_choices(FICTIONAL, window_ends=[D(2023, 6, 30)], custody=[False],
+                              designs=["staggered"])
+    assert c.window_ends == (D(2023, 8, 15), D(2023, 6, 30))
+    assert c.custody == (False,)
+    assert [d.name for d in c.designs] == ["northshire_first", "staggered"]
+    assert set(c.added) == {"window_ends", "designs"}
+    assert "window_starts" in c.derived and "custody" not in c.derived
+    assert _primary(FICTIONAL) in _combinations(c)
+    assert any("added" in n for n in c.notes())
+
+
+def test_unknown_design_name_is_an_error():
+    with pytest.raises(DesignError, match="neither the primary design's name"):
+        specification_choices(FICTIONAL, designs=["oxon_vs_rest"])
+
+
+def test_empty_list_in_config_is_an_error():
+    with pytest.raises(ConfigError, match="spec_custody is empty"):
+        SensitivityConfig(spec_custody=[])
+    assert SensitivityConfig().spec_designs is None
+
+
+def test_added_primary_row_says_so():
+    fam, _ = generate()
+    c = specification_choices(Design(), window_ends=[D(2023, 12, 31)], custody=[False],
+                              followup_dates=[D(2024, 11, 1)], designs=["oxon_vs_rest"],
+                              window_starts=[D(2022, 7, 1)])
+    t = specification_curve(fam.lazy(), load_rollout(), Design(), outcome="chas_support",
+                            choices=c)
+    primary = t.filter(pl.col("note") == PRIMARY_ADDED_NOTE)
+    assert primary.height == 1
+    # the example study's published comparison (report: 4 of 20 vs 2 of 15)
+    assert primary.select("x1", "n1", "x2", "n2").row(0) == (4, 20, 2, 15)
+    assert t.height == 4 and (t["note"] == "").sum() == 3

@@ -1,6 +1,6 @@
 """Comparisons of two groups when observations come in clusters (children within families).
 
-Appendix-B-style tables count children, but siblings share a parent, a carer and often a care
+Descriptive tables often count children, but siblings share a parent, a carer and often a care
 status, so child-level tests assume an independence that fails. Two cluster-aware analyses:
 
 * :func:`cluster_robust_rd`: the risk difference (treated minus untreated share) with a

@@ -102,7 +102,7 @@ _PARENT_CARERS = ("mother", "father")
 
 
 def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = None, *,
-                outcome: str = "chas_support", among: str | None = None) -> pd.DataFrame:
+                outcome: str, among: str | None = None) -> pd.DataFrame:
     """The analysis data for DoWhy: one row per family, every column numeric.
 
     Parameters
@@ -134,7 +134,8 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, kids = generate()
-    >>> df = dowhy_frame(build_cohort(fam.lazy(), load_rollout(), Design()), kids)
+    >>> df = dowhy_frame(build_cohort(fam.lazy(), load_rollout(), Design()), kids,
+    ...                  outcome="chas_support")
     >>> df.shape, str(df["treatment"].dtype), int(df["treatment"].sum())
     ((85, 8), 'int64', 46)
     """
@@ -176,13 +177,13 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
     return pd.DataFrame({c: m[c].to_numpy() for c in [*cols, *ROLLOUT_CAUSES]})
 
 
-def causal_graph(outcome: str = "chas_support",
+def causal_graph(*, outcome: str,
                  common_causes: tuple[str, ...] = COMMON_CAUSES) -> str:
     """The design's causal graph in DOT (the format DoWhy accepts).
 
     Examples
     --------
-    >>> print(causal_graph(common_causes=("parent_female",)))
+    >>> print(causal_graph(outcome="chas_support", common_causes=("parent_female",)))
     digraph {area_context -> treatment; area_context -> chas_support; \
 parent_female -> treatment; parent_female -> chas_support; treatment -> chas_support;}
     """
@@ -476,7 +477,7 @@ def _refutation(name: str, ref: Any, *, n_sim: int | None, seed: int | None,
 
 def dowhy_analysis(
     cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = None, *,
-    outcome: str = "chas_support", among: str | None = "followup_reached",
+    outcome: str, among: str | None = "followup_reached",
     method: str = "backdoor.linear_regression", confidence_level: float = 0.95,
     n_simulations: int = 100, n_permutations: int = 9_999,
     unobserved_strength: tuple[float, float] = (0.1, 0.1), rng: Any = None,
@@ -488,7 +489,7 @@ def dowhy_analysis(
     cohort : Cohort
     children : polars.DataFrame or LazyFrame, optional
         For the ``n_children`` and ``carer_parent`` common causes.
-    outcome : str, default "chas_support"
+    outcome : str
         Boolean outcome (known for every identified family).
     among : str or None, default "followup_reached"
         The primary population, the reached families (35 in the default data); None: all
@@ -519,7 +520,7 @@ def dowhy_analysis(
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, kids = generate()
     >>> a = dowhy_analysis(build_cohort(fam.lazy(), load_rollout(), Design()), kids,
-    ...                    n_simulations=10, n_permutations=999, rng=1)
+    ...                    outcome="chas_support", n_simulations=10, n_permutations=999, rng=1)
     >>> sorted(a.refutations)[:2], a.adjustment_set[-1]
     (['data_subset', 'placebo_permutation'], 'months_at_risk')
     """
@@ -546,7 +547,7 @@ def dowhy_analysis(
     if n1 == 0 or n0 == 0:
         raise InvalidInputError("both arms need families for the DoWhy model")
     data = df[[TREATMENT, outcome, *causes]]
-    graph_dot = causal_graph(outcome, tuple(causes))
+    graph_dot = causal_graph(outcome=outcome, common_causes=tuple(causes))
 
     CausalModel = _causal_model_class()  # noqa: N806
 

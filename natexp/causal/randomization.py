@@ -7,11 +7,12 @@ role gone to other areas? (Fisher randomization inference over adoption; cf. Rot
 2023, "Efficient estimation for staggered rollout designs", for randomization over timing.)
 
 Assignments (:func:`randomization_distribution`)
-    The treated role is the set of areas that went live first: for ``oxon_vs_rest`` the areas
-    of the design's treatment counties (the 5 Oxfordshire districts); for ``staggered`` the
-    areas live by the end of the window (override with ``treated_areas``). Every set of the
-    same size among all areas of the schedule is an assignment: ``C(13, 5) = 1287`` for Thames
-    Valley, enumerated exactly (random draws only above ``max_assignments``).
+    The treated role is the set of areas that went live first: for a design of kind
+    ``treated_counties`` the areas of the design's treatment counties; for a ``staggered`` design
+    the areas live by the end of the window (override with ``treated_areas``). Every set of the
+    same size among all areas of the schedule is an assignment (in the example study, 5 treated
+    areas among 13: ``C(13, 5) = 1287``), enumerated exactly (random draws only above
+    ``max_assignments``).
 
     Under an assignment ``S`` the areas entering the treated role take the go-live dates (and
     rollout phases) of the areas leaving it, matched in schedule order ("swap rule"); every other
@@ -25,7 +26,7 @@ The statistic
     The difference in the proportion with ``outcome`` (treatment minus control) among the
     families of the re-assigned cohort. Two choices, via ``among``:
 
-    * ``among=None`` (default): among all identified families, using ``chas_support``, which is
+    * ``among=None`` (default): among all identified families, using an ``outcome`` that is
       recorded for every family whatever its assignment. The sharp null is then well defined for
       every assignment, which is why it is the default.
     * ``among="followup_reached"``: among the reached families (the published 4/20 vs 2/15).
@@ -56,7 +57,6 @@ Placebo go-live dates (:func:`placebo_go_live`, not used by the pipeline)
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -68,14 +68,16 @@ import numpy as np
 import polars as pl
 
 from natexp.causal._rng import as_generator
-from natexp.causal.result import ALTERNATIVES, InvalidInputError, Result, _fmt
-from natexp.causal.sensitivity import (
+from natexp.causal._shared import (
+    _NEVER,
     SensitivityTable,
     _boschloo_p,
     _check_level,
     _fisher_p,
     _rd,
+    _schedule,
 )
+from natexp.causal.result import ALTERNATIVES, InvalidInputError, Result, _fmt
 
 if TYPE_CHECKING:  # pragma: no cover
     from natexp.data.cohort import Cohort
@@ -86,7 +88,6 @@ __all__ = ["placebo_go_live", "placebo_in_space", "placebo_in_time", "randomizat
 #: Boxes decided before the schedule matters (cohort.assign checks them first).
 _FIXED_EXCLUSIONS = ("outside_window", "released_before_followup")
 _ADDED_COLUMNS = ("county", "go_live", "phase", "live", "box", "arm")
-_NEVER = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
@@ -116,21 +117,6 @@ def _cells(cohort: Cohort, outcome: str, among: str | None, areas: list[str]) ->
         n=got["n"].cast(pl.Int64).to_numpy(),
         x=got["x"].cast(pl.Int64).to_numpy(),
     )
-
-
-def _schedule(cohort: Cohort) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    ro = cohort.rollout
-    areas = ro["area"].to_list()
-    go = ro["go_live"].cast(pl.Int64).fill_null(_NEVER).to_numpy().astype(np.int64)
-    phase = ro["phase"].fill_null(-1).to_numpy().astype(np.int64)
-    county = ro["county"].to_list()
-    d = cohort.design
-    if d.kind == "treated_counties":
-        role = np.array([c in d.treatment_counties for c in county], dtype=bool)
-    else:
-        end = (d.window_end - dt.date(1970, 1, 1)).days
-        role = go <= end
-    return areas, go, phase, role
 
 
 def _counts(cohort: Cohort, cells: _Cells, go: np.ndarray, phase: np.ndarray,
@@ -192,7 +178,7 @@ def _setup(cohort: Cohort, outcome: str, among: str | None,
 
 
 def randomization_distribution(
-    cohort: Cohort, *, outcome: str = "chas_support", among: str | None = None,
+    cohort: Cohort, *, outcome: str, among: str | None = None,
     treated_areas: Sequence[str] | None = None, max_assignments: int = 20_000,
     n_draws: int = 9_999, rng: Any = None,
 ) -> pl.DataFrame:
@@ -230,7 +216,8 @@ def randomization_distribution(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> d = randomization_distribution(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> d = randomization_distribution(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                               outcome="chas_support")
     >>> d.height, d.row(0, named=True)["x1"], d.row(0, named=True)["n1"]
     (1287, 8, 46)
     """
@@ -268,7 +255,7 @@ def _frac(x1: int, n1: int, x2: int, n2: int) -> Fraction | None:
 
 
 def randomization_test(
-    cohort: Cohort, *, outcome: str = "chas_support", among: str | None = None,
+    cohort: Cohort, *, outcome: str, among: str | None = None,
     treated_areas: Sequence[str] | None = None, alternative: str = "two-sided",
     confidence_level: float = 0.95, max_assignments: int = 20_000, n_draws: int = 9_999,
     rng: Any = None,
@@ -312,7 +299,8 @@ def randomization_test(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> r = randomization_test(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> r = randomization_test(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                        outcome="chas_support")
     >>> r.extra["n_assignments"], round(r.extra["min_pvalue"], 6)
     (1287, 0.000777)
     """
@@ -404,11 +392,11 @@ def _families(cohort: Cohort) -> pl.LazyFrame:
 
 def placebo_go_live(
     cohort: Cohort, *, shifts: Sequence[int] = tuple(range(-12, 13)),
-    outcome: str = "chas_support", among: str | None = None, confidence_level: float = 0.95,
+    outcome: str, among: str | None = None, confidence_level: float = 0.95,
 ) -> SensitivityTable:
     """The difference each schedule with every go-live shifted by ``s`` months would have found.
 
-    Not a placebo in a design like ``oxon_vs_rest``: early shifts leave the treated arm as it is
+    Not a placebo in a ``treated_counties`` design: early shifts leave the treated arm as it is
     and only shrink the control arm, later shifts relabel treated families as controls. The
     pipeline uses :func:`placebo_in_space` and :func:`placebo_in_time` (control families only);
     this function is kept to show how the comparison moves with the schedule.
@@ -440,7 +428,8 @@ def placebo_go_live(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> t = placebo_go_live(build_cohort(fam.lazy(), load_rollout(), Design()), shifts=[0])
+    >>> t = placebo_go_live(build_cohort(fam.lazy(), load_rollout(), Design()), shifts=[0],
+    ...                     outcome="chas_support")
     >>> t.frame.select("n1", "x1", "n2", "x2").row(0)
     (46, 8, 39, 2)
     """
@@ -570,7 +559,7 @@ _STAT_WORDS = {
 
 
 def unit_randomization_distribution(
-    cohort: Cohort, space: Any, *, outcome: str = "chas_support",
+    cohort: Cohort, space: Any, *, outcome: str,
     among: str | None = "followup_reached", statistic: str = "pooled",
 ) -> pl.DataFrame:
     """The statistic under every assignment of a declared :class:`AssignmentSpace`.
@@ -609,7 +598,8 @@ def unit_randomization_distribution(
     >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
     ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
-    >>> unit_randomization_distribution(c, sp).select("x1", "n1", "x2", "n2").row(0)
+    >>> d = unit_randomization_distribution(c, sp, outcome="chas_support")
+    >>> d.select("x1", "n1", "x2", "n2").row(0)
     (4, 20, 2, 15)
     """
     if statistic not in _STAT_WORDS:
@@ -628,7 +618,7 @@ def unit_randomization_distribution(
 
 
 def unit_randomization_test(
-    cohort: Cohort, space: Any, *, outcome: str = "chas_support",
+    cohort: Cohort, space: Any, *, outcome: str,
     among: str | None = "followup_reached", statistic: str = "pooled",
     alternative: str = "two-sided", confidence_level: float = 0.95,
     estimand: Mapping[str, str] | None = None,
@@ -682,7 +672,7 @@ def unit_randomization_test(
     >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
     ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
-    >>> r = unit_randomization_test(c, sp)
+    >>> r = unit_randomization_test(c, sp, outcome="chas_support")
     >>> r.extra["assignment_space"]["size"], round(r.extra["assignment_space"]["min_pvalue"], 3)
     (3, 0.333)
     """
@@ -778,7 +768,7 @@ def _multiplicity_notes(frame: pl.DataFrame, cl: float, what: str) -> list[str]:
 
 
 def placebo_in_space(
-    cohort: Cohort, space: Any, *, outcome: str = "chas_support",
+    cohort: Cohort, space: Any, *, outcome: str,
     among: str | None = "followup_reached", confidence_level: float = 0.95,
 ) -> SensitivityTable:
     """Pretend each comparison block went live: its control families against the others.
@@ -821,7 +811,7 @@ def placebo_in_space(
     >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
     ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
-    >>> placebo_in_space(c, sp).frame["placebo_block"].to_list()
+    >>> placebo_in_space(c, sp, outcome="chas_support").frame["placebo_block"].to_list()
     ['Buckinghamshire', 'Berkshire']
     """
     cl = _check_level(confidence_level)
@@ -888,7 +878,7 @@ def placebo_in_space(
 
 
 def placebo_in_time(
-    cohort: Cohort, *, shifts: Sequence[int] = (3, 6, 9, 12), outcome: str = "chas_support",
+    cohort: Cohort, *, shifts: Sequence[int] = (3, 6, 9, 12), outcome: str,
     among: str | None = "followup_reached", confidence_level: float = 0.95,
 ) -> SensitivityTable:
     """Pretend every not-yet-live area went live ``s`` months before it did.
@@ -924,7 +914,8 @@ def placebo_in_time(
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
     >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
-    >>> placebo_in_time(c, shifts=[6]).frame.select("shift", "n1", "n2").row(0)
+    >>> t = placebo_in_time(c, shifts=[6], outcome="chas_support")
+    >>> t.frame.select("shift", "n1", "n2").row(0)
     (6, 3, 12)
     """
     cl = _check_level(confidence_level)

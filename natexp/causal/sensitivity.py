@@ -1,9 +1,9 @@
 """Sensitivity analyses: how much would it take to change the answer?
 
 With 35 families reached out of 85 identified, and areas that were not chosen at random, every
-conclusion of a natural experiment like Operation Paramount needs to say how fragile it is. This
-module collects the analyses that do not depend on the rollout timing (those are in
-:mod:`natexp.causal.randomization`):
+conclusion of a natural experiment (such as the example study, Operation Paramount) needs to say
+how fragile it is. This module collects the analyses that do not depend on the rollout timing
+(those are in :mod:`natexp.causal.randomization`):
 
 * **Non-response** (:func:`pattern_mixture`, :func:`delta_tipping_point`, :func:`manski_bounds`,
   :func:`tipping_point`): the primary comparison is conditional on being reached. The
@@ -48,6 +48,21 @@ import numpy as np
 import polars as pl
 
 from natexp.causal._counts import as_count, check_two_binomials
+from natexp.causal._shared import (
+    SensitivityTable,
+    _all_tables,
+    _boschloo_p,
+    _check_level,
+    _exact_rd_ci,
+    _fisher_p,
+    _html_frame,
+    _newcombe,
+    _rd,
+    _schedule,
+    _sign,
+)
+from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
+from natexp.causal.randomization import placebo_in_space, placebo_in_time, unit_randomization_test
 from natexp.causal.result import InvalidInputError, Result, _fmt, _freeze, _plain
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,181 +94,6 @@ MAX_BOSCHLOO_TABLES = 250_000
 
 
 # --------------------------------------------------------------------------------------------
-# small shared helpers
-
-
-def _check_level(confidence_level: object) -> float:
-    try:
-        cl = float(confidence_level)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInputError(
-            f"confidence_level must be a number in (0, 1), got {confidence_level!r}"
-        ) from None
-    if not 0.0 < cl < 1.0:
-        raise InvalidInputError(f"confidence_level must be in (0, 1), got {cl}")
-    return cl
-
-
-def _rd(x1: int, n1: int, x2: int, n2: int) -> float:
-    return x1 / n1 - x2 / n2 if n1 and n2 else math.nan
-
-
-def _sign(x: float) -> int:
-    return 0 if x == 0 or math.isnan(x) else (1 if x > 0 else -1)
-
-
-def _html_frame(frame: pl.DataFrame, max_rows: int = 60) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-        for row in frame.head(max_rows).iter_rows()
-    )
-    more = (f"<p>... {frame.height - max_rows} more rows (to_polars())</p>"
-            if frame.height > max_rows else "")
-    return f"<table><tr>{head}</tr>{body}</table>{more}"
-
-
-# --------------------------------------------------------------------------------------------
-# adapters to the exact tests: natexp's own engine when present, scipy otherwise
-
-
-def _boschloo_p(x1: int, n1: int, x2: int, n2: int) -> float:
-    """Two-sided Boschloo p-value (scipy's definition: twice the smaller one-sided p)."""
-    if n1 == 0 or n2 == 0:
-        return math.nan
-    try:
-        from natexp.causal.unconditional import boschloo
-    except ImportError:  # pragma: no cover - fallback while unconditional.py is absent
-        from scipy.stats import boschloo_exact
-
-        # scipy's samples are the table's COLUMNS
-        return float(boschloo_exact([[x1, x2], [n1 - x1, n2 - x2]]).pvalue)
-    return float(boschloo(x1, n1, x2, n2).pvalue)
-
-
-def _fisher_p(x1: int, n1: int, x2: int, n2: int) -> float:
-    """Two-sided Fisher exact p-value (tables no more probable), scipy."""
-    if n1 == 0 or n2 == 0:
-        return math.nan
-    from scipy.stats import fisher_exact
-
-    return float(fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]).pvalue)
-
-
-def _all_tables(n1: int, n2: int, test: str) -> np.ndarray:
-    """p-value of every table a/n1 vs b/n2, shape (n1 + 1, n2 + 1)."""
-    try:
-        from natexp.causal.unconditional import pvalues_all_tables
-    except ImportError:  # pragma: no cover - fallback while unconditional.py is absent
-        fn = _boschloo_p if test == "boschloo" else _fisher_p
-        return np.array([[fn(a, n1, b, n2) for b in range(n2 + 1)] for a in range(n1 + 1)])
-    return pvalues_all_tables(n1, n2, test=test)
-
-
-def _newcombe(x1: int, n1: int, x2: int, n2: int, cl: float) -> tuple[float, float]:
-    if n1 == 0 or n2 == 0:
-        return (math.nan, math.nan)
-    try:
-        from natexp.causal.intervals import risk_difference_ci
-    except ImportError:  # pragma: no cover - fallback while intervals.py is absent
-        from statsmodels.stats.proportion import confint_proportions_2indep
-
-        lo, hi = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff",
-                                            alpha=1 - cl)
-        return (float(lo), float(hi))
-    return risk_difference_ci(x1, n1, x2, n2, method="newcombe", confidence_level=cl).ci
-
-
-def _exact_rd_ci(x1: int, n1: int, x2: int, n2: int, cl: float) -> tuple[float, float]:
-    if n1 == 0 or n2 == 0:
-        return (math.nan, math.nan)
-    try:
-        from natexp.causal.unconditional import exact_unconditional_ci
-    except ImportError:  # pragma: no cover - no library has this interval
-        return (math.nan, math.nan)
-    return exact_unconditional_ci(x1, n1, x2, n2, measure="rd", confidence_level=cl).ci
-
-
-# --------------------------------------------------------------------------------------------
-# containers
-
-
-@dataclass(frozen=True, eq=False)
-class SensitivityTable:
-    """An immutable table of sensitivity results (one row per scenario) with a headline.
-
-    Attributes
-    ----------
-    method : str
-        Stable machine name, e.g. ``"sensitivity.leave_one_area_out"``.
-    title : str
-        Human-readable title.
-    frame : polars.DataFrame
-        One row per scenario (:meth:`to_polars` returns a copy).
-    headline : Result or None
-        The reference estimate the scenarios are compared with.
-    notes : tuple of str
-        Caveats and findings in words.
-    meta : Mapping
-        Settings (read-only).
-
-    Examples
-    --------
-    >>> t = SensitivityTable("demo", "Demo", pl.DataFrame({"a": [1, 2]}))
-    >>> t.to_dict()["table"]
-    [{'a': 1}, {'a': 2}]
-    """
-
-    method: str
-    title: str
-    frame: pl.DataFrame
-    headline: Result | None = None
-    notes: tuple[str, ...] = ()
-    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "notes", tuple(self.notes))
-        object.__setattr__(self, "meta", _freeze(dict(self.meta)))
-
-    def to_polars(self) -> pl.DataFrame:
-        """Return a copy of the table."""
-        return self.frame.clone()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict: ``method``, ``title``, ``headline``, ``table`` (records),
-        ``notes`` and ``meta``."""
-        return {
-            "method": self.method,
-            "title": self.title,
-            "headline": None if self.headline is None else self.headline.to_dict(),
-            "table": self.frame.to_dicts(),
-            "notes": list(self.notes),
-            "meta": _plain(self.meta),
-        }
-
-    def summary(self) -> str:
-        """Plain-text title, headline, table and notes."""
-        lines = [self.title]
-        if self.headline is not None:
-            lines.append(self.headline.summary())
-        with pl.Config(tbl_rows=100, tbl_cols=30, tbl_width_chars=160,
-                       float_precision=4, tbl_hide_dataframe_shape=True):
-            lines.append(str(self.frame))
-        lines.extend(f"- {n}" for n in self.notes)
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        head = f"<strong>{html.escape(self.title)}</strong>"
-        if self.headline is not None:
-            head += f"<p>{html.escape(self.headline.summary())}</p>"
-        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
-        return f"<div class='natexp-result'>{head}{_html_frame(self.frame)}{notes}</div>"
-
-
-# --------------------------------------------------------------------------------------------
 # non-response: counts, Manski bounds, tipping point
 
 
@@ -282,7 +122,7 @@ def _check_nonresponse(x1, r1, m1, x2, r2, m2) -> NonresponseCounts:
     return NonresponseCounts(x1, r1, m1, x2, r2, m2)
 
 
-def nonresponse_counts(cohort: Cohort, outcome: str = "chas_support", *,
+def nonresponse_counts(cohort: Cohort, *, outcome: str,
                        reached: str = "followup_reached") -> NonresponseCounts:
     """Outcome among the reached, reached and unreached families per arm of a cohort.
 
@@ -306,7 +146,8 @@ def nonresponse_counts(cohort: Cohort, outcome: str = "chas_support", *,
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                    outcome="chas_support")
     NonresponseCounts(x1=4, r1=20, m1=26, x2=2, r2=15, m2=24)
     """
     from natexp.data.cohort import arm_counts
@@ -1199,7 +1040,7 @@ def _fields(r: Result) -> dict[str, Any]:
 # leave one area out
 
 
-def leave_one_area_out(cohort: Cohort, *, outcome: str = "chas_support",
+def leave_one_area_out(cohort: Cohort, *, outcome: str,
                        among: str | None = "followup_reached",
                        confidence_level: float = 0.95) -> SensitivityTable:
     """The risk difference with each area of the rollout dropped in turn.
@@ -1235,7 +1076,8 @@ def leave_one_area_out(cohort: Cohort, *, outcome: str = "chas_support",
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                        outcome="chas_support")
     >>> t.frame.height, t.frame["n1"][0], t.frame["n2"][0]
     (14, 20, 15)
     """
@@ -1455,14 +1297,13 @@ class SensitivitySuite:
 
 def treated_units(cohort: Cohort, unit: str = "area") -> list[str]:
     """The units of the cohort's rollout in the treated role (the design's treatment counties
-    for ``oxon_vs_rest``; the units live by the end of the window otherwise)."""
-    from natexp.causal.randomization import _schedule
-
+    for a design of kind ``treated_counties``; the units live by the end of the window for a
+    ``staggered`` design)."""
     _, _, _, role = _schedule(cohort)
     return [str(u) for u, r in zip(cohort.rollout[unit].to_list(), role, strict=True) if r]
 
 
-def primary_estimand(cohort: Cohort, outcome: str = "chas_support",
+def primary_estimand(cohort: Cohort, *, outcome: str,
                      reached: str = "followup_reached") -> dict[str, str]:
     """The primary estimand of a cohort in words, with its counts computed from the cohort.
 
@@ -1472,7 +1313,8 @@ def primary_estimand(cohort: Cohort, outcome: str = "chas_support",
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), Design()))["population"]
+    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                  outcome="chas_support")["population"]
     'the 35 of 85 identified families reached by the follow-up call (followup_reached)'
     """
     from natexp.data.cohort import arm_counts
@@ -1488,7 +1330,7 @@ def primary_estimand(cohort: Cohort, outcome: str = "chas_support",
             "conditional_on": "being reached by the follow-up call", "unit": "family"}
 
 
-def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
+def sensitivity_suite(cohort: Cohort, *, outcome: str,
                       reached: str = "followup_reached", confidence_level: float = 0.95,
                       assignments: Sequence[Any] | None = None,
                       placebo_months: Sequence[int] = (3, 6, 9, 12),
@@ -1531,6 +1373,7 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
     >>> from natexp.causal.assignment import AssignmentSpec
     >>> fam, _ = generate()
     >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(), Design()),
+    ...                           outcome="chas_support",
     ...                           assignments=[AssignmentSpec("county", block="county")],
     ...                           placebo_months=[6])
     >>> suite.nonresponse.counts
@@ -1538,17 +1381,10 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
     >>> suite.randomization.extra["assignment_space"]["size"]
     3
     """
-    from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
-    from natexp.causal.randomization import (
-        placebo_in_space,
-        placebo_in_time,
-        unit_randomization_test,
-    )
-
     cl = _check_level(confidence_level)
     specs = list(assignments) if assignments else [AssignmentSpec("any_areas")]
-    est = primary_estimand(cohort, outcome, reached)
-    counts = nonresponse_counts(cohort, outcome, reached=reached)
+    est = primary_estimand(cohort, outcome=outcome, reached=reached)
+    counts = nonresponse_counts(cohort, outcome=outcome, reached=reached)
     tp = tipping_point(*counts, confidence_level=cl)
     pm = delta_tipping_point(*counts, confidence_level=cl)
     pm = SensitivityTable(pm.method, pm.title, pm.frame, pm.headline, pm.notes,

@@ -1,8 +1,9 @@
 """Staggered-rollout panel estimators: TWFE, Callaway-Sant'Anna ATT(g,t), few-cluster inference.
 
-Operation Paramount went live area by area, so areas not yet live are a comparison group. This
-module estimates programme effects on an area x period panel (:mod:`natexp.data.panel`) or on any
-long panel normalised by :func:`natexp.data.panel.panel_from_frame`.
+A programme that goes live area by area (as the example study, Operation Paramount, did) leaves
+areas not yet live as a comparison group. This module estimates programme effects on an area x
+period panel (:mod:`natexp.data.panel`) or on any long panel normalised by
+:func:`natexp.data.panel.panel_from_frame`.
 
 Estimators
 ----------
@@ -45,9 +46,9 @@ output on ``mpdta``. The WCR bootstrap is written here too (``wildboottest`` and
 are outside that list, and neither bootstraps Callaway-Sant'Anna aggregates); the tests check it
 against ``wildboottest``'s full enumeration and the CR1 conventions against ``pyfixest``.
 
-Whenever a treated cohort contains a single unit (in Paramount, Oxford went live alone), every
-result carries a diagnostic: influence-function and cluster-robust standard errors then ignore the
-cohort's own variability and are over-precise.
+Whenever a treated cohort contains a single unit (in the example study one district went live
+alone), every result carries a diagnostic: influence-function and cluster-robust standard errors
+then ignore the cohort's own variability and are over-precise.
 """
 
 from __future__ import annotations

@@ -390,12 +390,8 @@ def _unconditional(x1, n1, x2, n2, cl, alternative, include: bool) -> dict[str, 
     if not include:
         return {k: _placeholder(k, n, alternative, "not computed (include_unconditional=False)")
                 for k in names}
-    try:
-        from natexp.causal import unconditional as uc
-    except ImportError:
-        return {k: _placeholder(k, n, alternative,
-                                "natexp.causal.unconditional is not available in this install")
-                for k in names}
+    from natexp.causal import unconditional as uc
+
     calls = {
         "test.barnard_pooled": lambda: uc.barnard(x1, n1, x2, n2, pooled=True,
                                                   alternative=alternative),

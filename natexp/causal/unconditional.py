@@ -53,20 +53,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextlib import nullcontext
 from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln, xlog1py, xlogy
+from threadpoolctl import threadpool_limits
 
 from natexp.causal._counts import as_count, check_two_binomials
 from natexp.causal.result import ALTERNATIVES, InvalidInputError, Result
-
-try:  # optional: installed with scikit-learn; see _one_blas_thread
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
 
 __all__ = [
     "barnard",
@@ -755,14 +750,12 @@ def _check_null(measure: str, null: float | None) -> float:
 
 
 def _one_blas_thread():
-    """Context limiting BLAS to one thread (if threadpoolctl is installed).
+    """Context limiting BLAS to one thread (threadpoolctl).
 
     Inverting the test evaluates a few hundred small (grid x n1) @ (n1 x n2) products; OpenBLAS
     threads only add overhead at that size, and on a busy 2-core machine made the n = 100
     interval 2-3 times slower (measured: 0.7 s with one thread, 1.8-2.4 s with two).
     """
-    if threadpool_limits is None:
-        return nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
 _CI_XTOL = 1e-9

@@ -168,7 +168,7 @@ def test_block_randomization_equals_scipy_permutation_test(statistic):
         ref = permutation_test((t_ids, u_ids), f, permutation_type="independent",
                                vectorized=False, n_resamples=np.inf, alternative="greater")
         mine = unit_randomization_test(c, space, statistic=statistic, alternative=alternative,
-                                       confidence_level=0.5)
+                                       confidence_level=0.5, outcome="chas_support")
         assert mine.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
         assert mine.estimate == pytest.approx(stat(t_ids, u_ids), rel=1e-12)
         assert mine.extra["assignment_space"]["size"] == 15
@@ -189,20 +189,21 @@ def test_area_randomization_equals_scipy_over_areas():
     ref = permutation_test((np.arange(4.0), np.arange(4.0, 12.0)), stat,
                            permutation_type="independent", vectorized=False,
                            n_resamples=np.inf, alternative="greater")
-    mine = unit_randomization_test(c, space)
+    mine = unit_randomization_test(c, space, outcome="chas_support")
     assert space.size == 495 and mine.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
 
 
 def test_primary_statistic_is_the_primary_comparison(default):
     c, ox = default
     space = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"), ox)
-    d = unit_randomization_distribution(c, space)
+    d = unit_randomization_distribution(c, space, outcome="chas_support")
     (x1, n1), (x2, n2) = arm_counts(c, "chas_support").values()
     assert d.row(0, named=True)["x1"] == x1 and d.row(0, named=True)["n1"] == n1
     assert d.row(0, named=True)["x2"] == x2 and d.row(0, named=True)["n2"] == n2
     assert d["rd"][0] == pytest.approx(x1 / n1 - x2 / n2)
     assert (d["n1"] + d["n2"] == n1 + n2).all()  # the population is held fixed
-    r = unit_randomization_test(c, space, estimand={"population": "reached"})
+    r = unit_randomization_test(c, space, estimand={"population": "reached"},
+                                outcome="chas_support")
     assert r.extra["estimand"]["population"] == "reached"
     assert any("no outcome whatever could reach significance" in g for g in r.diagnostics)
     # p is a multiple of 1/3 and at least the smallest attainable p
@@ -215,7 +216,7 @@ def test_most_extreme_outcome_attains_one_over_size():
     c = _cohort(_families(per_area), _schedule())
     space = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
                                   TREATED)
-    r = unit_randomization_test(c, space)
+    r = unit_randomization_test(c, space, outcome="chas_support")
     assert r.estimate == 1.0 and r.pvalue == pytest.approx(1 / 15)
     assert r.extra["smallest_achievable"] == pytest.approx(1 / 15)
 
@@ -234,7 +235,7 @@ def test_design_that_also_assigns_by_time_is_not_tested():
     assert arm_counts(c, "chas_support")["control"][1] > 16  # controls in treated areas
     space = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
                                   TREATED)
-    r = unit_randomization_test(c, space)
+    r = unit_randomization_test(c, space, outcome="chas_support")
     assert math.isnan(r.pvalue) and "not a function" in r.note
 
 
@@ -255,7 +256,7 @@ def _holm(p):
 def test_placebo_in_space_uses_control_families_only(default):
     c, ox = default
     space = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"), ox)
-    t = placebo_in_space(c, space)
+    t = placebo_in_space(c, space, outcome="chas_support")
     f = t.frame
     _, (x2, n2) = arm_counts(c, "chas_support").values()
     assert set(f["placebo_block"]) == {"Buckinghamshire", "Berkshire"}
@@ -284,7 +285,7 @@ def test_placebo_in_time_splits_control_families_by_reception():
     c = build_cohort(fam.lazy(), _schedule(), Design(
         treatment_counties=("T1", "T2"), window_start=dt.date(2022, 7, 1),
         window_end=dt.date(2024, 6, 30), followup_date=None, custody_at_followup=False))
-    t = placebo_in_time(c, shifts=[6, 12])
+    t = placebo_in_time(c, shifts=[6, 12], outcome="chas_support")
     f = {r["shift"]: r for r in t.frame.iter_rows(named=True)}
     n_control = arm_counts(c, "chas_support")["control"][1]
     assert n_control == 16  # 8 control areas x 2 families
@@ -292,17 +293,18 @@ def test_placebo_in_time_splits_control_families_by_reception():
     assert (f[12]["x1"], f[12]["n1"], f[12]["x2"], f[12]["n2"]) == (8, 8, 0, 8)
     assert f[12]["p"] == pytest.approx(boschloo_exact([[8, 0], [0, 8]]).pvalue, rel=1e-6)
     with pytest.raises(InvalidInputError):
-        placebo_in_time(c, shifts=[0])
+        placebo_in_time(c, shifts=[0], outcome="chas_support")
 
 
 def test_every_placebo_and_randomization_reports_its_space(default):
     c, ox = default
     space = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"), ox)
-    for t in (placebo_in_space(c, space), placebo_in_time(c)):
+    for t in (placebo_in_space(c, space, outcome="chas_support"),
+              placebo_in_time(c, outcome="chas_support")):
         sp = t.meta["assignment_space"]
         assert {"name", "size", "min_pvalue", "description"} <= set(sp)
         assert {"population", "outcome", "contrast"} <= set(t.meta["estimand"])
-    r = unit_randomization_test(c, space)
+    r = unit_randomization_test(c, space, outcome="chas_support")
     assert {"size", "min_pvalue", "can_reach_significance"} <= set(r.extra["assignment_space"])
 
 

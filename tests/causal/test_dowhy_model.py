@@ -37,17 +37,17 @@ def data():
 @pytest.fixture(scope="module")
 def analysis(data):
     c, kids = data
-    return dowhy_analysis(c, kids, rng=2024, **FAST)
+    return dowhy_analysis(c, kids, rng=2024, **FAST, outcome="chas_support")
 
 
 def test_frame_is_numeric_with_integer_treatment(data):
     c, kids = data
-    df = dowhy_frame(c, kids)
+    df = dowhy_frame(c, kids, outcome="chas_support")
     assert len(df) == 85 and int(df["treatment"].sum()) == 46
     assert str(df["treatment"].dtype) == "int64"  # DoWhy 0.14 + pandas 3 pitfall
     assert set(df.columns) == {"treatment", "chas_support", *COMMON_CAUSES, "area", "go_live"}
     assert int(df["chas_support"].sum()) == 10  # 8 + 2 among the identified
-    reached = dowhy_frame(c, kids, among="followup_reached")
+    reached = dowhy_frame(c, kids, among="followup_reached", outcome="chas_support")
     assert len(reached) == 35 and int(reached["chas_support"].sum()) == 6  # 4 + 2 (Fig. 7-8)
 
 
@@ -64,14 +64,15 @@ def test_graph_and_identification(analysis):
     assert "tests something" in analysis.interpretation["unobserved_common_cause"]
     assert "backdoor" in analysis.estimand
     assert set(analysis.adjustment_set) <= set(COMMON_CAUSES)
-    assert causal_graph().count("->") == 2 + 2 * len(COMMON_CAUSES) + 1
+    assert causal_graph(outcome="chas_support").count("->") == 2 + 2 * len(COMMON_CAUSES) + 1
 
 
 def test_estimate_equals_statsmodels_ols(data, analysis):
     # reference: statsmodels OLS of the outcome on an intercept, the treatment and the
     # adjustment set, run live (the linear probability model DoWhy's estimator fits)
     c, kids = data
-    df = dowhy_frame(c, kids, among="followup_reached")  # dowhy_analysis's default population
+    # dowhy_analysis's default population
+    df = dowhy_frame(c, kids, among="followup_reached", outcome="chas_support")
     x = sm.add_constant(df[["treatment", *analysis.adjustment_set]].astype(float))
     fit = sm.OLS(df["chas_support"].astype(float), x).fit()
     est = analysis.estimate
@@ -143,7 +144,7 @@ def test_refuters_run_and_are_deterministic(data, analysis):
     # the subsets differ from one another (an int seed would repeat one subset 20 times)
     assert refs["data_subset"].pvalue > 0
     state = np.random.get_state()[1].copy()  # noqa: NPY002 (DoWhy uses the legacy global)
-    again = dowhy_analysis(c, kids, rng=2024, **FAST)
+    again = dowhy_analysis(c, kids, rng=2024, **FAST, outcome="chas_support")
     assert np.array_equal(np.random.get_state()[1], state)  # noqa: NPY002 (restored)
     assert again.to_dict() == analysis.to_dict()  # same seed -> identical results
     json.dumps(analysis.to_dict())
@@ -155,4 +156,4 @@ def test_refuters_run_and_are_deterministic(data, analysis):
 def test_invalid_method(data):
     c, kids = data
     with pytest.raises(InvalidInputError):
-        dowhy_analysis(c, kids, method="iv.instrumental_variable")
+        dowhy_analysis(c, kids, method="iv.instrumental_variable", outcome="chas_support")

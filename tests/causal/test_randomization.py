@@ -59,7 +59,7 @@ def _cohort(families, schedule):
 
 def test_observed_statistic_is_the_cohort_difference(default):
     _, c = default
-    r = randomization_test(c)
+    r = randomization_test(c, outcome="chas_support")
     ac = arm_counts(c, "chas_support", among=None)
     (x1, n1), (x2, n2) = ac["treatment"], ac["control"]
     assert (x1, n1, x2, n2) == (8, 46, 2, 39)
@@ -71,7 +71,7 @@ def test_observed_statistic_is_the_cohort_difference(default):
     assert r.extra["treated_areas"] == ("Oxford", "Cherwell", "South Oxfordshire",
                                         "Vale of White Horse", "West Oxfordshire")
     json.dumps(r.to_dict())
-    reached = randomization_test(c, among="followup_reached")
+    reached = randomization_test(c, among="followup_reached", outcome="chas_support")
     assert reached.estimate == pytest.approx(4 / 20 - 2 / 15)
 
 
@@ -95,7 +95,7 @@ def _swap_schedule(base: pl.DataFrame, chosen: list[str], treated0: list[str]) -
 def test_engine_agrees_with_build_cohort_on_permuted_schedules(default, among):
     # consistency with natexp.data.cohort.assign, the authoritative arm rule
     fam, c = default
-    dist = randomization_distribution(c, among=among)
+    dist = randomization_distribution(c, among=among, outcome="chas_support")
     treated0 = dist["treated_areas"][0].to_list()
     base = load_rollout()
     for i in [0, 1, 17, 300, 641, 1000, 1286]:
@@ -110,7 +110,7 @@ def test_phase_selection_is_respected(default):
     fam, _ = default
     design = Design(phases=(1, 2, 3, 6))
     c = build_cohort(fam.lazy(), load_rollout(), design)
-    dist = randomization_distribution(c)
+    dist = randomization_distribution(c, outcome="chas_support")
     base = load_rollout()
     treated0 = dist["treated_areas"][0].to_list()
     for i in [0, 5, 900]:
@@ -129,13 +129,14 @@ def test_most_extreme_table_gives_one_over_number_of_assignments():
     # 1 - 0 = 1, attained by no other assignment -> p = 1 / C(13, 5)
     fam = _families({a: [a in TREATED] * 3 for a in AREAS})
     c = _cohort(fam, _schedule())
-    r = randomization_test(c)
+    r = randomization_test(c, outcome="chas_support")
     assert r.estimate == 1.0
     assert r.pvalue == pytest.approx(1 / 1287)
     assert r.extra["smallest_achievable"] == pytest.approx(1 / 1287)
     for alternative in ("greater", "two-sided"):
-        assert randomization_test(c, alternative=alternative).pvalue == pytest.approx(1 / 1287)
-    assert randomization_test(c, alternative="less").pvalue == 1.0
+        r = randomization_test(c, alternative=alternative, outcome="chas_support")
+        assert r.pvalue == pytest.approx(1 / 1287)
+    assert randomization_test(c, alternative="less", outcome="chas_support").pvalue == 1.0
 
 
 def test_pvalue_equals_scipy_permutation_test_over_areas():
@@ -162,7 +163,7 @@ def test_pvalue_equals_scipy_permutation_test_over_areas():
                 "less": lambda t, u: -rd(t, u)}[alternative]
         ref = permutation_test((ids_t, ids_c), stat, permutation_type="independent",
                                vectorized=False, n_resamples=np.inf, alternative="greater")
-        mine = randomization_test(c, alternative=alternative)
+        mine = randomization_test(c, alternative=alternative, outcome="chas_support")
         assert mine.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
         assert mine.estimate == pytest.approx(rd(ids_t, ids_c))
 
@@ -171,7 +172,7 @@ def test_few_assignments_warn_honestly():
     areas = AREAS[:4]
     fam = _families({a: [a == "A", False] for a in areas})
     c = _cohort(fam, _schedule(treated=["A"], areas=areas))
-    r = randomization_test(c)
+    r = randomization_test(c, outcome="chas_support")
     assert r.extra["n_assignments"] == 4
     assert r.pvalue == pytest.approx(0.25)
     assert any("cannot reach significance" in d for d in r.diagnostics)
@@ -180,13 +181,15 @@ def test_few_assignments_warn_honestly():
 
 def test_monte_carlo_when_too_many_and_seeded(default):
     _, c = default
-    a = randomization_test(c, max_assignments=100, n_draws=300, rng=3)
-    b = randomization_test(c, max_assignments=100, n_draws=300, rng=np.random.default_rng(3))
+    a = randomization_test(c, max_assignments=100, n_draws=300, rng=3, outcome="chas_support")
+    b = randomization_test(c, max_assignments=100, n_draws=300, rng=np.random.default_rng(3),
+                           outcome="chas_support")
     assert a.to_dict() == b.to_dict()
     assert a.extra["exact"] is False and a.extra["n_evaluated"] == 301
     assert any("Monte Carlo" in d for d in a.diagnostics)
     # p = (1 + hits) / (1 + draws) with hits among the draws
-    dist = randomization_distribution(c, max_assignments=100, n_draws=300, rng=3)
+    dist = randomization_distribution(c, max_assignments=100, n_draws=300, rng=3,
+                                      outcome="chas_support")
     obs = abs(dist["rd"][0])
     hits = int((dist["rd"].slice(1).abs() >= obs - 1e-12).sum())
     assert a.pvalue == pytest.approx((1 + hits) / 301)
@@ -195,17 +198,17 @@ def test_monte_carlo_when_too_many_and_seeded(default):
 def test_invalid_input(default):
     _, c = default
     with pytest.raises(InvalidInputError):
-        randomization_test(c, alternative="both")
+        randomization_test(c, alternative="both", outcome="chas_support")
     with pytest.raises(InvalidInputError):
-        randomization_test(c, treated_areas=["Atlantis"])
+        randomization_test(c, treated_areas=["Atlantis"], outcome="chas_support")
     with pytest.raises(InvalidInputError):
-        randomization_test(c, treated_areas=[])
+        randomization_test(c, treated_areas=[], outcome="chas_support")
 
 
 def test_empty_arm_is_noted():
     # no control family anywhere in the observed cohort: nothing to test
     fam = _families({a: [True] for a in TREATED})
-    r = randomization_test(_cohort(fam, _schedule()))
+    r = randomization_test(_cohort(fam, _schedule()), outcome="chas_support")
     assert math.isnan(r.pvalue) and "empty" in r.note
 
 
@@ -214,7 +217,7 @@ def test_empty_arm_is_noted():
 
 def test_placebo_shift_zero_is_the_observed(default):
     _, c = default
-    t = placebo_go_live(c)
+    t = placebo_go_live(c, outcome="chas_support")
     f = t.frame
     assert f["shift"].to_list() == list(range(-12, 13))
     obs = f.filter(pl.col("observed")).row(0, named=True)
@@ -236,6 +239,6 @@ def test_placebo_shift_equals_a_hand_shifted_schedule(default):
                             "go_live": later.get(r["area"], "2022-07-01"), "phase": r["phase"]}
                            for r in load_rollout().iter_rows(named=True)])
     ac = arm_counts(build_cohort(fam.lazy(), sched, Design()), "chas_support", among=None)
-    row = placebo_go_live(c, shifts=[1]).frame.row(0, named=True)
+    row = placebo_go_live(c, shifts=[1], outcome="chas_support").frame.row(0, named=True)
     assert (row["x1"], row["n1"]) == ac["treatment"]
     assert (row["x2"], row["n2"]) == ac["control"]

@@ -56,7 +56,7 @@ def grid() -> TippingPoint:
 
 def test_nonresponse_counts_reproduce_the_published_flow(cohort):
     # 35 reached (20 / 15) of 85 identified; uptake 4/20 vs 2/15 (report, Figures 7-8)
-    assert nonresponse_counts(cohort) == NonresponseCounts(*PUBLISHED)
+    assert nonresponse_counts(cohort, outcome="chas_support") == NonresponseCounts(*PUBLISHED)
 
 
 # ------------------------------------------------------------------ Manski bounds
@@ -414,7 +414,7 @@ def test_evalues_2x2_uses_scipy_katz_interval():
 
 
 def test_leave_one_area_out_default(cohort):
-    t = leave_one_area_out(cohort)
+    t = leave_one_area_out(cohort, outcome="chas_support")
     assert isinstance(t, SensitivityTable)
     f = t.frame
     assert f.height == 14 and f["dropped_area"][0] is None
@@ -443,7 +443,7 @@ def test_leave_out_an_area_without_families_changes_nothing():
         [{"name": a["area"], "county": a["county"], "go_live": a["go_live"],
           "phase": a["phase"]} for a in areas]
         + [{"name": "Nowhere", "county": "Berkshire", "go_live": None, "phase": 6}])
-    t = leave_one_area_out(build_cohort(fam.lazy(), schedule, Design()))
+    t = leave_one_area_out(build_cohort(fam.lazy(), schedule, Design()), outcome="chas_support")
     full = t.frame.row(0, named=True)
     empty = t.frame.filter(pl.col("dropped_area") == "Nowhere").row(0, named=True)
     for col in ("x1", "n1", "x2", "n2", "rd", "newcombe_low", "newcombe_high", "exact_low",
@@ -454,7 +454,7 @@ def test_leave_out_an_area_without_families_changes_nothing():
 
 
 def test_leave_one_area_out_among_identified(cohort):
-    t = leave_one_area_out(cohort, among=None)
+    t = leave_one_area_out(cohort, among=None, outcome="chas_support")
     full = t.frame.row(0, named=True)
     assert (full["x1"], full["n1"], full["x2"], full["n2"]) == (8, 46, 2, 39)
 
@@ -472,7 +472,8 @@ def test_leave_one_area_out_empty_arm_is_noted():
     sub = fam.filter(~pl.col("area").is_in(
         c.members.filter(pl.col("arm") == "control").select("area").collect()["area"]
         .unique().to_list()) | (pl.col("area") == only))
-    t = leave_one_area_out(build_cohort(sub.lazy(), load_rollout(), Design()), among=None)
+    t = leave_one_area_out(build_cohort(sub.lazy(), load_rollout(), Design()), among=None,
+                           outcome="chas_support")
     row = t.frame.filter(pl.col("dropped_area") == only).row(0, named=True)
     assert row["n2"] == 0 and math.isnan(row["rd"]) and math.isnan(row["newcombe_low"])
     assert "empty" in row["note"]
