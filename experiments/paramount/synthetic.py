@@ -1,10 +1,15 @@
-"""The embedded SYNTHETIC dataset: families and children whose margins equal the published tables.
+"""Operation Paramount's synthetic data: families and children whose margins equal the report.
+
+This is the example study's **synthetic-data hook** (``synthetic.hook: "synthetic.py:generate"``
+in ``conf/study/paramount.yaml``). natexp loads it from this folder with
+:func:`natexp.data.synthetic.load_hook` when a run has no data paths; the library itself never
+imports it, and a study without a hook gets natexp's generic generator
+(:func:`natexp.data.synthetic.generate_for`).
 
 Real record-level data of Operation Paramount is confidential and is never in this repository.
-natexp instead ships a generator that builds, from a seed, a synthetic ``families`` and
-``children`` table in the input contract (DESIGN.md) whose counts reproduce what Bekaert,
-Olphin, Massie & Norris (2025), *What Works Series: Operation Paramount*, Thames Valley Violence
-Prevention Partnership, published:
+This generator builds, from a seed, a synthetic ``families`` and ``children`` table in the input
+contract (DESIGN.md) whose counts reproduce what Bekaert, Olphin, Massie & Norris (2025), *What
+Works Series: Operation Paramount*, Thames Valley Violence Prevention Partnership, published:
 
 * Appendix B (639 children by sex of the imprisoned parent: carer, CWCF, SGO);
 * Methodology: 85 families in the natural-experiment cohort, 35 reached by phone;
@@ -22,11 +27,8 @@ the exact published counts), fully vectorised so that ten million families fit i
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -35,7 +37,7 @@ import polars as pl
 
 from natexp.causal.result import InvalidInputError
 
-__all__ = ["STUDY", "StudyParameters", "generate", "write"]
+__all__ = ["STUDY", "StudyParameters", "generate"]
 
 _REPORT = (
     "Bekaert, S., Olphin, T., Massie, R. & Norris, J. (2025) What Works Series: Operation "
@@ -301,7 +303,6 @@ _FAMILY_COLUMNS = (
 )
 _NULL_DAY = np.iinfo(np.int32).min
 _EPOCH = dt.date(1970, 1, 1)
-_EXCEL_MAX_ROWS = 1_048_575
 
 
 def _day(d: dt.date) -> int:
@@ -330,8 +331,9 @@ def _shuffled(rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
 def _check_rollout(rollout: Any) -> pl.DataFrame:
     if rollout is None:
         from natexp.data.rollout import load_rollout
+        from natexp.paths import CONF_DIR
 
-        return load_rollout()
+        return load_rollout(CONF_DIR / "rollout" / "thames_valley.yaml")
     if isinstance(rollout, pl.LazyFrame):
         rollout = rollout.collect()
     if not isinstance(rollout, pl.DataFrame):
@@ -425,8 +427,9 @@ def generate(
     n_families: int | None = None,
     rollout: pl.DataFrame | None = None,
     uptake_effect: float = 0.10,
-    as_of: dt.date = dt.date(2025, 12, 31),
+    as_of: dt.date | None = None,
     followup: bool = True,
+    **_ignored: Any,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return synthetic ``(families, children)`` frames in natexp's input contract.
 
@@ -449,14 +452,17 @@ def generate(
         True effect of the area being live at reception on the probability of earlier support
         uptake (``chas_support``), applied to every family except the reached ones, whose uptake
         is fixed by Figures 7-9. Uptake is ``0.06 + uptake_effect`` where live, ``0.06`` where not.
-    as_of : datetime.date
-        Extract date: every date is on or before it. At least 2025-06-30.
+    as_of : datetime.date or None
+        Extract date: every date is on or before it. At least 2025-06-30; None: 2025-12-31.
     followup : bool
         True (default): the follow-up call of the natural experiment, with the published
         Figure 6-11 counts (scaled with ``n_families``). False: no family is in the call list
         (every follow-up column null) and every family's uptake follows the ``uptake_effect``
         model, so the true effect of going live is exactly ``uptake_effect`` (used by the
         staggered-rollout experiment, whose estimators are checked against it).
+    **_ignored
+        The other keywords natexp passes every hook (``study``, ``design``): this generator
+        is fitted to the published tables and does not read them.
 
     Returns
     -------
@@ -483,6 +489,8 @@ def generate(
     >>> big.height
     2000
     """
+    if as_of is None:
+        as_of = dt.date(2025, 12, 31)
     n = _check_args(seed, n_families, uptake_effect, as_of)
     effect = float(uptake_effect)
     rollout = _check_rollout(rollout)
@@ -733,70 +741,3 @@ def _children_frame(n: int, size: np.ndarray, kind: np.ndarray, age: np.ndarray)
         pl.col("cwcf"),
         pl.col("sgo"),
     )
-
-
-def write(
-    out_dir: str | os.PathLike[str],
-    *,
-    seed: int = 20250101,
-    n_families: int | None = None,
-    fmt: str = "parquet",
-    **kw: Any,
-) -> dict[str, Path]:
-    """Generate the synthetic dataset and write ``families.<ext>`` and ``children.<ext>``.
-
-    Each file is written to a temporary file in ``out_dir`` and renamed into place only when
-    complete, so a failure never leaves a half-written file behind.
-
-    Parameters
-    ----------
-    out_dir : path-like
-        Folder to write into (created if missing).
-    seed, n_families : int, int or None
-        As in :func:`generate`.
-    fmt : {"parquet", "csv", "xlsx"}
-        File format. Excel holds at most 1,048,575 data rows per sheet.
-    **kw
-        Passed to :func:`generate` (``rollout``, ``uptake_effect``, ``as_of``).
-
-    Returns
-    -------
-    dict of str to Path
-        ``{"families": ..., "children": ...}``.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     paths = write(d, fmt="csv")
-    ...     sorted(p.name for p in paths.values())
-    ['children.csv', 'families.csv']
-    """
-    if fmt not in ("parquet", "csv", "xlsx"):
-        raise InvalidInputError(f"fmt must be 'parquet', 'csv' or 'xlsx', got {fmt!r}")
-    families, children = generate(seed=seed, n_families=n_families, **kw)
-    if fmt == "xlsx" and max(families.height, children.height) > _EXCEL_MAX_ROWS:
-        raise InvalidInputError(
-            f"xlsx holds at most {_EXCEL_MAX_ROWS} rows per sheet; use parquet or csv"
-        )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    targets = {"families": out / f"families.{fmt}", "children": out / f"children.{fmt}"}
-    temps: dict[str, Path] = {}
-    try:
-        for name, frame in (("families", families), ("children", children)):
-            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=f".{fmt}.tmp")
-            os.close(fd)
-            temps[name] = Path(tmp)
-            if fmt == "parquet":
-                frame.write_parquet(tmp)
-            elif fmt == "csv":
-                frame.write_csv(tmp)
-            else:
-                frame.write_excel(tmp, worksheet=name)
-        for name, tmp in temps.items():
-            os.replace(tmp, targets[name])
-    finally:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
-    return targets
