@@ -55,6 +55,7 @@ __all__ = [
     "generate",
     "generate_for",
     "load_hook",
+    "statement",
     "write",
 ]
 
@@ -147,6 +148,26 @@ def _as_study(study: Any) -> Any:
     if isinstance(study, Mapping):
         return Study.from_dict(study)
     raise InvalidInputError("study must be a natexp.study.Study or a study mapping")
+
+
+def statement(study: Any) -> str:
+    """What every output says about synthetic data of ``study`` (its own words, else natexp's).
+
+    Examples
+    --------
+    >>> from natexp.study import Study
+    >>> statement(Study.from_dict({"name": "demo"}))[:60]
+    'SYNTHETIC DATA: these results come from synthetic data drawn'
+    """
+    study = _as_study(study)
+    if study.synthetic.statement:
+        return study.synthetic.statement
+    if study.synthetic.hook:
+        source = f"the study's own synthetic-data generator ({study.synthetic.hook})"
+    else:
+        source = "natexp's generic generator for this study's rollout and columns"
+    return (f"SYNTHETIC DATA: these results come from synthetic data drawn by {source}, from "
+            "a seed. They are not real records and say nothing about real families.")
 
 
 # --------------------------------------------------------------------------- hooks
@@ -242,6 +263,7 @@ def generate(
     followup: bool = True,
     study: Any = None,
     design: Any = None,
+    study_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return SYNTHETIC ``(families, children)`` frames for a study and a rollout.
 
@@ -270,6 +292,8 @@ def generate(
     design : natexp.data.cohort.Design, optional
         The design; the generic generator covers its window and calls the families of its
         cohort.
+    study_dir : path-like, optional
+        The study's folder holding its hook file (default ``experiments/<study name>/``).
 
     Returns
     -------
@@ -294,7 +318,7 @@ def generate(
     kw = {"rollout": rollout, "study": study, "seed": seed, "n_families": n_families,
           "uptake_effect": uptake_effect, "followup": followup, "as_of": as_of,
           "design": design}
-    hook = load_hook(study)
+    hook = load_hook(study, study_dir=study_dir)
     if hook is None:
         return generate_for(**kw)
     out = hook(**kw)

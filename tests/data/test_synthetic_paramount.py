@@ -1,4 +1,8 @@
-"""Tests of the synthetic default dataset against the numbers the report published.
+"""Tests of the example study's synthetic dataset against the numbers the report published.
+
+The data come from the study's own hook, ``experiments/paramount/synthetic.py`` (declared as
+``synthetic.hook`` in ``conf/study/paramount.yaml``), through :func:`natexp.data.synthetic.generate`
+with no arguments (the default study).
 
 Source of every typed number, unless said otherwise: Bekaert, S., Olphin, T., Massie, R. &
 Norris, J. (2025) What Works Series: Operation Paramount, Thames Valley Violence Prevention
@@ -9,6 +13,7 @@ report's Methodology rule, independent of any natexp cohort module.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import polars as pl
 import pytest
@@ -16,7 +21,10 @@ from scipy.stats import chi2_contingency
 
 from natexp.causal.result import InvalidInputError
 from natexp.data.rollout import load_rollout, rollout_frame
-from natexp.data.synthetic import STUDY, generate, write
+from natexp.data.synthetic import default_study, generate, load_hook, write
+
+HOOK = load_hook(default_study())
+STUDY = sys.modules[HOOK.__module__].STUDY
 
 # Methodology: "incarcerated between 1st July 2022 and 30th June 2024 ... still in custody".
 WINDOW_START, WINDOW_END = dt.date(2022, 7, 1), dt.date(2024, 6, 30)
@@ -325,6 +333,13 @@ def test_contract_types_and_keys(data):
     assert families["release_date"].max() <= AS_OF
     assert count(families, pl.col("release_date") < pl.col("reception_date")) == 0
     # children of a family share its parent_sex by construction (a family attribute).
+
+
+def test_default_is_the_study_hook(data):
+    # generate() with no arguments is the default study's hook on the default rollout.
+    assert default_study().synthetic.hook == "synthetic.py:generate"
+    fam, chi = HOOK(rollout=load_rollout())
+    assert fam.equals(data[0]) and chi.equals(data[1])
 
 
 def test_deterministic(data, tmp_path):
