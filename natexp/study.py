@@ -308,8 +308,8 @@ class SyntheticSpec:
     ``seed``, ``n_families``, ``uptake_effect``, ``followup``, ``as_of`` and ``design`` that
     returns ``(families, children)`` polars frames (:func:`natexp.data.synthetic.load_hook`);
     None: natexp's generic generator (:func:`natexp.data.synthetic.generate_for`).
-    ``statement``: what every output says about such data (it must begin "SYNTHETIC DATA");
-    empty: natexp's own words for the hook or the generic generator.
+    ``statement``: what every output says about the hook's data (it must begin "SYNTHETIC
+    DATA"); empty, or no hook: natexp's own words naming the generator.
     """
 
     hook: str | None = None

@@ -151,7 +151,10 @@ def _as_study(study: Any) -> Any:
 
 
 def statement(study: Any) -> str:
-    """What every output says about synthetic data of ``study`` (its own words, else natexp's).
+    """What every output says about synthetic data of ``study``.
+
+    The study's own words (``synthetic.statement``) describe its hook's data, so they are used
+    only while the hook is; otherwise natexp names the generator that drew the data.
 
     Examples
     --------
@@ -160,7 +163,7 @@ def statement(study: Any) -> str:
     'SYNTHETIC DATA: these results come from synthetic data drawn'
     """
     study = _as_study(study)
-    if study.synthetic.statement:
+    if study.synthetic.hook and study.synthetic.statement:
         return study.synthetic.statement
     if study.synthetic.hook:
         source = f"the study's own synthetic-data generator ({study.synthetic.hook})"
