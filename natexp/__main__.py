@@ -21,8 +21,12 @@ commands:
                          python -m natexp run --multirun +experiment=oxon_vs_rest design=oxon_vs_rest,staggered
                        With no data paths the embedded SYNTHETIC dataset is used.
                        'python -m natexp run --help' shows Hydra's options and the config.
-  synth --out DIR      write the synthetic dataset (families, children) in the input contract
+  synth --out DIR      write SYNTHETIC data (families, children) in the input contract for a
+                       rollout and a study (default: the default config's), by the study's hook
+                       or natexp's generic generator
+                         [--rollout FILE] [--study FILE] [--study-dir DIR] [--design FILE]
                          [--seed S] [--families N] [--format parquet|csv|xlsx] [--uptake-effect E]
+                         [--no-followup]
   speccurve SWEEP_DIR  one specification-curve table and figure across the runs of a sweep
                          python -m natexp run --multirun +experiment=oxon_vs_rest hydra/launcher=joblib \\
                              design=oxon_vs_rest,staggered design.custody_at_followup=true,false

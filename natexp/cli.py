@@ -93,33 +93,92 @@ def run_main(args: list[str]) -> int:
 
 
 def synth_main(args: list[str]) -> int:
-    """``python -m natexp synth --out DIR [--seed S] [--families N] [--format F]``."""
+    """``python -m natexp synth --out DIR [--rollout FILE] [--study FILE] [--design FILE] ...``.
+
+    Writes SYNTHETIC ``families`` and ``children`` tables for a rollout and a study (default:
+    the ones ``conf/config.yaml`` selects): the study's own hook makes them when it declares
+    one, natexp's generic generator otherwise (docs/synthetic.md). Exit 2, nothing written, on
+    a bad file or argument.
+    """
+    import yaml
+
+    from natexp.data.rollout import load_rollout
     from natexp.data.synthetic import write
+    from natexp.errors import NatexpError
 
     parser = argparse.ArgumentParser(
         prog="python -m natexp synth",
-        description="Write natexp's synthetic dataset (families and children tables in the "
-        "input contract). With default settings its margins equal the report's published "
-        "tables; with --families N it scales, keeping the proportions.",
+        description="Write SYNTHETIC input data (families and children tables in the input "
+        "contract) for a rollout and a study. The study's own hook makes them when it "
+        "declares one (the example study's margins equal its report's published tables); "
+        "otherwise natexp's generic generator draws families over the rollout's areas and "
+        "dates with the study's columns.",
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--rollout", type=Path, default=None,
+                        help="rollout YAML (like conf/rollout/*.yaml); default: the default "
+                        "config's rollout")
+    parser.add_argument("--study", type=Path, default=None,
+                        help="study description YAML (like conf/study/*.yaml); default: the "
+                        "default config's study")
+    parser.add_argument("--study-dir", type=Path, default=None,
+                        help="the study's folder, where its synthetic.hook file is (default: "
+                        "experiments/<study name>/)")
+    parser.add_argument("--design", type=Path, default=None,
+                        help="design YAML (like conf/design/*.yaml): the generic generator "
+                        "covers its window and calls its cohort at follow-up")
     parser.add_argument("--seed", type=int, default=20250101)
     parser.add_argument("--families", type=int, default=None, help="number of families")
     parser.add_argument("--format", choices=("parquet", "csv", "xlsx"), default="parquet")
     parser.add_argument("--uptake-effect", type=float, default=0.10,
                         help="true effect of go-live on uptake probability")
+    parser.add_argument("--no-followup", action="store_true",
+                        help="no follow-up call list (every follow-up column null)")
     try:
         ns = parser.parse_args(args)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
-    if ns.families is not None and ns.families < 1000:
-        # Below 1,000 families the published proportions cannot be kept; the default
-        # (no --families) reproduces the published margins exactly.
-        print("natexp synth: --families must be at least 1000 (omit it for the published "
-              "margins)", file=sys.stderr)
+
+    def read_yaml(path: Path, what: str) -> object:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return yaml.safe_load(fh)
+        except OSError as exc:
+            raise ConfigError(f"{what} {path}: cannot be read ({exc.strerror})") from None
+        except yaml.YAMLError:
+            raise ConfigError(f"{what} {path}: not valid YAML") from None
+
+    try:
+        kw: dict = {}
+        if ns.rollout is not None:
+            if not ns.rollout.is_file():
+                raise ConfigError(f"rollout {ns.rollout}: no such file")
+            kw["rollout"] = load_rollout(ns.rollout)
+        if ns.study is not None:
+            from natexp.study import Study
+
+            kw["study"] = Study.from_dict(read_yaml(ns.study, "study"))
+        if ns.design is not None:
+            from dataclasses import fields
+
+            from natexp.config import DesignConfig
+
+            doc = read_yaml(ns.design, "design")
+            if not isinstance(doc, dict):
+                raise ConfigError(f"design {ns.design}: must be a mapping")
+            allowed = {f.name for f in fields(DesignConfig)}
+            unknown = sorted(set(doc) - allowed)
+            if unknown:
+                raise ConfigError(f"design {ns.design}: unknown key(s) {unknown}")
+            kw["design"] = DesignConfig(**doc).to_design()
+        paths = write(ns.out, seed=ns.seed, n_families=ns.families, fmt=ns.format,
+                      uptake_effect=ns.uptake_effect, followup=not ns.no_followup,
+                      study_dir=ns.study_dir, **kw)
+    except NatexpError as exc:
+        print(f"natexp synth: {exc}", file=sys.stderr)
+        print("natexp synth: nothing was written.", file=sys.stderr)
         return EXIT_USAGE
-    paths = write(ns.out, seed=ns.seed, n_families=ns.families, fmt=ns.format,
-                  uptake_effect=ns.uptake_effect)
+    print("SYNTHETIC DATA (every record invented, none of a real family):")
     for name, path in paths.items():
         print(f"{name}: {path}")
     return EXIT_OK

@@ -161,7 +161,11 @@ def json_safe(value: Any) -> Any:
 
 
 def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, dict]:
-    """Load and validate the inputs named by the config, or the embedded synthetic data.
+    """Load and validate the inputs named by the config, or synthetic data.
+
+    With no data paths the data are SYNTHETIC, drawn for this run's rollout, design and study:
+    by the study's own hook when it declares one (``synthetic.hook``), else by natexp's generic
+    generator (:func:`natexp.data.synthetic.generate`); their description says so.
 
     Returns
     -------
@@ -179,17 +183,19 @@ def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, di
             rows = getattr(inputs, name).select(pl.len()).collect().item()
             desc[name] = {"file": path.name, "rows": rows, "sha256": sha256_file(path)}
         return inputs, desc
-    from natexp.data.synthetic import generate
+    from natexp.data.synthetic import generate, statement
 
     syn = settings.synthetic
+    study = settings.get_study()
     fam, chi = generate(
         seed=syn.seed, n_families=syn.n_families, rollout=rollout,
-        uptake_effect=syn.uptake_effect, followup=syn.followup,
+        uptake_effect=syn.uptake_effect, followup=syn.followup, as_of=as_of,
+        study=study, design=settings.design.to_design(),
     )
     inputs = validate_frames(fam, chi, areas, as_of=as_of)
     desc = {
         "synthetic": True,
-        "statement": SYNTHETIC_STATEMENT,
+        "statement": statement(study),
         "generator": {"seed": syn.seed, "n_families": syn.n_families,
                       "uptake_effect": syn.uptake_effect, "followup": syn.followup},
         "families": {"rows": fam.height, "sha256": _sha256_frame(fam)},

@@ -303,12 +303,21 @@ class SecondarySpec:
 class SyntheticSpec:
     """Where synthetic data come from when no extract is given.
 
-    ``hook``: ``"FILE.py:FUNCTION"`` relative to the study's folder ``experiments/<study>/``,
-    a function ``(rollout, settings) -> (families, children)``; None: natexp's generic
-    generator (:func:`natexp.data.synthetic.generate_for`).
+    ``hook``: ``"FILE.py:FUNCTION"`` relative to the study's folder ``experiments/<study>/``
+    (or an absolute path), a function called with the keywords ``rollout``, ``study``,
+    ``seed``, ``n_families``, ``uptake_effect``, ``followup``, ``as_of`` and ``design`` that
+    returns ``(families, children)`` polars frames (:func:`natexp.data.synthetic.load_hook`);
+    None: natexp's generic generator (:func:`natexp.data.synthetic.generate_for`).
+    ``statement``: what every output says about the hook's data (it must begin "SYNTHETIC
+    DATA"); empty, or no hook: natexp's own words naming the generator.
     """
 
     hook: str | None = None
+    statement: str = ""
+
+    def __post_init__(self) -> None:
+        if self.statement and not self.statement.startswith("SYNTHETIC DATA"):
+            raise _error('synthetic.statement must begin with "SYNTHETIC DATA"')
 
 
 @dataclass(frozen=True)

@@ -1,33 +1,45 @@
-"""The embedded SYNTHETIC dataset: families and children whose margins equal the published tables.
+"""SYNTHETIC data in natexp's input contract, for any study and rollout schedule.
 
-Real record-level data of Operation Paramount is confidential and is never in this repository.
-natexp instead ships a generator that builds, from a seed, a synthetic ``families`` and
-``children`` table in the input contract (DESIGN.md) whose counts reproduce what Bekaert,
-Olphin, Massie & Norris (2025), *What Works Series: Operation Paramount*, Thames Valley Violence
-Prevention Partnership, published:
+A run with no data paths runs on synthetic data, so a study can be tried end to end before any
+record exists. Where the synthetic data come from is part of the study description
+(``synthetic.hook`` of ``conf/study/<name>.yaml``, see :class:`natexp.study.SyntheticSpec`):
 
-* Appendix B (639 children by sex of the imprisoned parent: carer, CWCF, SGO);
-* Methodology: 85 families in the natural-experiment cohort, 35 reached by phone;
-* Figures 6-11 (contact with the parent, uptake 4/20 vs 2/15, responses to the support offer,
-  reasons for accepting, interview consent and completion).
+* a study may ship its own generator, ``"FILE.py:FUNCTION"`` in its folder
+  ``experiments/<study name>/``, loaded by :func:`load_hook` (the example study's hook is fitted
+  so that the data's margins equal its published tables);
+* otherwise :func:`generate_for`, natexp's generic generator, draws plausible families for the
+  rollout's own areas and go-live dates and the study's own columns.
 
-Everything else (areas, dates, sizes of the groups outside the cohort, ages) is plausible
-invention, documented in :data:`STUDY` and in the comments below. Every record is synthetic:
-say so wherever the data is used.
+:func:`generate` picks between them; with no arguments it returns the data of the default study
+(the one ``conf/config.yaml`` selects) on the default rollout. Every record is synthetic: every
+output of a run on these data says so (results.json, report, bundle).
 
-With ``n_families=N`` the same design is scaled to ``N`` families (same proportions, no longer
-the exact published counts), fully vectorised so that ten million families fit in a few GB.
+Examples
+--------
+>>> from natexp.data.rollout import rollout_frame
+>>> from natexp.study import Study
+>>> rollout = rollout_frame([
+...     {"name": "North", "county": "Upshire", "go_live": "2022-03-01"},
+...     {"name": "South", "county": "Downshire", "go_live": None}])
+>>> study = Study.from_dict({"name": "demo", "outcome": {"column": "took_up"}})
+>>> fam, chi = generate_for(rollout=rollout, study=study, n_families=200, seed=1)
+>>> fam.height, fam.columns[:5]
+(200, ['family_id', 'area', 'reception_date', 'release_date', 'parent_sex'])
+>>> fam["took_up"].dtype, chi.columns
+(Boolean, ['child_id', 'family_id', 'age'])
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import importlib.util
 import os
+import sys
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -35,303 +47,298 @@ import polars as pl
 
 from natexp.causal.result import InvalidInputError
 
-__all__ = ["STUDY", "StudyParameters", "generate", "write"]
+__all__ = [
+    "BASE_UPTAKE",
+    "DEFAULT_N_FAMILIES",
+    "default_rollout",
+    "default_study",
+    "generate",
+    "generate_for",
+    "load_hook",
+    "statement",
+    "write",
+]
 
-_REPORT = (
-    "Bekaert, S., Olphin, T., Massie, R. & Norris, J. (2025) What Works Series: Operation "
-    "Paramount, Thames Valley Violence Prevention Partnership: Kidlington, UK"
-)
+#: Probability of the outcome where the programme was not live at reception (generic generator).
+BASE_UPTAKE = 0.15
+#: Families drawn by the generic generator when ``n_families`` is None.
+DEFAULT_N_FAMILIES = 1000
+#: Days of the reception-date span before the first and after the last go-live.
+SPAN_MARGIN_DAYS = 365
 
-
-@dataclass(frozen=True)
-class StudyParameters:
-    """The parameters of the Operation Paramount natural experiment, as the generator uses them.
-
-    Counts marked "published" are typed from the report (:attr:`source`); the others are
-    assumptions listed in :attr:`assumptions`. Mappings are read-only.
-
-    Attributes
-    ----------
-    source : str
-        The report.
-    data_start, data_end : datetime.date
-        Range of reception dates in the synthetic dataset (the Oxford pilot began in winter
-        2021; the report is from 2025). Assumption.
-    window_start, window_end : datetime.date
-        Natural-experiment window on the reception date, inclusive (published, Methodology).
-    followup_date : datetime.date
-        Date of the follow-up phone calls (assumption: the ethics approval is October 2024).
-        "Still in custody at follow-up" means ``release_date`` null or after this date.
-    treatment_county : str
-        Treatment = an area of this county live at reception; control = an area not live at
-        reception; other live areas are excluded by design.
-    n_families, n_children : int
-        Size of the default dataset (children published in Appendix B; families assumed).
-    n_cohort, n_cohort_treatment, n_cohort_control : int
-        The cohort of 85 (published) and its split 46/39 (assumption).
-    n_reached_treatment, n_reached_control : int
-        Families reached by phone, 20 and 15 (published).
-    chas_reached_treatment, chas_reached_control : int
-        Earlier Children Heard and Seen uptake among the reached, 4/20 and 2/15 (Figures 7-8).
-    referral_treatment, referral_control : Mapping[str, int]
-        Responses to the support offer on the call (Figure 9).
-    reasons : Mapping[str, int]
-        Reasons given among the 19 who accepted or asked for a re-referral (Figure 10).
-    interview_consent_treatment, interview_consent_control : int
-        Agreed to be contacted for interview, 14 and 10 (Figure 11).
-    interview_completed_treatment, interview_completed_control : int
-        Completed the interview, 6 and 5 (Figure 11).
-    contact_cells : Mapping[str, int]
-        Figure 6 by cell: ``no_contact_positive`` 24 is published, the other three cells are
-        an assumption consistent with it.
-    wants_contact_false, court_order_true : int
-        26 of 35 did not want contact and 5 had a court order on release (published).
-    appendix_b : Mapping[str, Mapping[str, tuple[int, int]]]
-        Appendix B counts ``(yes, no)`` by sex of the imprisoned parent ("M", "F").
-    appendix_b_chi2 : Mapping[str, float]
-        The report's uncorrected chi-squared statistics for the three Appendix B tables.
-    strata : Mapping[str, int]
-        How the default families split into the generator's strata (assumption).
-    n_female_families : int
-        Families whose imprisoned parent is female (assumption; they hold the 32 children).
-    base_uptake : float
-        Probability of earlier support uptake where Paramount was not live (assumption).
-    assumptions : tuple of str
-        Every assumption, in words.
-    """
-
-    source: str
-    data_start: dt.date
-    data_end: dt.date
-    window_start: dt.date
-    window_end: dt.date
-    followup_date: dt.date
-    treatment_county: str
-    n_families: int
-    n_children: int
-    n_cohort: int
-    n_cohort_treatment: int
-    n_cohort_control: int
-    n_reached_treatment: int
-    n_reached_control: int
-    chas_reached_treatment: int
-    chas_reached_control: int
-    referral_treatment: Mapping[str, int]
-    referral_control: Mapping[str, int]
-    reasons: Mapping[str, int]
-    interview_consent_treatment: int
-    interview_consent_control: int
-    interview_completed_treatment: int
-    interview_completed_control: int
-    contact_cells: Mapping[str, int]
-    wants_contact_false: int
-    court_order_true: int
-    appendix_b: Mapping[str, Mapping[str, tuple[int, int]]]
-    appendix_b_chi2: Mapping[str, float]
-    strata: Mapping[str, int]
-    n_female_families: int
-    base_uptake: float
-    assumptions: tuple[str, ...]
-
-    @property
-    def n_reached(self) -> int:
-        """Families reached by the follow-up call (35)."""
-        return self.n_reached_treatment + self.n_reached_control
-
-
-_ro = MappingProxyType
-
-#: The study parameters; importable by tests of other modules.
-STUDY = StudyParameters(
-    source=_REPORT,
-    data_start=dt.date(2021, 12, 1),
-    data_end=dt.date(2025, 6, 30),
-    window_start=dt.date(2022, 7, 1),
-    window_end=dt.date(2024, 6, 30),
-    followup_date=dt.date(2024, 11, 1),
-    treatment_county="Oxfordshire",
-    n_families=330,
-    n_children=639,
-    n_cohort=85,
-    n_cohort_treatment=46,
-    n_cohort_control=39,
-    n_reached_treatment=20,
-    n_reached_control=15,
-    chas_reached_treatment=4,
-    chas_reached_control=2,
-    referral_treatment=_ro(
-        {
-            "accepted": 11,
-            "re_referral": 2,
-            "declined": 5,
-            "already_supported": 1,
-            "not_applicable": 1,
-        }
-    ),
-    referral_control=_ro(
-        {
-            "accepted": 6,
-            "re_referral": 0,
-            "declined": 7,
-            "already_supported": 2,
-            "not_applicable": 0,
-        }
-    ),
-    reasons=_ro({"child": 9, "self": 6, "legal": 4}),
-    interview_consent_treatment=14,
-    interview_consent_control=10,
-    interview_completed_treatment=6,
-    interview_completed_control=5,
-    contact_cells=_ro(
-        {
-            "no_contact_positive": 24,
-            "contact_positive": 5,
-            "contact_negative": 2,
-            "no_contact_negative": 4,
-        }
-    ),
-    wants_contact_false=26,
-    court_order_true=5,
-    appendix_b=_ro(
-        {
-            "carer_mother_or_father": _ro({"M": (536, 71), "F": (8, 24)}),
-            "cwcf": _ro({"M": (20, 587), "F": (5, 27)}),
-            "sgo": _ro({"M": (7, 600), "F": (6, 26)}),
-        }
-    ),
-    appendix_b_chi2=_ro({"carer_mother_or_father": 96.2426, "cwcf": 12.2932, "sgo": 47.2268}),
-    strata=_ro(
-        {
-            "reached_treatment": 20,
-            "reached_control": 15,
-            "not_reached_treatment": 26,
-            "not_reached_control": 24,
-            "window_released": 60,
-            "window_excluded": 30,
-            "before_window": 55,
-            "after_window": 100,
-        }
-    ),
-    n_female_families=17,
-    base_uptake=0.06,
-    assumptions=(
-        "follow-up calls on 2024-11-01 (the report gives only the October 2024 ethics approval)",
-        "the cohort of 85 splits 46 treatment / 39 control (the report gives only the total)",
-        "Figure 6 cells other than 'no contact, positive' (24): contact & positive 5, "
-        "contact & negative 2, no contact & negative 4; wants contact = contact & positive or "
-        "no contact & negative (9 = 35 - 26); the 5 court orders are among 'no contact, positive'",
-        "each of the 19 carers who accepted gave exactly one reason (9 + 6 + 4 = 19); reasons "
-        "and Figure 6 cells are spread over the two arms at random",
-        "330 families (children per family 1-5, mean 1.94) over reception dates 2021-12-01 to "
-        "2025-06-30; areas drawn in proportion to population x eligible days",
-        "17 families with a female imprisoned parent (holding the 32 children of Appendix B)",
-        "earlier support uptake outside the 35 reached families: 0.06, plus uptake_effect where "
-        "the area was live at reception; paramount_visit is True iff live at reception",
-        "30% of the families in custody at follow-up were released between follow-up and as_of",
-    ),
-)
-
-# Approximate usual residents, Census 2021 (ONS), in thousands: sampling weights only.
-_POPULATION_K = {
-    "Oxford": 162,
-    "Cherwell": 161,
-    "South Oxfordshire": 149,
-    "Vale of White Horse": 139,
-    "West Oxfordshire": 114,
-    "Milton Keynes": 287,
-    "Buckinghamshire": 553,
-    "West Berkshire": 162,
-    "Bracknell Forest": 125,
-    "Reading": 174,
-    "Slough": 159,
-    "Windsor and Maidenhead": 154,
-    "Wokingham": 178,
-}
-
-# Family sizes 1..5 children (assumption): 313 male-parent families hold 607 children and 17
-# female-parent families hold 32 (Appendix B totals).
-_SIZES_MALE = (133, 102, 50, 20, 8)
-_SIZES_FEMALE = (7, 6, 3, 1, 0)
-
-# Child kinds (carer, cwcf, sgo) and their counts by sex of the imprisoned parent. They give
-# Appendix B exactly: mother/father 536/607 and 8/32, cwcf 20 and 5, sgo 7 and 6; CWCF children
-# live with foster carers (or "other"), SGO children with grandparents or other family.
-_KINDS = (
-    ("mother", False, False),
-    ("father", False, False),
-    ("foster_carer", True, False),
-    ("other", True, False),
-    ("grandparent", False, True),
-    ("other_family", False, True),
-    ("grandparent", False, False),
-    ("other_family", False, False),
-    ("other", False, False),
-)
-_KINDS_MALE = (536, 0, 17, 3, 5, 2, 22, 14, 8)
-_KINDS_FEMALE = (1, 7, 4, 1, 4, 2, 7, 4, 2)
-_CARERS = ("mother", "father", "grandparent", "other_family", "foster_carer", "other")
-
-# Ages 0-17: "a spread of ages, but ... more primary to early secondary school age children"
-# (report, Figure 3); a hump over 6-13 (assumption).
-_AGE_WEIGHTS = (2, 3, 3, 4, 4, 5, 6, 7, 7, 8, 8, 8, 7, 7, 6, 5, 4, 3)
-
-_RESPONSES = ("accepted", "re_referral", "declined", "already_supported", "not_applicable")
-_ROUTES = ("paramount", "school", "other")
-_VIEWS = ("positive", "negative")
-_FAMILY_COLUMNS = (
-    "family_id",
-    "area",
-    "reception_date",
-    "release_date",
-    "parent_sex",
-    "paramount_visit",
-    "chas_support",
-    "chas_route",
-    "followup_reached",
-    "has_contact",
-    "contact_view",
-    "wants_contact",
-    "court_order",
-    "referral_response",
-    "reason_child",
-    "reason_self",
-    "reason_legal",
-    "interview_consent",
-    "interview_completed",
-)
-_NULL_DAY = np.iinfo(np.int32).min
+# Assumptions of the generic generator (documented in docs/synthetic.md).
+_P_CALLED_REACHED = 0.45  # reached by the follow-up among those on the call list
+_P_STAGE = 0.6  # each follow-up stage among those who passed the one before
+_P_FEMALE_PARENT = 0.08  # imprisoned parent is the mother
+_P_CHILD_NULL = 0.1  # a nullable children column is missing
+_SIZE_WEIGHTS = (40, 31, 16, 9, 4)  # children per family, 1..5
+_STAY_MEDIAN_DAYS = 300  # time in custody: lognormal, median 300 days
+_CORE_FAMILIES = ("family_id", "area", "reception_date", "release_date", "parent_sex")
+_CORE_CHILDREN = ("child_id", "family_id", "age")
 _EPOCH = dt.date(1970, 1, 1)
 _EXCEL_MAX_ROWS = 1_048_575
 
 
+# --------------------------------------------------------------------------- defaults
+@functools.lru_cache(maxsize=1)
+def _default_choices() -> dict[str, str]:
+    """The config groups ``conf/config.yaml`` selects (``study``, ``rollout``, ...)."""
+    import yaml
+
+    from natexp.paths import CONF_DIR
+
+    with open(CONF_DIR / "config.yaml", encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh) or {}
+    out: dict[str, str] = {}
+    for entry in doc.get("defaults") or ():
+        if isinstance(entry, Mapping):
+            for key, value in entry.items():
+                if isinstance(key, str) and " " not in key and isinstance(value, str):
+                    out[key] = value
+    return out
+
+
+def _default_file(group: str) -> Path:
+    from natexp.config import ConfigError
+    from natexp.paths import CONF_DIR
+
+    name = _default_choices().get(group)
+    if name is None:
+        raise ConfigError(f"config: conf/config.yaml selects no {group} (defaults: {group}: NAME)")
+    return CONF_DIR / group / f"{name}.yaml"
+
+
+@functools.lru_cache(maxsize=1)
+def default_study() -> Any:
+    """The :class:`natexp.study.Study` that ``conf/config.yaml`` selects (``study: NAME``).
+
+    Examples
+    --------
+    >>> default_study().synthetic.hook is None or ":" in default_study().synthetic.hook
+    True
+    """
+    import yaml
+
+    from natexp.study import Study
+
+    with open(_default_file("study"), encoding="utf-8") as fh:
+        return Study.from_dict(yaml.safe_load(fh))
+
+
+def default_rollout() -> pl.DataFrame:
+    """The rollout schedule that ``conf/config.yaml`` selects (``rollout: NAME``).
+
+    Examples
+    --------
+    >>> default_rollout().columns
+    ['area', 'county', 'go_live', 'phase']
+    """
+    from natexp.data.rollout import load_rollout
+
+    return load_rollout(_default_file("rollout"))
+
+
+def _as_study(study: Any) -> Any:
+    from natexp.study import Study
+
+    if study is None:
+        return default_study()
+    if isinstance(study, Study):
+        return study
+    if isinstance(study, Mapping):
+        return Study.from_dict(study)
+    raise InvalidInputError("study must be a natexp.study.Study or a study mapping")
+
+
+def statement(study: Any) -> str:
+    """What every output says about synthetic data of ``study``.
+
+    The study's own words (``synthetic.statement``) describe its hook's data, so they are used
+    only while the hook is; otherwise natexp names the generator that drew the data.
+
+    Examples
+    --------
+    >>> from natexp.study import Study
+    >>> statement(Study.from_dict({"name": "demo"}))[:60]
+    'SYNTHETIC DATA: these results come from synthetic data drawn'
+    """
+    study = _as_study(study)
+    if study.synthetic.hook and study.synthetic.statement:
+        return study.synthetic.statement
+    if study.synthetic.hook:
+        source = f"the study's own synthetic-data generator ({study.synthetic.hook})"
+    else:
+        source = "natexp's generic generator for this study's rollout and columns"
+    return (f"SYNTHETIC DATA: these results come from synthetic data drawn by {source}, from "
+            "a seed. They are not real records and say nothing about real families.")
+
+
+# --------------------------------------------------------------------------- hooks
+def _hook_error(study: Any, msg: str) -> Exception:
+    from natexp.config import ConfigError
+
+    return ConfigError(f"study {study.name!r}: synthetic.hook {study.synthetic.hook!r}: {msg}")
+
+
+@functools.lru_cache(maxsize=16)
+def _load_module(path: str, mtime_ns: int) -> Any:
+    digest = hashlib.sha256(path.encode()).hexdigest()[:12]
+    name = f"_natexp_study_hook_{digest}_{mtime_ns}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError("not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look modules up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load_hook(study: Any, *, study_dir: str | os.PathLike[str] | None = None
+              ) -> Callable[..., tuple[pl.DataFrame, pl.DataFrame]] | None:
+    """The study's synthetic-data hook, or None when it declares none.
+
+    ``study.synthetic.hook`` is ``"FILE.py:FUNCTION"``: ``FILE`` relative to the study's folder
+    (``experiments/<study name>/`` of natexp's configs, found through :mod:`natexp.paths`, also
+    in an installed natexp) or absolute. The file is imported from its path (the library never
+    imports a study by name); ``FUNCTION`` is called with the keywords ``rollout``, ``study``,
+    ``seed``, ``n_families``, ``uptake_effect``, ``followup``, ``as_of`` and ``design`` and
+    returns ``(families, children)`` polars frames (docs/synthetic.md).
+
+    Parameters
+    ----------
+    study : natexp.study.Study
+    study_dir : path-like, optional
+        The study's folder (default ``EXPERIMENTS_DIR / study.name``).
+
+    Raises
+    ------
+    natexp.config.ConfigError
+        The hook is not ``FILE.py:FUNCTION``, the file is missing or fails to import, or it
+        has no such function.
+
+    Examples
+    --------
+    >>> from natexp.study import Study
+    >>> load_hook(Study.from_dict({"name": "demo"})) is None
+    True
+    >>> load_hook(Study.from_dict({"name": "demo", "synthetic": {"hook": "gen.py:make"}}))
+    Traceback (most recent call last):
+    ...
+    natexp.config.ConfigError: study 'demo': synthetic.hook 'gen.py:make': file gen.py not found in experiments/demo/
+    """
+    from natexp.paths import EXPERIMENTS_DIR
+
+    spec = study.synthetic.hook
+    if not spec:
+        return None
+    file, sep, func = str(spec).rpartition(":")
+    if not sep or not file.endswith(".py") or not func.isidentifier():
+        raise _hook_error(study, 'must be "FILE.py:FUNCTION" (a file in the study folder)')
+    folder = Path(study_dir) if study_dir is not None else EXPERIMENTS_DIR / study.name
+    where = (f"{folder}" if study_dir is not None else f"experiments/{study.name}/")
+    path = Path(file) if Path(file).is_absolute() else folder / file
+    if not path.is_file():
+        raise _hook_error(study, f"file {file} not found in {where}")
+    try:
+        module = _load_module(str(path.resolve()), path.stat().st_mtime_ns)
+    except Exception as exc:
+        raise _hook_error(study, f"{file} could not be imported ({type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+                          ) from None
+    fn = getattr(module, func, None)
+    if not callable(fn):
+        raise _hook_error(study, f"{file} defines no function {func!r}")
+    return fn
+
+
+# --------------------------------------------------------------------------- entry point
+def generate(
+    *,
+    seed: int = 20250101,
+    n_families: int | None = None,
+    rollout: pl.DataFrame | None = None,
+    uptake_effect: float = 0.10,
+    as_of: dt.date | None = None,
+    followup: bool = True,
+    study: Any = None,
+    design: Any = None,
+    study_dir: str | os.PathLike[str] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return SYNTHETIC ``(families, children)`` frames for a study and a rollout.
+
+    The study's own hook makes them when it declares one (:func:`load_hook`), natexp's generic
+    generator otherwise (:func:`generate_for`). With no arguments: the default study (the one
+    ``conf/config.yaml`` selects) on the default rollout, with the default seed; for the
+    example study these are the frames whose margins equal its published tables.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the generator; the same seed and arguments give identical frames.
+    n_families : int or None
+        Number of families (None: the hook's or the generic default).
+    rollout : polars.DataFrame, optional
+        Rollout schedule (``area``, ``county``, ``go_live``); default :func:`default_rollout`.
+    uptake_effect : float
+        True effect of the area being live at reception on the probability of the outcome.
+    as_of : datetime.date, optional
+        Extract date: every date is on or before it (None: the generator's default).
+    followup : bool
+        True: families are called at follow-up (the ``reached`` column and the answers of the
+        reached); False: no call list, every follow-up column is null.
+    study : natexp.study.Study or mapping, optional
+        The study whose columns to draw (default :func:`default_study`).
+    design : natexp.data.cohort.Design, optional
+        The design; the generic generator covers its window and calls the families of its
+        cohort.
+    study_dir : path-like, optional
+        The study's folder holding its hook file (default ``experiments/<study name>/``).
+
+    Returns
+    -------
+    families, children : polars.DataFrame
+
+    Raises
+    ------
+    InvalidInputError
+        On a bad argument or a rollout the generator cannot use.
+    natexp.config.ConfigError
+        On a hook that cannot be loaded or returns something else than two frames.
+
+    Examples
+    --------
+    >>> fam, chi = generate()
+    >>> fam.height, chi.height
+    (330, 639)
+    """
+    study = _as_study(study)
+    if rollout is None:
+        rollout = default_rollout()
+    kw = {"rollout": rollout, "study": study, "seed": seed, "n_families": n_families,
+          "uptake_effect": uptake_effect, "followup": followup, "as_of": as_of,
+          "design": design}
+    hook = load_hook(study, study_dir=study_dir)
+    if hook is None:
+        return generate_for(**kw)
+    out = hook(**kw)
+    if not (isinstance(out, tuple) and len(out) == 2
+            and all(isinstance(x, pl.DataFrame) for x in out)):
+        raise _hook_error(study, "must return a (families, children) pair of polars DataFrames")
+    return out
+
+
+# --------------------------------------------------------------------------- generic generator
 def _day(d: dt.date) -> int:
     return (d - _EPOCH).days
 
 
-def _alloc(n: int, weights: tuple[int, ...] | list[int]) -> np.ndarray:
-    """Split ``n`` into integer parts proportional to ``weights`` (largest remainder).
-
-    With ``n == sum(weights)`` the parts are the weights themselves.
-    """
-    w = np.asarray(weights, dtype=float)
-    quota = n * w / w.sum()
-    out = np.floor(quota).astype(np.int64)
-    short = n - int(out.sum())
-    if short:
-        out[np.argsort(-(quota - out), kind="stable")[:short]] += 1
-    return out
-
-
-def _shuffled(rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
-    """Codes 0..k-1 repeated ``counts`` times, in random order."""
-    return rng.permutation(np.repeat(np.arange(len(counts), dtype=np.int8), counts))
-
-
-def _check_rollout(rollout: Any) -> pl.DataFrame:
+def _rollout_frame(rollout: Any) -> pl.DataFrame:
     if rollout is None:
-        from natexp.data.rollout import load_rollout
-
-        return load_rollout()
+        return default_rollout()
     if isinstance(rollout, pl.LazyFrame):
         rollout = rollout.collect()
     if not isinstance(rollout, pl.DataFrame):
@@ -344,397 +351,287 @@ def _check_rollout(rollout: Any) -> pl.DataFrame:
     return rollout.with_columns(pl.col("go_live").cast(pl.Date))
 
 
-def _cells(rollout: pl.DataFrame, as_of: dt.date) -> dict[str, np.ndarray]:
-    """Eligible (area, first day, last day) cells of every stratum, from the rollout."""
-    s = STUDY
-    ws, we, ds, de = (_day(d) for d in (s.window_start, s.window_end, s.data_start, s.data_end))
-    far = _day(dt.date(9999, 12, 31))
-    live = np.array(
-        [far if g is None else _day(g) for g in rollout["go_live"].to_list()], dtype=np.int64
-    )
-    oxon = np.array([c == s.treatment_county for c in rollout["county"].to_list()])
-    k = np.arange(rollout.height)
-    every = np.ones(rollout.height, dtype=bool)
-
-    def cells(mask: np.ndarray, lo: np.ndarray | int, hi: np.ndarray | int) -> np.ndarray:
-        lo = np.broadcast_to(lo, k.shape)
-        hi = np.broadcast_to(hi, k.shape)
-        keep = mask & (lo <= hi)
-        return np.stack([k[keep], lo[keep], hi[keep]], axis=1)
-
-    treat = cells(oxon, np.maximum(ws, live), we)
-    control = cells(every, ws, np.minimum(we, live - 1))
-    return {
-        "reached_treatment": treat,
-        "not_reached_treatment": treat,
-        "reached_control": control,
-        "not_reached_control": control,
-        "window_released": cells(every, ws, we),
-        "window_excluded": cells(~oxon, np.maximum(ws, live), we),
-        "before_window": cells(every, ds, ws - 1),
-        "after_window": cells(every, we + 1, min(de, _day(as_of))),
-    }
-
-
-def _draw_area_day(
-    rng: np.random.Generator, n: int, cells: np.ndarray, weight: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` (area, reception day) pairs, areas in proportion to population x days."""
-    if n == 0:
-        return np.empty(0, np.int16), np.empty(0, np.int32)
-    area, lo, hi = cells[:, 0], cells[:, 1], cells[:, 2]
-    w = weight[area] * (hi - lo + 1)
-    pick = rng.choice(len(cells), size=n, p=w / w.sum())
-    day = lo[pick] + rng.integers(0, hi[pick] - lo[pick] + 1)
-    return area[pick].astype(np.int16), day.astype(np.int32)
-
-
-def _check_args(seed: Any, n_families: Any, uptake_effect: Any, as_of: Any) -> int:
+def _check(seed: Any, n_families: Any, uptake_effect: Any, followup: Any, as_of: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
     if n_families is None:
-        n = STUDY.n_families
-    elif isinstance(n_families, bool) or not isinstance(n_families, int | np.integer):
-        raise InvalidInputError(f"n_families must be an integer or None, got {n_families!r}")
-    elif n_families < 1000:
-        raise InvalidInputError(
-            f"n_families must be None (the published margins) or at least 1000, got {n_families}"
-        )
+        n = DEFAULT_N_FAMILIES
+    elif (isinstance(n_families, bool) or not isinstance(n_families, int | np.integer)
+          or n_families < 1):
+        raise InvalidInputError(f"n_families must be a positive integer or None, got "
+                                f"{n_families!r}")
     else:
         n = int(n_families)
     try:
         eff = float(uptake_effect)
     except (TypeError, ValueError):
         raise InvalidInputError(f"uptake_effect must be a number, got {uptake_effect!r}") from None
-    if not -STUDY.base_uptake <= eff <= 1 - STUDY.base_uptake:
+    if not -BASE_UPTAKE <= eff <= 1 - BASE_UPTAKE:
         raise InvalidInputError(
-            f"uptake_effect must keep {STUDY.base_uptake} + uptake_effect in [0, 1], got {eff}"
-        )
-    if isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date):
-        raise InvalidInputError(f"as_of must be a datetime.date, got {as_of!r}")
-    if as_of < STUDY.data_end:
-        raise InvalidInputError(
-            f"as_of must be on or after {STUDY.data_end} (the last reception date), got {as_of}"
-        )
+            f"uptake_effect must keep {BASE_UPTAKE} + uptake_effect in [0, 1], got {eff}")
+    if not isinstance(followup, bool):
+        raise InvalidInputError(f"followup must be True or False, got {followup!r}")
+    if as_of is not None and (isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date)):
+        raise InvalidInputError(f"as_of must be a datetime.date or None, got {as_of!r}")
     return n
 
 
-def generate(
+def _spec(name: str, kind: str, *, nullable: bool, values: tuple = ()) -> Any:
+    from natexp.study import ColumnSpec
+
+    return ColumnSpec(name=name, kind=kind, nullable=nullable, values=tuple(values))
+
+
+def _kind_of(values: tuple) -> tuple[str, tuple]:
+    """``bool`` when every value is a boolean, else ``category`` of the values as text."""
+    if values and all(isinstance(v, bool) for v in values):
+        return "bool", ()
+    return "category", tuple(dict.fromkeys(str(v) for v in values))
+
+
+def _plan(study: Any) -> tuple[list[Any], list[Any], list[list[str]]]:
+    """The columns to draw beyond the core ones: (families, children, stage chains).
+
+    Declared columns first, in their order; then columns the study's follow-up stages,
+    secondary and descriptive tables name without declaring them (their kind inferred).
+    """
+    out = study.outcome
+    special = {*_CORE_FAMILIES, out.column, out.reached}
+    if out.route is not None:
+        special.add(out.route.column)
+    fam = [c for c in study.columns["families"] if c.name not in special]
+    chi = [c for c in study.columns["children"] if c.name not in _CORE_CHILDREN]
+    have_f = {c.name for c in fam} | special
+    have_c = {c.name for c in chi} | set(_CORE_CHILDREN)
+
+    def add(spec: Any) -> None:
+        if spec.name not in have_f:
+            fam.append(spec)
+            have_f.add(spec.name)
+
+    chains: list[list[str]] = []
+    stages = [s.column for s in study.followup_stages]
+    for s in stages:
+        add(_spec(s, "bool", nullable=True))
+    if stages:
+        chains.append(stages)
+    for sec in study.secondary:
+        if sec.kind == "category" and sec.column:
+            add(_spec(sec.column, "category", nullable=True, values=tuple(sec.labels) or ("yes",)))
+        elif sec.kind == "flags":
+            for col in sec.columns.values():
+                add(_spec(col, "bool", nullable=True))
+        elif sec.kind == "consent":
+            pair = [sec.columns["consent"], sec.columns["completed"]]
+            for col in pair:
+                add(_spec(col, "bool", nullable=True))
+            chains.append(pair)
+        elif sec.kind == "crossed":
+            for axis, col in (("row", sec.columns["row"]), ("col", sec.columns["col"])):
+                i = 0 if axis == "row" else 1
+                kind, values = _kind_of(tuple(cell[i] for cell in sec.cells.values()))
+                add(_spec(col, kind, nullable=True, values=values))
+            for col in sec.items:
+                add(_spec(col, "bool", nullable=True))
+    desc = study.descriptive
+    if desc is not None:
+        if desc.by not in have_f:
+            add(_spec(desc.by, "category", nullable=False, values=tuple(desc.groups)))
+        for q in desc.questions:
+            if q.column not in have_c:
+                kind, values = _kind_of(q.yes_values)
+                values = (*values, "other") if kind == "category" else ()
+                chi.append(_spec(q.column, kind, nullable=False, values=values))
+                have_c.add(q.column)
+    return fam, chi, chains
+
+
+def _draw(rng: np.random.Generator, spec: Any, n: int, rec: np.ndarray, end: int
+          ) -> pl.Series:
+    """``n`` values of one declared column by its kind (no nulls yet)."""
+    if spec.kind == "bool":
+        return pl.Series(spec.name, rng.random(n) < rng.uniform(0.2, 0.8))
+    if spec.kind in ("category", "string"):
+        values = spec.values or tuple(f"{spec.name[:1].upper()}{k}" for k in range(1, 4))
+        weights = rng.dirichlet(np.full(len(values), 2.0))
+        codes = rng.choice(len(values), size=n, p=weights)
+        return pl.Series(spec.name, values, dtype=pl.String).gather(codes)
+    if spec.kind == "int":
+        lo = 0 if spec.lower is None else int(spec.lower)
+        hi = lo + 10 if spec.upper is None else int(spec.upper)
+        return pl.Series(spec.name, rng.integers(lo, hi + 1, size=n), dtype=pl.Int64)
+    # date: within a year after the reception date, never after the extract's end
+    days = np.minimum(rec.astype(np.int64) + rng.integers(0, 366, size=n), end)
+    return pl.Series(spec.name, days.astype(np.int32)).cast(pl.Date)
+
+
+def _ids(prefix: str, n: int, width: int) -> pl.Series:
+    """``prefix`` + 1..n zero-padded to ``width`` digits."""
+    number = (pl.int_range(1, n + 1, eager=True) + 10**width).cast(pl.String)
+    return (prefix + number.str.slice(1)).alias("id")
+
+
+def _nulled(series: pl.Series, keep: np.ndarray) -> pl.Series:
+    drop = np.flatnonzero(~keep)
+    return series.scatter(drop, None) if len(drop) else series
+
+
+def generate_for(
     *,
+    rollout: pl.DataFrame | None = None,
+    study: Any = None,
     seed: int = 20250101,
     n_families: int | None = None,
-    rollout: pl.DataFrame | None = None,
     uptake_effect: float = 0.10,
-    as_of: dt.date = dt.date(2025, 12, 31),
     followup: bool = True,
+    as_of: dt.date | None = None,
+    design: Any = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Return synthetic ``(families, children)`` frames in natexp's input contract.
+    """natexp's generic SYNTHETIC generator: plausible families for any rollout and study.
 
-    The records are SYNTHETIC. With ``n_families=None`` the frames reproduce the report's
-    published counts exactly (Appendix B over all 639 children; the cohort of 85 and
-    Figures 6-11 over the 35 reached families; see :data:`STUDY`). With ``n_families=N`` the
-    same design is scaled to ``N`` families with the same proportions.
+    Families are spread evenly over the rollout's areas and over reception dates from
+    a year before the first go-live to a year after the last (widened to cover the design's
+    window; cut at ``as_of``). Their outcome (``study.outcome.column``) is True with probability
+    :data:`BASE_UPTAKE`, plus ``uptake_effect`` where the area was live at reception, so the
+    true effect of going live is ``uptake_effect``. With ``followup``, the families on the call
+    list (the design's cohort: reception in its window, in custody at its follow-up date; every
+    family without a design) are reached with probability 0.45, the others' ``reached`` flag is
+    null; the study's nullable family columns are answered by reached families only, each
+    follow-up stage only by those who passed the one before. Every other declared column is
+    drawn by its kind (bool; category from its values; int within its bounds; date). Each
+    family has 1 to 5 children aged 0-17 with the study's children columns. Vectorised,
+    deterministic by ``seed``; every record is synthetic.
 
     Parameters
     ----------
-    seed : int
-        Seed of the numpy generator; the same seed and arguments give identical frames.
-    n_families : int or None
-        None: the published-margins default (330 families). Otherwise at least 1000.
     rollout : polars.DataFrame, optional
-        Rollout schedule (columns ``area``, ``county``, ``go_live``); default
-        :func:`natexp.data.rollout.load_rollout`. It decides which areas and dates can hold
-        treatment, control and excluded families.
-    uptake_effect : float
-        True effect of the area being live at reception on the probability of earlier support
-        uptake (``chas_support``), applied to every family except the reached ones, whose uptake
-        is fixed by Figures 7-9. Uptake is ``0.06 + uptake_effect`` where live, ``0.06`` where not.
-    as_of : datetime.date
-        Extract date: every date is on or before it. At least 2025-06-30.
-    followup : bool
-        True (default): the follow-up call of the natural experiment, with the published
-        Figure 6-11 counts (scaled with ``n_families``). False: no family is in the call list
-        (every follow-up column null) and every family's uptake follows the ``uptake_effect``
-        model, so the true effect of going live is exactly ``uptake_effect`` (used by the
-        staggered-rollout experiment, whose estimators are checked against it).
+        Any schedule (``area``, ``county``, ``go_live``; a null go-live: never live). Default
+        :func:`default_rollout`.
+    study : natexp.study.Study or mapping, optional
+        Whose columns to draw (default :func:`default_study`).
+    seed, n_families, uptake_effect, followup, as_of, design
+        As in :func:`generate` (``n_families`` None: :data:`DEFAULT_N_FAMILIES`).
 
     Returns
     -------
-    families : polars.DataFrame
-        One row per family, columns as in DESIGN.md's input contract.
-    children : polars.DataFrame
-        One row per child: ``child_id``, ``family_id``, ``age`` (Int64), ``carer``, ``cwcf``,
-        ``sgo``.
+    families, children : polars.DataFrame
 
     Raises
     ------
     InvalidInputError
-        On a bad argument, or a rollout that leaves no area able to hold a treatment or a
-        control family in the window.
-
-    Examples
-    --------
-    >>> families, children = generate()
-    >>> families.height, children.height
-    (330, 639)
-    >>> int(families["followup_reached"].sum()), families["followup_reached"].count()
-    (35, 85)
-    >>> big, _ = generate(n_families=2000, seed=1)
-    >>> big.height
-    2000
+        On a bad argument, a rollout with no go-live date and no design window, or an
+        ``as_of`` before the span begins.
     """
-    n = _check_args(seed, n_families, uptake_effect, as_of)
-    effect = float(uptake_effect)
-    rollout = _check_rollout(rollout)
+    n = _check(seed, n_families, uptake_effect, followup, as_of)
+    study = _as_study(study)
+    rollout = _rollout_frame(rollout)
     rng = np.random.default_rng(int(seed))
-    s = STUDY
+    out = study.outcome
 
-    areas = rollout["area"].to_list()
-    median_pop = float(np.median(list(_POPULATION_K.values())))
-    weight = np.array([_POPULATION_K.get(a, median_pop) for a in areas], dtype=float)
-    live_day = np.array(
-        [_NULL_DAY if g is None else _day(g) for g in rollout["go_live"].to_list()],
-        dtype=np.int64,
-    )
+    go = [None if g is None else _day(g) for g in rollout["go_live"].to_list()]
+    known = [g for g in go if g is not None]
+    bounds_lo = [min(known) - SPAN_MARGIN_DAYS] if known else []
+    bounds_hi = [max(known) + SPAN_MARGIN_DAYS] if known else []
+    ws = getattr(design, "window_start", None)
+    we = getattr(design, "window_end", None)
+    if ws is not None and we is not None:
+        bounds_lo.append(_day(ws))
+        bounds_hi.append(_day(we))
+    if not bounds_lo:
+        raise InvalidInputError("the rollout has no go-live date and no design window was "
+                                "given: there is no span of reception dates to draw")
+    lo, hi = min(bounds_lo), max(bounds_hi)
+    if as_of is not None:
+        hi = min(hi, _day(as_of))
+        if hi < lo:
+            raise InvalidInputError(f"as_of {as_of} is before the first reception date "
+                                    f"{_EPOCH + dt.timedelta(days=lo)}")
 
-    # ---- strata: counts (exact published sizes in the default, scaled otherwise) ----------
-    names = list(s.strata)
-    counts = dict(zip(names, _alloc(n, list(s.strata.values())).tolist(), strict=True))
-    cells = _cells(rollout, as_of)
-    if len(cells["window_excluded"]) == 0:  # no non-treatment area went live in the window
-        counts["window_released"] += counts.pop("window_excluded")
-        names.remove("window_excluded")
-    for name in names:
-        if counts[name] and len(cells[name]) == 0:
-            raise InvalidInputError(
-                f"the rollout leaves no area and date for the stratum {name!r} "
-                f"(treatment county {s.treatment_county!r}, window {s.window_start} to "
-                f"{s.window_end})"
-            )
+    # ---- areas, reception and release dates -------------------------------------------------
+    area = rng.integers(0, rollout.height, size=n)
+    rec = rng.integers(lo, hi + 1, size=n).astype(np.int64)
+    stay = np.maximum(7, np.ceil(rng.lognormal(np.log(_STAY_MEDIAN_DAYS), 0.9, size=n)))
+    rel = rec + stay.astype(np.int64)
+    released = rel <= hi
+    far = np.iinfo(np.int64).max
+    live_day = np.array([far if g is None else g for g in go], dtype=np.int64)
+    live = live_day[area] <= rec
 
-    stratum = np.concatenate([np.full(counts[nm], i, dtype=np.int8) for i, nm in enumerate(names)])
-    sid = {nm: i for i, nm in enumerate(names)}
-    area = np.empty(n, np.int16)
-    rec = np.empty(n, np.int32)
-    start = 0
-    for nm in names:
-        stop = start + counts[nm]
-        area[start:stop], rec[start:stop] = _draw_area_day(rng, counts[nm], cells[nm], weight)
-        start = stop
+    # ---- follow-up: who was on the call list and who was reached ----------------------------
+    if followup:
+        called = np.ones(n, dtype=bool)
+        if ws is not None and we is not None:
+            called &= (rec >= _day(ws)) & (rec <= _day(we))
+            fu = getattr(design, "followup_date", None)
+            if fu is not None and getattr(design, "custody_at_followup", True):
+                called &= ~released | (rel > _day(fu))
+        reached = called & (rng.random(n) < _P_CALLED_REACHED)
+    else:
+        called = np.zeros(n, dtype=bool)
+        reached = np.zeros(n, dtype=bool)
 
-    # ---- release dates --------------------------------------------------------------------
-    fu, last = _day(s.followup_date), _day(as_of)
-    rel = np.full(n, _NULL_DAY, np.int32)
-    custody = np.isin(
-        stratum,
-        [sid[nm] for nm in names if nm.startswith(("reached", "not_reached", "window_excluded"))],
-    )
-    later = custody & (rng.random(n) < 0.3)  # released after the follow-up call
-    rel[later] = rng.integers(fu + 1, last + 1, size=int(later.sum()))
-    released = stratum == sid["window_released"]
-    r = rec[released].astype(np.int64)
-    rel[released] = r + rng.integers(1, fu - r + 1)  # on or before the follow-up call
-    outside = (stratum == sid["before_window"]) | (stratum == sid["after_window"])
-    stay = np.maximum(7, np.ceil(rng.lognormal(np.log(300), 0.9, size=int(outside.sum()))))
-    out_rel = rec[outside] + stay.astype(np.int64)
-    rel[outside] = np.where(out_rel <= last, out_rel, _NULL_DAY)
-
-    # ---- programme exposure and earlier support uptake --------------------------------------
-    gl = live_day[area]
-    live = (gl != _NULL_DAY) & (gl <= rec)
-    visit = live
-    chas = rng.random(n) < s.base_uptake + effect * live
-    route = np.where(live, 0, np.where(rng.random(n) < 0.7, 1, 2)).astype(np.int8)
-    if not followup:
-        model_chas, model_route = chas.copy(), route.copy()
-
-    # ---- follow-up call: the cohort only ----------------------------------------------------
-    def column() -> np.ndarray:
-        return np.full(n, -1, np.int8)
-
-    reached, has_contact, view, wants, court = column(), column(), column(), column(), column()
-    resp, r_child, r_self, r_legal = column(), column(), column(), column()
-    consent, completed = column(), column()
-    reached[np.isin(stratum, [sid["not_reached_treatment"], sid["not_reached_control"]])] = 0
-
-    rt = np.flatnonzero(stratum == sid["reached_treatment"])
-    rc = np.flatnonzero(stratum == sid["reached_control"])
-    arms = (
-        (
-            rt,
-            s.referral_treatment,
-            s.interview_consent_treatment,
-            s.interview_completed_treatment,
-            0,
-        ),
-        (rc, s.referral_control, s.interview_consent_control, s.interview_completed_control, 1),
-    )
-    for idx, referral, n_consent, n_done, arm_route in arms:
-        m = len(idx)
-        reached[idx] = 1
-        resp[idx] = _shuffled(rng, _alloc(m, list(referral.values())))
-        # earlier support = exactly the families that had it before (re-referral, already
-        # supported, child now over 18): 4/20 and 2/15 (Figures 7-9).
-        had = np.isin(resp[idx], [1, 3, 4])
-        chas[idx] = had
-        route[idx] = np.where(had, arm_route, -1)  # Paramount visit (treatment), school (control)
-        arm_size = sum(referral.values())  # 20 or 15: the published weights, scaled to m
-        consent[idx] = 1 - _shuffled(rng, _alloc(m, [n_consent, arm_size - n_consent]))
-        yes = idx[consent[idx] == 1]
-        completed[idx] = 0
-        completed[yes] = 1 - _shuffled(rng, _alloc(len(yes), [n_done, n_consent - n_done]))
-    rr = np.concatenate([rt, rc])
-    # Figure 6 cells over all reached: 0 no contact & positive, 1 contact & positive,
-    # 2 contact & negative, 3 no contact & negative.
-    cell = _shuffled(rng, _alloc(len(rr), list(s.contact_cells.values())))
-    has_contact[rr] = np.isin(cell, [1, 2])
-    view[rr] = np.isin(cell, [2, 3])
-    wants[rr] = np.isin(cell, [1, 3])
-    court[rr] = 0
-    ncp = rr[cell == 0]
-    n_court = s.court_order_true
-    n_ncp = s.contact_cells["no_contact_positive"]
-    court[ncp] = 1 - _shuffled(rng, _alloc(len(ncp), [n_court, n_ncp - n_court]))
-    # Figure 10: one reason per carer who accepted (9 + 6 + 4 = 19 accepted or re-referred).
-    acc = rr[np.isin(resp[rr], [0, 1])]
-    reason = _shuffled(rng, _alloc(len(acc), list(s.reasons.values())))
-    r_child[acc], r_self[acc], r_legal[acc] = reason == 0, reason == 1, reason == 2
-    if not followup:
-        # Drawn as usual (so the rest of the data is the same), then dropped: no call list.
-        chas, route = model_chas, model_route
-        for col in (reached, has_contact, view, wants, court, resp, r_child, r_self, r_legal,
-                    consent, completed):
-            col[:] = -1
-
-    # ---- sex of the imprisoned parent: "M" for every reached family -------------------------
-    female = np.zeros(n, dtype=bool)
-    n_female = int(_alloc(n, [s.n_families - s.n_female_families, s.n_female_families])[1])
-    female[rng.choice(np.flatnonzero(reached != 1), size=n_female, replace=False)] = True
-
-    # ---- shuffle rows so that family ids reveal nothing; build the frame, free the arrays ---
-    perm = rng.permutation(n)
-    route = np.where(chas, route, -1).astype(np.int8)
-    raw = {
-        "area": area,
-        "rec": rec,
-        "rel": rel,
-        "female": female,
-        "visit": visit,
-        "chas": chas,
-        "route": route,
-        "reached": reached,
-        "has_contact": has_contact,
-        "view": view,
-        "wants": wants,
-        "court": court,
-        "resp": resp,
-        "r_child": r_child,
-        "r_self": r_self,
-        "r_legal": r_legal,
-        "consent": consent,
-        "completed": completed,
-    }
-    del area, rec, rel, visit, chas, route, reached, has_contact, view, wants, court, resp
-    del r_child, r_self, r_legal, consent, completed, stratum, live, gl, custody, later
-    del released, outside, r, stay, out_rel
-    for key in list(raw):
-        raw[key] = raw[key][perm]
-    del perm
-    female = raw["female"]
-    families = _families_frame(raw, areas)
-    del raw
-
-    # ---- family sizes and children ----------------------------------------------------------
-    size = np.empty(n, np.int64)
-    fam_m, fam_f = np.flatnonzero(~female), np.flatnonzero(female)
-    size[fam_m] = 1 + _shuffled(rng, _alloc(len(fam_m), _SIZES_MALE))
-    size[fam_f] = 1 + _shuffled(rng, _alloc(len(fam_f), _SIZES_FEMALE))
-    offset = np.concatenate([[0], np.cumsum(size)[:-1]])
-    n_kids = int(size.sum())
-    kind = np.empty(n_kids, np.int8)
-    for fams, weights in ((fam_m, _KINDS_MALE), (fam_f, _KINDS_FEMALE)):
-        # Lay the kinds out in contiguous blocks over the families in random order, so siblings
-        # mostly share a carer while the totals stay exact.
-        order = rng.permutation(fams)
-        sz = size[order]
-        total = int(sz.sum())
-        kinds = np.repeat(np.arange(len(_KINDS), dtype=np.int8), _alloc(total, weights))
-        first = np.concatenate([[0], np.cumsum(sz)[:-1]])
-        within = np.arange(total) - np.repeat(first, sz)
-        kind[offset[np.repeat(order, sz)] + within] = kinds
-    ages = np.asarray(_AGE_WEIGHTS, float)
-    age = rng.choice(len(ages), size=n_kids, p=ages / ages.sum()).astype(np.int8)
-    del offset, order, sz, kinds, first, within, fam_m, fam_f
-    return families, _children_frame(n, size, kind, age)
-
-
-def _id(prefix: str, number: pl.Expr, width: int) -> pl.Expr:
-    """``prefix`` + ``number`` zero-padded to ``width`` digits (faster than ``str.zfill``)."""
-    return pl.format(prefix + "{}", (number + 10**width).cast(pl.String).str.slice(1))
-
-
-def _families_frame(cols: dict[str, np.ndarray], areas: list[str]) -> pl.DataFrame:
-    n = len(cols["area"])
-    raw = pl.DataFrame(cols)
-
-    def text(col: str, cats: tuple[str, ...] | list[str]) -> pl.Expr:
-        return pl.lit(pl.Series(cats, dtype=pl.String)).gather(
-            pl.when(pl.col(col) >= 0).then(pl.col(col))
-        )
-
-    def flag(col: str) -> pl.Expr:
-        return pl.when(pl.col(col) >= 0).then(pl.col(col) == 1)
-
-    out = raw.select(
-        _id("F", pl.int_range(1, n + 1), max(6, len(str(n)))).alias("family_id"),
-        text("area", areas).alias("area"),
-        pl.col("rec").cast(pl.Date).alias("reception_date"),
-        pl.when(pl.col("rel") != _NULL_DAY).then(pl.col("rel")).cast(pl.Date).alias("release_date"),
-        pl.when(pl.col("female")).then(pl.lit("F")).otherwise(pl.lit("M")).alias("parent_sex"),
-        pl.col("visit").alias("paramount_visit"),
-        pl.col("chas").alias("chas_support"),
-        text("route", _ROUTES).alias("chas_route"),
-        flag("reached").alias("followup_reached"),
-        flag("has_contact").alias("has_contact"),
-        text("view", _VIEWS).alias("contact_view"),
-        flag("wants").alias("wants_contact"),
-        flag("court").alias("court_order"),
-        text("resp", _RESPONSES).alias("referral_response"),
-        flag("r_child").alias("reason_child"),
-        flag("r_self").alias("reason_self"),
-        flag("r_legal").alias("reason_legal"),
-        flag("consent").alias("interview_consent"),
-        flag("completed").alias("interview_completed"),
-    )
-    return out.select(_FAMILY_COLUMNS)
-
-
-def _children_frame(n: int, size: np.ndarray, kind: np.ndarray, age: np.ndarray) -> pl.DataFrame:
-    n_kids = len(kind)
-    carer_of = np.array([_CARERS.index(k[0]) for k in _KINDS], dtype=np.int8)
-    cwcf_of = np.array([k[1] for k in _KINDS])
-    sgo_of = np.array([k[2] for k in _KINDS])
-    fam = np.repeat(np.arange(n, dtype=np.uint32), size)
+    # ---- outcome (and how it was reached) ---------------------------------------------------
+    outcome = rng.random(n) < BASE_UPTAKE + float(uptake_effect) * live
+    families: dict[str, pl.Series] = {}
     width = max(6, len(str(n)))
-    raw = pl.DataFrame(
-        {
-            "fam": fam,
-            "carer": carer_of[kind],
-            "cwcf": cwcf_of[kind],
-            "sgo": sgo_of[kind],
-            "age": age,
-        }
-    )
-    return raw.select(
-        _id("C", pl.int_range(1, n_kids + 1), max(7, len(str(n_kids)))).alias("child_id"),
-        _id("F", pl.col("fam").cast(pl.Int64) + 1, width).alias("family_id"),
-        pl.col("age").cast(pl.Int64),
-        pl.lit(pl.Series(_CARERS, dtype=pl.String)).gather(pl.col("carer")).alias("carer"),
-        pl.col("cwcf"),
-        pl.col("sgo"),
-    )
+    families["family_id"] = _ids("F", n, width).alias("family_id")
+    families["area"] = pl.Series("area", rollout["area"].to_list(), dtype=pl.String).gather(area)
+    families["reception_date"] = pl.Series("reception_date", rec.astype(np.int32)).cast(pl.Date)
+    families["release_date"] = _nulled(
+        pl.Series("release_date", rel.astype(np.int32)).cast(pl.Date), released)
+    families["parent_sex"] = pl.Series(
+        "parent_sex", np.where(rng.random(n) < _P_FEMALE_PARENT, "F", "M"), dtype=pl.String)
+    families[out.reached] = _nulled(pl.Series(out.reached, reached), called)
+    answered = reached if followup else np.zeros(n, dtype=bool)
+    outcome_known = answered if (out.missing_when_unreached and followup) else np.ones(n, bool)
+    families[out.column] = _nulled(pl.Series(out.column, outcome), outcome_known)
+    if out.route is not None:
+        declared = {c.name: c for c in study.columns["families"]}
+        values = out.route.values or declared.get(out.route.column, _spec(
+            out.route.column, "category", nullable=True, values=("other",))).values
+        values = tuple(values) or ("other",)
+        others = [i for i, v in enumerate(values) if v != out.route.programme] or [0]
+        code = np.asarray(others)[rng.integers(0, len(others), size=n)]
+        if out.route.programme in values:
+            code = np.where(live, values.index(out.route.programme), code)
+        families[out.route.column] = _nulled(
+            pl.Series(out.route.column, values, dtype=pl.String).gather(code),
+            outcome & outcome_known)
+
+    # ---- the study's own family columns -----------------------------------------------------
+    fam_specs, chi_specs, chains = _plan(study)
+    for spec in fam_specs:
+        values = _draw(rng, spec, n, rec, hi)
+        families[spec.name] = _nulled(values, answered) if spec.nullable else values
+    for chain in chains:  # a stage is True only where the one before is
+        for before, after in zip(chain, chain[1:], strict=False):
+            families[after] = families[after] & families[before].fill_null(False)
+            families[after] = _nulled(families[after], answered)
+    declared_order = [c.name for c in study.columns["families"]]
+    order = list(_CORE_FAMILIES) + [c for c in declared_order if c in families]
+    order += [c for c in families if c not in order]
+    fam = pl.DataFrame([families[c] for c in order])
+
+    # ---- children ---------------------------------------------------------------------------
+    w = np.asarray(_SIZE_WEIGHTS, float)
+    size = 1 + rng.choice(len(w), size=n, p=w / w.sum())
+    n_kids = int(size.sum())
+    cwidth = max(7, len(str(n_kids)))
+    children: dict[str, pl.Series] = {
+        "child_id": _ids("C", n_kids, cwidth).alias("child_id"),
+        "family_id": families["family_id"].gather(np.repeat(np.arange(n), size)),
+        "age": pl.Series("age", rng.integers(0, 18, size=n_kids), dtype=pl.Int64),
+    }
+    kid_rec = np.repeat(rec, size)
+    for spec in chi_specs:
+        values = _draw(rng, spec, n_kids, kid_rec, hi)
+        if spec.nullable:
+            values = _nulled(values, rng.random(n_kids) >= _P_CHILD_NULL)
+        children[spec.name] = values
+    return fam, pl.DataFrame(list(children.values()))
 
 
+# --------------------------------------------------------------------------- files
 def write(
     out_dir: str | os.PathLike[str],
     *,
@@ -743,7 +640,7 @@ def write(
     fmt: str = "parquet",
     **kw: Any,
 ) -> dict[str, Path]:
-    """Generate the synthetic dataset and write ``families.<ext>`` and ``children.<ext>``.
+    """Generate synthetic data (:func:`generate`) and write ``families.<ext>``, ``children.<ext>``.
 
     Each file is written to a temporary file in ``out_dir`` and renamed into place only when
     complete, so a failure never leaves a half-written file behind.
@@ -757,7 +654,8 @@ def write(
     fmt : {"parquet", "csv", "xlsx"}
         File format. Excel holds at most 1,048,575 data rows per sheet.
     **kw
-        Passed to :func:`generate` (``rollout``, ``uptake_effect``, ``as_of``).
+        Passed to :func:`generate` (``rollout``, ``study``, ``design``, ``uptake_effect``,
+        ``followup``, ``as_of``).
 
     Returns
     -------
