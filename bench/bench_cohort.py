@@ -462,7 +462,7 @@ def worker(args: argparse.Namespace) -> int:
     """One run of one implementation in this process; print JSON (seconds, own peak RSS)."""
     import resource
 
-    rollout, design = load_rollout(), Design()
+    rollout, design = load_rollout(), Design(treatment_counties=("Oxfordshire",))
     if args.impl == "none":
         # Baseline: the same imports as the implementation, no query.
         if args.baseline_of.startswith("pandas"):
@@ -501,7 +501,7 @@ def worker_cmd(impl: str, source: str, *, baseline_of: str | None = None,
 def compare(args: argparse.Namespace) -> int:
     source = resolve_source(args.data)
     info = C.machine()
-    rollout, design = load_rollout(), Design()
+    rollout, design = load_rollout(), Design(treatment_counties=("Oxfordshire",))
     impls = [i for i in IMPLS if i not in (args.skip or [])]
     if not Path(source).with_name("children.parquet").exists():
         impls = [i for i in impls if i != "natexp+validation"]

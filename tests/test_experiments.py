@@ -41,7 +41,7 @@ def results():
     from natexp.data.tables import appendix_b_counts, secondary_outcomes
 
     fam, chi = generate()
-    cohort = build_cohort(fam.lazy(), load_rollout(), Design())
+    cohort = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     counts = appendix_b_counts(fam, chi)
     app_b = {}
     for q in ("carer_parent", "cwcf", "sgo"):

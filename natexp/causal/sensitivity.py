@@ -306,7 +306,8 @@ def nonresponse_counts(cohort: Cohort, outcome: str = "chas_support", *,
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(),
+    ...                                 Design(treatment_counties=("Oxfordshire",))))
     NonresponseCounts(x1=4, r1=20, m1=26, x2=2, r2=15, m2=24)
     """
     from natexp.data.cohort import arm_counts
@@ -1235,7 +1236,8 @@ def leave_one_area_out(cohort: Cohort, *, outcome: str = "chas_support",
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(),
+    ...                                     Design(treatment_counties=("Oxfordshire",))))
     >>> t.frame.height, t.frame["n1"][0], t.frame["n2"][0]
     (14, 20, 15)
     """
@@ -1472,7 +1474,8 @@ def primary_estimand(cohort: Cohort, outcome: str = "chas_support",
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), Design()))["population"]
+    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(),
+    ...                               Design(treatment_counties=("Oxfordshire",))))["population"]
     'the 35 of 85 identified families reached by the follow-up call (followup_reached)'
     """
     from natexp.data.cohort import arm_counts
@@ -1530,7 +1533,8 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str = "chas_support",
     >>> from natexp.data.cohort import Design, build_cohort
     >>> from natexp.causal.assignment import AssignmentSpec
     >>> fam, _ = generate()
-    >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(), Design()),
+    >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(),
+    ...                                        Design(treatment_counties=("Oxfordshire",))),
     ...                           assignments=[AssignmentSpec("county", block="county")],
     ...                           placebo_months=[6])
     >>> suite.nonresponse.counts

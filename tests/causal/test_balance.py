@@ -224,7 +224,7 @@ def test_balance_table_on_synthetic_cohort():
     from natexp.data.synthetic import generate
 
     fam, chi = generate()
-    cohort = build_cohort(fam.lazy(), load_rollout(), Design())
+    cohort = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     every = balance_table(cohort, chi)
     assert _row(every, "parent_sex", "F")["n_treatment"] == 46  # synthetic split 46/39
     reached = balance_table(cohort, chi, among="followup_reached")

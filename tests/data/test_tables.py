@@ -138,7 +138,8 @@ def synthetic():
     from natexp.data.synthetic import generate
 
     fam, chi = generate()
-    return fam, chi, build_cohort(fam.lazy(), load_rollout(), Design())
+    return fam, chi, build_cohort(fam.lazy(), load_rollout(),
+                                  Design(treatment_counties=("Oxfordshire",)))
 
 
 def test_figure_9_referral_response(synthetic):
