@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import glob
 import json
 import os
@@ -74,12 +75,25 @@ SLOW = ("natexp+validation", "pandas", "pandas-tuned")
 # --------------------------------------------------------------------------- implementations
 
 
+@functools.lru_cache(maxsize=1)
+def _example_study():
+    """The example study (conf/study/paramount.yaml): its follow-up stages and input contract."""
+    import yaml
+
+    from natexp.paths import CONF_DIR
+    from natexp.study import Study
+
+    with open(CONF_DIR / "study" / "paramount.yaml", encoding="utf-8") as fh:
+        return Study.from_dict(yaml.safe_load(fh))
+
+
 def run_natexp(source: str, rollout: pl.DataFrame, design: Design, *,
                families: pl.LazyFrame | None = None) -> tuple[pl.DataFrame, ...]:
     """natexp's public API on a lazy Parquet scan (engine: polars' default, streaming in 2.x)."""
     if families is None:
         families = pl.scan_parquet(source)
-    cohort = build_cohort(families, rollout, design)
+    cohort = build_cohort(families, rollout, design,
+                          followup=_example_study().followup_stages)
     flow = cohort.flow().select(list(FLOW_SCHEMA))
     uptake = (
         cohort.members.group_by(
@@ -102,7 +116,8 @@ def run_natexp_validated(source: str, rollout: pl.DataFrame,
     from natexp.data.validate import load_inputs
 
     fam = Path(source)
-    inputs = load_inputs(fam, fam.with_name("children.parquet"), rollout["area"].to_list())
+    inputs = load_inputs(fam, fam.with_name("children.parquet"), rollout["area"].to_list(),
+                         study=_example_study())
     return run_natexp(source, rollout, design, families=inputs.families)
 
 
