@@ -43,7 +43,8 @@ def test_implementations_agree(bench, families):
     from natexp.data.rollout import load_rollout
 
     rollout = load_rollout()
-    for design in (Design(treatment_counties=("Oxfordshire",)), Design(name="staggered", kind="staggered", phases=(1, 2, 3, 4))):
+    for design in (Design(treatment_counties=("Oxfordshire",)),
+                   Design(name="staggered", kind="staggered", phases=(1, 2, 3, 4))):
         results = {name: run(families, rollout, design) for name, run in bench.RUNNERS.items()}
         bench.check_equal(results)  # raises on any difference
         flow, uptake = results["natexp"]

@@ -73,7 +73,8 @@ def test_the_contract_allows_a_missing_outcome_only_when_the_study_says_so(blank
 
 def test_a_missing_outcome_for_a_reached_family_is_an_error_naming_the_rule(blanked):
     fam, chi, _ = blanked
-    rows = fam.with_row_index("row", offset=1).filter(pl.col("followup_reached") == True)  # noqa: E712
+    reached = pl.col("followup_reached") == True  # noqa: E712
+    rows = fam.with_row_index("row", offset=1).filter(reached)
     first = int(rows["row"][0])
     bad = fam.with_columns(
         pl.when(pl.int_range(pl.len()) == first - 1).then(None)

@@ -24,7 +24,8 @@ def test_each_specification_is_the_cohort_it_names():
     fam, _ = generate()
     ro = load_rollout()
     table = specification_curve(
-        fam.lazy(), ro, Design(treatment_counties=("Oxfordshire",)), designs=["oxon_vs_rest", "staggered"],
+        fam.lazy(), ro, Design(treatment_counties=("Oxfordshire",)),
+        designs=["oxon_vs_rest", "staggered"],
         windows=[(D(2022, 7, 1), D(2024, 6, 30)), (D(2023, 1, 1), D(2024, 6, 30))],
         followup_dates=[D(2024, 11, 1)], custody=[True, False],
     )
@@ -45,7 +46,8 @@ def test_each_specification_is_the_cohort_it_names():
 def test_invalid_combinations_are_skipped():
     fam, _ = generate()
     table = specification_curve(
-        fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)), designs=["oxon_vs_rest"],
+        fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)),
+        designs=["oxon_vs_rest"],
         windows=[(D(2022, 7, 1), D(2024, 6, 30))],
         followup_dates=[D(2024, 1, 1), D(2024, 11, 1)],  # the first is before the window ends
         custody=[True],
@@ -71,7 +73,8 @@ def test_multirun_sweep_with_joblib_and_collect(tmp_path):
     assert sorted(got["custody"].to_list()) == ["any", "in custody at follow-up"]
     fam, _ = generate()
     same = specification_curve(
-        fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)), designs=["oxon_vs_rest"],
+        fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)),
+        designs=["oxon_vs_rest"],
         windows=[(D(2022, 7, 1), D(2024, 6, 30))], followup_dates=[D(2024, 11, 1)],
         custody=[True, False],
     )

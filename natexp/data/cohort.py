@@ -76,10 +76,10 @@ class Design:
     ...            window_end=dt.date(2024, 6, 30))
     >>> d.name, d.kind
     ('design', 'treated_counties')
-    >>> Design()
+    >>> Design()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    natexp.data.cohort.DesignError: design: a treated_counties design needs at least one treatment county
+    natexp.data.cohort.DesignError: design: a treated_counties design needs at least one ...
     """
 
     name: str = "design"

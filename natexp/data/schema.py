@@ -248,9 +248,10 @@ def contract(study: Any) -> dict[str, tuple[Column, ...]]:
         names = {c.name for c in cols}
         for col in study.column_specs(table):
             if col.name in names:
-                raise ConfigError(f"study: columns.{table}: {col.name!r} is "
-                                  f"{'a core column' if col.name in {c.name for c in core} else 'declared twice'}"
-                                  " of the input contract")
+                what = ("a core column" if col.name in {c.name for c in core}
+                        else "declared twice")
+                raise ConfigError(f"study: columns.{table}: {col.name!r} is {what} "
+                                  "of the input contract")
             kind = identifier_kind(col.name)
             if kind:
                 raise ConfigError(f"study: columns.{table}: {col.name!r} looks like a direct "

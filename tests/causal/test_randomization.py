@@ -102,7 +102,9 @@ def test_engine_agrees_with_build_cohort_on_permuted_schedules(default, among):
     for i in [0, 1, 17, 300, 641, 1000, 1286]:
         row = dist.row(i, named=True)
         sched = _swap_schedule(base, row["treated_areas"], treated0)
-        ac = arm_counts(build_cohort(fam.lazy(), sched, Design(treatment_counties=("Oxfordshire",))), "chas_support", among=among)
+        ac = arm_counts(build_cohort(fam.lazy(), sched,
+                                     Design(treatment_counties=("Oxfordshire",))),
+                        "chas_support", among=among)
         assert (row["x1"], row["n1"]) == ac["treatment"]
         assert (row["x2"], row["n2"]) == ac["control"]
 
@@ -236,7 +238,8 @@ def test_placebo_shift_equals_a_hand_shifted_schedule(default):
     sched = rollout_frame([{"name": r["area"], "county": r["county"],
                             "go_live": later.get(r["area"], "2022-07-01"), "phase": r["phase"]}
                            for r in load_rollout().iter_rows(named=True)])
-    ac = arm_counts(build_cohort(fam.lazy(), sched, Design(treatment_counties=("Oxfordshire",))), "chas_support", among=None)
+    ac = arm_counts(build_cohort(fam.lazy(), sched, Design(treatment_counties=("Oxfordshire",))),
+                    "chas_support", among=None)
     row = placebo_go_live(c, shifts=[1]).frame.row(0, named=True)
     assert (row["x1"], row["n1"]) == ac["treatment"]
     assert (row["x2"], row["n2"]) == ac["control"]

@@ -125,7 +125,8 @@ def test_rows_in_equal_rows_accounted_for(rows, kind, custody):
     fams = families([(f"F{i}", a, r, rel, reached, False) for i, (a, r, rel, reached) in
                      enumerate(rows)])
     cohort = build_cohort(fams, ROLLOUT, Design(name="d", kind=kind,
-                                                custody_at_followup=custody, treatment_counties=("Oxfordshire",)))
+                                                custody_at_followup=custody,
+                                                treatment_counties=("Oxfordshire",)))
     flow = cohort.flow()
     assert flow.filter(pl.col("step") == "input")["n"].item() == len(rows)
     assert accounted(flow)
