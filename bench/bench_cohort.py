@@ -171,7 +171,7 @@ def run_pandas(source: str, rollout: pl.DataFrame, design: Design) -> tuple[pl.D
         off_phase = ~flag(df["phase"].isin(list(design.phases)))
     else:
         off_phase = np.zeros(len(df), dtype=bool)
-    if design.name == "oxon_vs_rest":
+    if design.kind == "treated_counties":
         in_treat = flag(df["county"].isin(list(design.treatment_counties)))
         elsewhere, treated = live & ~in_treat, live & in_treat
     else:
@@ -248,7 +248,7 @@ def run_pandas_tuned(source: str, rollout: pl.DataFrame,
         off_phase = ~ok[area_codes]
     else:
         off_phase = np.zeros(len(df), dtype=bool)
-    if design.name == "oxon_vs_rest":
+    if design.kind == "treated_counties":
         treat_area = np.array([county.get(a) in design.treatment_counties for a in area_names])
         in_treat = treat_area[area_codes]
         elsewhere, treated = live & ~in_treat, live & in_treat
@@ -335,7 +335,7 @@ def run_duckdb(source: str, rollout: pl.DataFrame, design: Design, *,
             off_phase = f"NOT coalesce(r.phase IN ({phases}), FALSE)"
         else:
             off_phase = "FALSE"
-        if design.name == "oxon_vs_rest":
+        if design.kind == "treated_counties":
             counties = ", ".join("'" + c.replace("'", "''") + "'"
                                  for c in design.treatment_counties)
             in_treat = f"coalesce(r.county IN ({counties}), FALSE)"
