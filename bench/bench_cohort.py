@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import glob
 import json
 import os
@@ -74,12 +75,25 @@ SLOW = ("natexp+validation", "pandas", "pandas-tuned")
 # --------------------------------------------------------------------------- implementations
 
 
+@functools.lru_cache(maxsize=1)
+def _example_study():
+    """The example study (conf/study/paramount.yaml): its follow-up stages and input contract."""
+    import yaml
+
+    from natexp.paths import CONF_DIR
+    from natexp.study import Study
+
+    with open(CONF_DIR / "study" / "paramount.yaml", encoding="utf-8") as fh:
+        return Study.from_dict(yaml.safe_load(fh))
+
+
 def run_natexp(source: str, rollout: pl.DataFrame, design: Design, *,
                families: pl.LazyFrame | None = None) -> tuple[pl.DataFrame, ...]:
     """natexp's public API on a lazy Parquet scan (engine: polars' default, streaming in 2.x)."""
     if families is None:
         families = pl.scan_parquet(source)
-    cohort = build_cohort(families, rollout, design)
+    cohort = build_cohort(families, rollout, design,
+                          followup=_example_study().followup_stages)
     flow = cohort.flow().select(list(FLOW_SCHEMA))
     uptake = (
         cohort.members.group_by(
@@ -102,7 +116,8 @@ def run_natexp_validated(source: str, rollout: pl.DataFrame,
     from natexp.data.validate import load_inputs
 
     fam = Path(source)
-    inputs = load_inputs(fam, fam.with_name("children.parquet"), rollout["area"].to_list())
+    inputs = load_inputs(fam, fam.with_name("children.parquet"), rollout["area"].to_list(),
+                         study=_example_study())
     return run_natexp(source, rollout, design, families=inputs.families)
 
 
@@ -156,7 +171,7 @@ def run_pandas(source: str, rollout: pl.DataFrame, design: Design) -> tuple[pl.D
         off_phase = ~flag(df["phase"].isin(list(design.phases)))
     else:
         off_phase = np.zeros(len(df), dtype=bool)
-    if design.name == "oxon_vs_rest":
+    if design.kind == "treated_counties":
         in_treat = flag(df["county"].isin(list(design.treatment_counties)))
         elsewhere, treated = live & ~in_treat, live & in_treat
     else:
@@ -233,7 +248,7 @@ def run_pandas_tuned(source: str, rollout: pl.DataFrame,
         off_phase = ~ok[area_codes]
     else:
         off_phase = np.zeros(len(df), dtype=bool)
-    if design.name == "oxon_vs_rest":
+    if design.kind == "treated_counties":
         treat_area = np.array([county.get(a) in design.treatment_counties for a in area_names])
         in_treat = treat_area[area_codes]
         elsewhere, treated = live & ~in_treat, live & in_treat
@@ -320,7 +335,7 @@ def run_duckdb(source: str, rollout: pl.DataFrame, design: Design, *,
             off_phase = f"NOT coalesce(r.phase IN ({phases}), FALSE)"
         else:
             off_phase = "FALSE"
-        if design.name == "oxon_vs_rest":
+        if design.kind == "treated_counties":
             counties = ", ".join("'" + c.replace("'", "''") + "'"
                                  for c in design.treatment_counties)
             in_treat = f"coalesce(r.county IN ({counties}), FALSE)"
@@ -462,7 +477,7 @@ def worker(args: argparse.Namespace) -> int:
     """One run of one implementation in this process; print JSON (seconds, own peak RSS)."""
     import resource
 
-    rollout, design = load_rollout(), Design()
+    rollout, design = load_rollout(), Design(treatment_counties=("Oxfordshire",))
     if args.impl == "none":
         # Baseline: the same imports as the implementation, no query.
         if args.baseline_of.startswith("pandas"):
@@ -501,7 +516,7 @@ def worker_cmd(impl: str, source: str, *, baseline_of: str | None = None,
 def compare(args: argparse.Namespace) -> int:
     source = resolve_source(args.data)
     info = C.machine()
-    rollout, design = load_rollout(), Design()
+    rollout, design = load_rollout(), Design(treatment_counties=("Oxfordshire",))
     impls = [i for i in IMPLS if i not in (args.skip or [])]
     if not Path(source).with_name("children.parquet").exists():
         impls = [i for i in impls if i != "natexp+validation"]

@@ -68,7 +68,7 @@ def main() -> None:
     args = ap.parse_args()
 
     fam, kids = generate()
-    cohort = build_cohort(fam.lazy(), load_rollout(), Design())
+    cohort = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     counts = nonresponse_counts(cohort, outcome="chas_support")
     r = args.repeats
     rows = [

@@ -25,7 +25,9 @@ def _hydra_command(prog: str, args: list[str], task, usage_errors: tuple) -> int
     from hydra.core.hydra_config import HydraConfig
 
     register()
-    message = unknown_key_message([a for a in args if not a.startswith("-")])
+    # overrides only: options and their values (--config-dir DIR, -cn NAME) are Hydra's
+    message = unknown_key_message([a for a in args if not a.startswith("-")
+                                   and ("=" in a or a.startswith("~"))])
     if message is not None:
         print(f"natexp: {message}", file=sys.stderr)
         print("natexp: nothing was written.", file=sys.stderr)

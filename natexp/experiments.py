@@ -123,13 +123,14 @@ def _check_item(item: Any, k: int) -> dict:
     return dict(item)
 
 
-def load_published(name: str = "oxon_vs_rest", *, path: str | Path | None = None) -> list[dict]:
+def load_published(name: str | None = None, *,
+                   path: str | Path | None = None) -> list[dict]:
     """Load and check the published numbers of a study.
 
     Parameters
     ----------
-    name : str
-        Study folder under ``experiments/``.
+    name : str, optional
+        Study folder under ``experiments/`` (one of ``name`` and ``path`` is needed).
     path : str or Path, optional
         A ``published.yaml`` elsewhere (overrides ``name``).
 
@@ -147,12 +148,16 @@ def load_published(name: str = "oxon_vs_rest", *, path: str | Path | None = None
 
     Examples
     --------
+    The example study's published numbers:
+
     >>> items = load_published("oxon_vs_rest")
     >>> next(i for i in items if i["id"] == "flow_identified_total")["value"]
     85
     """
     import yaml
 
+    if name is None and path is None:
+        raise TypeError("load_published needs a study folder name or a path")
     file = Path(path) if path is not None else (
         experiment_file(name, "published.yaml") or EXPERIMENTS_DIR / name / "published.yaml")
     with open(file, encoding="utf-8") as fh:
@@ -388,8 +393,9 @@ def replication_table(published: Sequence[Mapping] | Mapping, results: Mapping) 
     published : list of dict or dict
         Items from :func:`load_published` (or a loaded ``published.yaml`` with ``items``).
     results : Mapping
-        A run's results dict (``RunResult.results``) with ``flow``, ``appendix_b`` and
-        ``secondary`` (:func:`natexp.data.tables.secondary_outcomes`).
+        A run's results dict (``RunResult.results``): the items' key paths point into it
+        (e.g. ``flow``, the study's descriptive table and ``secondary``,
+        :func:`natexp.data.tables.secondary_outcomes`).
 
     Returns
     -------

@@ -40,11 +40,8 @@ SYNTHETIC_STATEMENT = (
     "not real records and say nothing about real families."
 )
 
-#: Largest group for which Appendix B also gets the Boschloo exact test.
+#: Largest group for which the descriptive table also gets the Boschloo exact test.
 BOSCHLOO_MAX_N = 2000
-
-#: Pearson chi-squared values published in the report's Appendix B (uncorrected).
-PUBLISHED_CHI2 = {"carer_parent": 96.2426, "cwcf": 12.2932, "sgo": 47.2268}
 
 
 @dataclass
@@ -56,7 +53,7 @@ class RunResult:
     results : dict
         Everything written to ``results.json``.
     tables : dict of polars.DataFrame
-        The tables written as CSV (flow, appendix_b, uptake).
+        The tables written as CSV (flow, the study's descriptive table, uptake, ...).
     cohort : Cohort
     output_dir : Path or None
         Where the outputs were written (None when ``write=False``).
@@ -70,10 +67,11 @@ class RunResult:
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design
     >>> fam, _ = generate()
-    >>> cohort = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> cohort = build_cohort(fam.lazy(), load_rollout(),
+    ...                       Design(treatment_counties=("Oxfordshire",)))
     >>> res = RunResult(results={}, tables={"flow": cohort.flow()}, cohort=cohort)
     >>> res.output_dir is None, res.tables["flow"].height, arm_counts(res.cohort, "chas_support")
-    (True, 17, {'treatment': (4, 20), 'control': (2, 15)})
+    (True, 13, {'treatment': (4, 20), 'control': (2, 15)})
     """
 
     results: dict[str, Any]
@@ -84,7 +82,10 @@ class RunResult:
 
     def summary(self) -> str:
         """Plain-text summary of the headline numbers."""
+        from natexp.study import Study
+
         r = self.results
+        study = Study.from_dict(r["config"]["study"])
         flow = {(row["step"], row["arm"]): row["n"] for row in r["flow"]}
         prim = r["primary_outcome"]
         lines = [
@@ -103,13 +104,16 @@ class RunResult:
         )
         c = prim["counts"]
         lines.append(
-            f"Primary outcome (support uptake before follow-up, reached families): treatment "
+            f"Primary outcome ({study.outcome.short_label}, reached families): treatment "
             f"{c['x1']}/{c['n1']} vs control {c['x2']}/{c['n2']}; {prim['sentence']}"
         )
-        for key, tab in r["appendix_b"].items():
-            published = f" (published {tab['published_chi2']})" if "replication" in r else ""
+        desc = study.descriptive
+        for key, tab in (r.get(desc.key, {}) if desc is not None else {}).items():
+            published = (f" (published {tab['published_chi2']})"
+                         if "replication" in r and tab.get("published_chi2") is not None else "")
             line = (
-                f"Appendix B {key}: Pearson chi-squared {_num(tab['pearson_chi2'], '.4f')}"
+                f"{desc.published or desc.title} {key}: Pearson chi-squared "
+                f"{_num(tab['pearson_chi2'], '.4f')}"
                 f"{published}; Fisher exact p = {_num(tab['fisher_pvalue'], '.3g')}"
             )
             if tab.get("note"):
@@ -176,7 +180,8 @@ def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, di
     as_of = dt.date.fromisoformat(settings.data.as_of) if settings.data.as_of else None
     areas = rollout["area"].to_list()
     if settings.data.families is not None:
-        inputs = load_inputs(settings.data.families, settings.data.children, areas, as_of=as_of)
+        inputs = load_inputs(settings.data.families, settings.data.children, areas,
+                             study=settings.get_study(), as_of=as_of)
         desc: dict[str, Any] = {"synthetic": False}
         for name in ("families", "children"):
             path = Path(inputs.sources[name])
@@ -192,7 +197,7 @@ def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, di
         uptake_effect=syn.uptake_effect, followup=syn.followup, as_of=as_of,
         study=study, design=settings.design.to_design(),
     )
-    inputs = validate_frames(fam, chi, areas, as_of=as_of)
+    inputs = validate_frames(fam, chi, areas, study=settings.get_study(), as_of=as_of)
     desc = {
         "synthetic": True,
         "statement": statement(study),
@@ -204,41 +209,47 @@ def load_data(settings: NatexpConfig, rollout: pl.DataFrame) -> tuple[Inputs, di
     return inputs, desc
 
 
-def _appendix_b_note(x1: int, n1: int, x2: int, n2: int) -> str | None:
-    """Why an Appendix B chi-squared is undefined (None when it is defined)."""
+def _descriptive_note(x1: int, n1: int, x2: int, n2: int, study: Any) -> str | None:
+    """Why a descriptive chi-squared is undefined (None when it is defined)."""
+    w = study.wording
     if not n1 and not n2:
-        return "no children: every statistic of this table is undefined"
-    for n, sex in ((n1, "female"), (n2, "male")):
+        return f"no {w.children}: every statistic of this table is undefined"
+    for n, group in zip((n1, n2), study.descriptive.groups.values(), strict=True):
         if not n:
-            return (f"no children with a {sex} imprisoned parent: the comparison is undefined "
+            return (f"no {w.children} with a {group} {w.parent}: the comparison is undefined "
                     "(chi-squared 0/0; Fisher p = 1 carries no information)")
     if x1 + x2 in (0, n1 + n2):
-        return ("every child has the same answer: the chi-squared is undefined (0/0) and "
+        return (f"every {w.child} has the same answer: the chi-squared is undefined (0/0) and "
                 "Fisher p = 1 carries no information")
     return None
 
 
-def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFrame]:
-    """Appendix B: children by sex of the imprisoned parent, female parent vs male parent.
+def descriptive_table(inputs: Inputs, study: Any,
+                      confidence_level: float) -> tuple[dict, pl.DataFrame]:
+    """The study's descriptive table (``study.descriptive``): every child by a family column.
 
-    Each table compares children whose imprisoned parent is female (group 1) with children whose
-    imprisoned parent is male (group 2, the report's "control"), with the uncorrected Pearson
-    chi-squared the report published beside exact tests.
+    Each question compares children of the first group of ``descriptive.groups`` (group 1)
+    with children of the second (group 2), with the uncorrected Pearson chi-squared (the
+    statistic the example study's report published, its Appendix B) beside exact tests, and
+    the same question with families as clusters of children.
     """
     from natexp.causal.twobytwo import compare_groups
     from natexp.causal.unconditional import boschloo
-    from natexp.data.tables import appendix_b_counts
+    from natexp.data.tables import descriptive_counts
 
-    counts = appendix_b_counts(inputs.families, inputs.children)
-    clustered = _appendix_b_clustered(inputs, confidence_level)
+    spec = study.descriptive
+    counts = descriptive_counts(inputs.families, inputs.children, spec)
+    clustered = _descriptive_clustered(inputs, study, confidence_level)
+    (g1, w1), (g2, w2) = spec.groups.items()
     out: dict[str, Any] = {}
     rows = []
-    for key in PUBLISHED_CHI2:
-        part = {r["parent_sex"]: r for r in counts.filter(pl.col("question") == key).to_dicts()}
-        label = part["F"]["label"]
-        x1, n1, x2, n2 = part["F"]["yes"], part["F"]["n"], part["M"]["yes"], part["M"]["n"]
-        # Descriptive tables of 639 children: the exact unconditional intervals (seconds each
-        # at n = 607) add nothing to a chi-squared of 96; the Boschloo test is kept.
+    for q in spec.questions:
+        key = q.key
+        part = {r[spec.by]: r for r in counts.filter(pl.col("question") == key).to_dicts()}
+        label = part[g1]["label"]
+        x1, n1, x2, n2 = part[g1]["yes"], part[g1]["n"], part[g2]["yes"], part[g2]["n"]
+        # Descriptive tables of hundreds of children: the exact unconditional intervals
+        # (seconds each at n = 607) add nothing to a large chi-squared; Boschloo is kept.
         panel = compare_groups(x1, n1, x2, n2, confidence_level=confidence_level,
                                include_unconditional=False)
         d = panel.to_dict()
@@ -252,19 +263,18 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
             ).to_dict()
         pear = d["test"]["pearson"]
         fish = d["test"]["fisher_minlike"]
-        note = _appendix_b_note(x1, n1, x2, n2)
+        note = _descriptive_note(x1, n1, x2, n2, study)
         out[key] = {
             "question": label,
-            "female": {"yes": x1, "no": n1 - x1, "n": n1},
-            "male": {"yes": x2, "no": n2 - x2, "n": n2},
+            w1: {"yes": x1, "no": n1 - x1, "n": n1},
+            w2: {"yes": x2, "no": n2 - x2, "n": n2},
             "pearson_chi2": pear["statistic"],
             "pearson_pvalue": pear["pvalue"],
-            "published_chi2": PUBLISHED_CHI2[key],
+            "published_chi2": q.published_chi2,
             "fisher_pvalue": fish["pvalue"],
-            "estimand": {"population": "every child of the identification data",
+            "estimand": {"population": spec.population,
                          "outcome": label,
-                         "contrast": "children of imprisoned mothers vs children of imprisoned "
-                                     "fathers (descriptive: not the programme's arms)",
+                         "contrast": f"{spec.contrast} (descriptive: not the programme's arms)",
                          "conditional_on": "", "unit": "child"},
             "panel": d,
         }
@@ -276,19 +286,30 @@ def appendix_b(inputs: Inputs, confidence_level: float) -> tuple[dict, pl.DataFr
             {
                 "table": key,
                 "question": label,
-                "female_yes": x1,
-                "female_no": n1 - x1,
-                "male_yes": x2,
-                "male_no": n2 - x2,
+                f"{w1}_yes": x1,
+                f"{w1}_no": n1 - x1,
+                f"{w2}_yes": x2,
+                f"{w2}_no": n2 - x2,
                 "pearson_chi2": pear["statistic"],
                 "pearson_pvalue": pear["pvalue"],
-                "published_chi2": PUBLISHED_CHI2[key],
+                "published_chi2": q.published_chi2,
                 "fisher_minlike_pvalue": fish["pvalue"],
                 "boschloo_pvalue": d["test"]["boschloo"]["pvalue"],
                 "risk_ratio": d["risk_ratio"]["koopman"]["estimate"],
             }
         )
     return out, pl.DataFrame(rows)
+
+
+def _balance_categories(study: Any) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The study's category columns of the balance table: (table, column, values)."""
+    out = []
+    for name in study.balance:
+        for table in ("families", "children"):
+            for col in study.column_specs(table):
+                if col.name == name:
+                    out.append((table, name, col.values))
+    return out
 
 
 def _treated_blocks(cohort: Cohort, assignment: Any) -> tuple[str, list[str]]:
@@ -305,46 +326,50 @@ def _treated_blocks(cohort: Cohort, assignment: Any) -> tuple[str, list[str]]:
     return spec.block or spec.unit, space.assigned_blocks()[0]
 
 
-def _appendix_b_clustered(inputs: Inputs, confidence_level: float) -> dict[str, Any]:
-    """Appendix B with families as clusters: children share a family, so the child-level tests
-    assume an independence that fails. Cluster-robust risk difference over children, and the
-    family-level table (families with at least one such child) with Fisher's exact test."""
+def _descriptive_clustered(inputs: Inputs, study: Any,
+                           confidence_level: float) -> dict[str, Any]:
+    """The descriptive table with families as clusters: children share a family, so the
+    child-level tests assume an independence that fails. Cluster-robust risk difference over
+    children, and the family-level table (families with at least one such child) with Fisher's
+    exact test."""
     from natexp.causal.cluster import cluster_robust_rd, family_level_table
     from natexp.causal.sensitivity import _fisher_p
-    from natexp.data.tables import APPENDIX_B_QUESTIONS
 
-    kids = (inputs.children.join(inputs.families.select("family_id", "parent_sex"),
+    spec = study.descriptive
+    g1, g2 = spec.groups
+    w1, w2 = spec.groups.values()
+    kids = (inputs.children.join(inputs.families.select("family_id", spec.by),
                                  on="family_id", how="left")
-            .filter(pl.col("parent_sex").is_in(["F", "M"])).sort("family_id", "child_id")
+            .filter(pl.col(spec.by).is_in([g1, g2])).sort("family_id", "child_id")
             .collect())
     if kids.height == 0:
         return {}
-    female = (kids["parent_sex"] == "F").cast(pl.Int64).to_numpy()
+    first = (kids[spec.by] == g1).cast(pl.Int64).to_numpy()
     fam = kids["family_id"].to_numpy()
     out: dict[str, Any] = {}
-    for key, (label, column, yes) in APPENDIX_B_QUESTIONS.items():
-        y = kids[column].is_in(list(yes)).fill_null(False).cast(pl.Int64).to_numpy()
-        cr = cluster_robust_rd(y, female, fam, confidence_level=confidence_level)
-        t = family_level_table(y, female, fam)
-        out[key] = {
+    for q in spec.questions:
+        y = kids[q.column].is_in(list(q.yes_values)).fill_null(False).cast(pl.Int64).to_numpy()
+        cr = cluster_robust_rd(y, first, fam, confidence_level=confidence_level)
+        t = family_level_table(y, first, fam)
+        out[q.key] = {
             "cluster_robust": cr.to_dict(),
-            "families": {"female": {"yes": t["x1"], "n": t["n1"]},
-                         "male": {"yes": t["x0"], "n": t["n0"]}},
+            "families": {w1: {"yes": t["x1"], "n": t["n1"]},
+                         w2: {"yes": t["x0"], "n": t["n0"]}},
             "families_fisher_pvalue": _fisher_p(t["x1"], t["n1"], t["x0"], t["n0"]),
-            "estimand": {"population": "every family of the identification data",
-                         "outcome": f"at least one child: {label}",
-                         "contrast": "families of imprisoned mothers vs of imprisoned fathers",
+            "estimand": {"population": spec.family_population,
+                         "outcome": f"at least one {study.wording.child}: {q.label}",
+                         "contrast": spec.family_contrast,
                          "conditional_on": "", "unit": "family"},
-            "note": "children cluster in families; the cluster-robust (CR1) test and the "
-                    "family-level Fisher test allow for that, the published child-level "
-                    "chi-squared does not",
+            "note": f"{study.wording.children} cluster in {study.wording.families}; the "
+                    "cluster-robust (CR1) test and the family-level Fisher test allow for that, "
+                    "the published child-level chi-squared does not",
         }
     return out
 
 
 def primary_outcome(cohort: Cohort, confidence_level: float,
-                    assignment: Any = None) -> tuple[dict, pl.DataFrame]:
-    """Support uptake before follow-up among reached families, treatment vs control.
+                    assignment: Any = None, *, study: Any) -> tuple[dict, pl.DataFrame]:
+    """The study's outcome (``study.outcome``) among reached families, treatment vs control.
 
     ``assignment`` (config ``assignment``) names the blocks the programme was assigned in, so
     the sentence can say what a comparison of so few blocks cannot separate.
@@ -352,9 +377,10 @@ def primary_outcome(cohort: Cohort, confidence_level: float,
     from natexp.causal.sensitivity import primary_estimand
     from natexp.causal.twobytwo import compare_groups
 
-    counts = arm_counts(cohort, "chas_support")
+    outcome, reached = study.outcome.column, study.outcome.reached
+    counts = arm_counts(cohort, outcome, among=reached)
     (x1, n1), (x2, n2) = counts["treatment"], counts["control"]
-    ident = arm_counts(cohort, "followup_reached", among=None)
+    ident = arm_counts(cohort, reached, among=None)
     n_ident = ident["treatment"][1] + ident["control"][1]
     panel = compare_groups(x1, n1, x2, n2, confidence_level=confidence_level)
     d = panel.to_dict()
@@ -380,21 +406,23 @@ def primary_outcome(cohort: Cohort, confidence_level: float,
         covers_zero = lo is None or hi is None or lo <= 0 <= hi
         verdict = (
             f"With {n1 + n2} families the interval includes no difference as well as large "
-            "differences either way: these data cannot tell whether the programme changed uptake."
+            "differences either way: these data cannot tell whether the programme changed "
+            f"{study.outcome.noun}."
             if covers_zero
             else f"The interval excludes no difference, but areas were not assigned at random and "
             f"only {n1 + n2} families were compared: read it as an association, not an effect."
         )
         sentence = (
             f"Among the {n1 + n2} of {n_ident} identified families reached by the follow-up "
-            f"call, {x1} of {n1} treatment families and {x2} of {n2} control families took up "
-            f"support (difference {pct(rd['estimate'])} percentage points, "
+            f"call, {x1} of {n1} treatment families and {x2} of {n2} control families "
+            f"{study.outcome.verb} (difference {pct(rd['estimate'])} percentage points, "
             f"{100 * confidence_level:g}% exact interval {pct(lo)} to {pct(hi)}; Boschloo exact "
             f"p = {p:.2g}, which treats families as assigned one by one, conditional on the "
             f"observed allocation). {verdict}{area_caveat}"
         )
     result = {"counts": {"x1": x1, "n1": n1, "x2": x2, "n2": n2}, "sentence": sentence,
-              "estimand": primary_estimand(cohort, outcome="chas_support"), "identified": n_ident,
+              "estimand": primary_estimand(cohort, outcome=outcome, reached=reached),
+              "identified": n_ident,
               "area_caveat": area_caveat.strip(),
               "panel": d}
     return result, panel.to_polars()
@@ -433,7 +461,7 @@ def staggered_panel(
         blocks = dict(zip(rollout["area"].to_list(),
                           rollout[p.assignment_blocks].cast(pl.String).to_list(), strict=True))
     panel = area_period_panel(
-        inputs.families, rollout, period=p.period,
+        inputs.families, rollout, outcome=settings.get_study().outcome.column, period=p.period,
         start=dt.date.fromisoformat(p.start), end=dt.date.fromisoformat(p.end),
     ).collect()
     common = {"outcome": p.outcome, "confidence_level": level}
@@ -556,9 +584,8 @@ def power_analysis(counts: dict, confidence_level: float) -> dict:
     return out
 
 
-def _cluster_analysis(cohort: Cohort, settings: NatexpConfig, counts: dict,
-                      outcome: str = "chas_support",
-                      among: str = "followup_reached") -> dict[str, Any]:
+def _cluster_analysis(cohort: Cohort, settings: NatexpConfig, counts: dict, *,
+                      outcome: str, among: str) -> dict[str, Any]:
     """Intra-cluster correlation of the outcome across the assigned units (among the primary
     population), the design effect, and the power and sample size carried through it."""
     from natexp.causal.power import design_effect, exact_power, icc_anova
@@ -609,14 +636,28 @@ def _cluster_analysis(cohort: Cohort, settings: NatexpConfig, counts: dict,
     return out
 
 
-def _intention_to_treat(cohort: Cohort, level: float, outcome: str = "chas_support",
-                        reached: str = "followup_reached") -> dict[str, Any] | None:
-    """All identified families, when the outcome is recorded for every one of them."""
+def _intention_to_treat(cohort: Cohort, level: float, *, outcome: str,
+                        reached: str) -> dict[str, Any] | None:
+    """All identified families, when the outcome is recorded for every one of them; when it is
+    not (a study whose outcome may be missing for unreached families), a note says why the
+    comparison is not estimated."""
     from natexp.causal.twobytwo import compare_groups
 
     missing = cohort.members.select(pl.col(outcome).null_count()).collect().item()
     if missing:
-        return None
+        unreached = (cohort.members
+                     .filter(pl.col(outcome).is_null() & (pl.col(reached) != True)  # noqa: E712
+                             .fill_null(True))
+                     .select(pl.len()).collect().item())
+        why = (f"outcome not recorded for {unreached} unreached families" if unreached == missing
+               else f"outcome not recorded for {missing} identified families")
+        return {
+            "estimand": {"population": "all identified families", "outcome": outcome,
+                         "contrast": "risk difference, treatment minus control",
+                         "conditional_on": "", "unit": "family"},
+            "note": f"not estimated: {why}; the primary comparison is conditional on being "
+                    f"reached ({reached} true), where the outcome is recorded",
+        }
     counts = arm_counts(cohort, outcome, among=None)
     (x1, n1), (x2, n2) = counts["treatment"], counts["control"]
     if not (n1 and n2):
@@ -650,27 +691,31 @@ def sensitivity(
 
     cfg = settings.sensitivity
     level = settings.analysis.confidence_level
-    identified = arm_counts(cohort, "chas_support", among=None)
+    study = settings.get_study()
+    outcome, reached = study.outcome.column, study.outcome.reached
+    identified = arm_counts(cohort, outcome, among=None)
     empty = [arm for arm, (_, n) in identified.items() if not n]
     if empty:
         return {"note": f"not computed: no identified family in the {' and '.join(empty)} "
                         "arm(s), so there is no comparison to test for sensitivity"}, {}
     specs = settings.assignment.specs()
-    suite = sensitivity_suite(cohort, outcome="chas_support", confidence_level=level,
-                              assignments=specs,
-                              placebo_months=tuple(cfg.placebo_months), rng=cfg.seed)
+    suite = sensitivity_suite(cohort, outcome=outcome, reached=reached, confidence_level=level,
+                              assignments=specs, placebo_months=tuple(cfg.placebo_months),
+                              rng=cfg.seed)
     out: dict[str, Any] = suite.to_dict()
     try:
         space = enumerate_assignments(cohort.rollout, specs[0],
                                       treated_units(cohort, specs[0].unit), rng=cfg.seed)
-        distribution = unit_randomization_distribution(cohort, space, outcome="chas_support")
+        distribution = unit_randomization_distribution(cohort, space, outcome=outcome,
+                                                       among=reached)
     except InvalidInputError:  # the design does not match the declared blocks (a note says)
         distribution = None
-    counts = arm_counts(cohort, "chas_support")
+    counts = arm_counts(cohort, outcome, among=reached)
     (x1, n1), (x2, n2) = counts["treatment"], counts["control"]
     out["cluster"] = _cluster_analysis(cohort, settings, {"x1": x1, "n1": n1, "x2": x2,
-                                                          "n2": n2})
-    itt = _intention_to_treat(cohort, level)
+                                                          "n2": n2},
+                                       outcome=outcome, among=reached)
+    itt = _intention_to_treat(cohort, level, outcome=outcome, reached=reached)
     if itt is not None:
         out["intention_to_treat"] = itt
     tables = {
@@ -707,8 +752,7 @@ def sensitivity(
     if cfg.dowhy:
         from natexp.causal.dowhy_model import dowhy_analysis
 
-        dw = dowhy_analysis(cohort, inputs.children, outcome="chas_support",
-                            among="followup_reached",
+        dw = dowhy_analysis(cohort, inputs.children, outcome=outcome, among=reached,
                             confidence_level=level, n_simulations=cfg.dowhy_simulations,
                             n_permutations=cfg.dowhy_permutations, rng=cfg.seed)
         out["dowhy"] = {**dw.to_dict(), "estimand": out["estimand"]}
@@ -949,14 +993,19 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
     inputs, input_desc = data if data is not None else load_data(settings, rollout)
     checkpoint("run.loaded")
     bar.update(status="cohort and flow")
-    cohort = build_cohort(inputs.families, rollout, design)
+    study = settings.get_study()
+    cohort = build_cohort(inputs.families, rollout, design, reached=study.outcome.reached,
+                          followup=study.followup_stages)
     flow = cohort.flow()
     if not accounted(flow):  # an internal invariant, not a user error
         raise AssertionError("cohort flow does not account for every input family")
     level = settings.analysis.confidence_level
-    bar.update(status="Appendix B and the primary outcome")
-    app_b, app_b_table = appendix_b(inputs, level)
-    primary, uptake_table = primary_outcome(cohort, level, settings.assignment)
+    desc = study.descriptive
+    bar.update(status=f"{desc.title if desc is not None else 'descriptive table'} "
+                      "and the primary outcome")
+    if desc is not None:
+        descriptive, descriptive_frame = descriptive_table(inputs, study, level)
+    primary, uptake_table = primary_outcome(cohort, level, settings.assignment, study=study)
 
     results: dict[str, Any] = {
         "natexp_version": __version__,
@@ -973,21 +1022,27 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
         "flow": flow.to_dicts(),
         "flow_accounted": True,
         "primary_outcome": primary,
-        "appendix_b": app_b,
     }
+    if desc is not None:
+        results[desc.key] = descriptive
     bar.update(status="power")
     results["power"] = power_analysis(primary["counts"], level)
     bar.update(status="secondary outcomes, balance, replication")
-    secondary, secondary_frames = secondary_outcomes(cohort)
+    secondary, secondary_frames = secondary_outcomes(cohort, study)
     results["secondary"] = secondary
+    categories = _balance_categories(study)
     balance = {
-        "identified": balance_table(cohort, inputs.children),
-        "reached": balance_table(cohort, inputs.children, among="followup_reached"),
+        "identified": balance_table(cohort, inputs.children, categories=categories),
+        "reached": balance_table(cohort, inputs.children, among=study.outcome.reached,
+                                 categories=categories),
     }
     results["balance"] = {k: v.to_dicts() for k, v in balance.items()}
-    tables = {"flow": flow, "appendix_b": app_b_table, "uptake": uptake_table,
-              "children_by_age": children_by_age(inputs.children),
-              "balance_identified": balance["identified"], "balance_reached": balance["reached"]}
+    tables = {"flow": flow}
+    if desc is not None:
+        tables[desc.key] = descriptive_frame
+    tables.update({"uptake": uptake_table, "children_by_age": children_by_age(inputs.children),
+                   "balance_identified": balance["identified"],
+                   "balance_reached": balance["reached"]})
     tables.update({f"secondary_{k}": v for k, v in secondary_frames.items()})
     published = published_items(settings.experiment)
     if published is not None:

@@ -184,7 +184,7 @@ def specification_choices(
     --------
     The example study's primary design (Operation Paramount's ``oxon_vs_rest``):
 
-    >>> c = specification_choices(Design())
+    >>> c = specification_choices(Design(name="oxon_vs_rest", treatment_counties=("Oxfordshire",)))
     >>> [(d.name, d.kind) for d in c.designs]
     [('oxon_vs_rest', 'treated_counties'), ('staggered', 'staggered')]
     >>> [d.isoformat() for d in c.window_starts + c.window_ends + c.followup_dates]
@@ -302,7 +302,8 @@ def specification_curve(
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
-    >>> t = specification_curve(fam.lazy(), load_rollout(), Design(), outcome="chas_support",
+    >>> primary = Design(name="oxon_vs_rest", treatment_counties=("Oxfordshire",))
+    >>> t = specification_curve(fam.lazy(), load_rollout(), primary, outcome="chas_support",
     ...     designs=["oxon_vs_rest"], windows=[(dt.date(2022, 7, 1), dt.date(2024, 6, 30))],
     ...     followup_dates=[dt.date(2024, 11, 1)], custody=[True])
     >>> t.select("x1", "n1", "x2", "n2").row(0)

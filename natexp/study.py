@@ -174,6 +174,12 @@ class OutcomeSpec:
         Which published table or figure the primary comparison reproduces ("" if none).
     route : RouteSpec or None
         How support was reached, if the study records it.
+    verb : str
+        The outcome as a verb phrase in the primary sentence ("4 of 20 treatment families
+        *took up support*").
+    noun : str
+        The outcome as a noun in the primary sentence ("whether the programme changed
+        *uptake*").
     """
 
     column: str = "outcome"
@@ -183,6 +189,8 @@ class OutcomeSpec:
     missing_when_unreached: bool = False
     published: str = ""
     route: RouteSpec | None = None
+    verb: str = "had the outcome"
+    noun: str = "the outcome"
 
     def __post_init__(self) -> None:
         _name("outcome.column", self.column)
@@ -228,7 +236,9 @@ class DescriptiveSpec:
     """A descriptive comparison of every child by a two-valued family column.
 
     ``key`` names it in results and outputs; ``groups`` maps the two values of ``by`` to words
-    (first: the group whose proportion comes first in a difference).
+    (first: the group whose proportion comes first in a difference). ``population`` and
+    ``contrast`` word the child-level estimand, ``family_population`` and ``family_contrast``
+    the family-level one (families as clusters of children).
     """
 
     key: str = "descriptive"
@@ -237,6 +247,10 @@ class DescriptiveSpec:
     by: str = "parent_sex"
     groups: Mapping[str, str] = field(default_factory=lambda: {"F": "female", "M": "male"})
     questions: tuple[QuestionSpec, ...] = ()
+    population: str = "every child of the input data"
+    contrast: str = ""
+    family_population: str = "every family of the input data"
+    family_contrast: str = ""
 
     def __post_init__(self) -> None:
         _name("descriptive.key", self.key)
@@ -246,6 +260,13 @@ class DescriptiveSpec:
         keys = [q.key for q in self.questions]
         if len(set(keys)) != len(keys):
             raise _error("descriptive.questions: duplicate key")
+        first, second = self.groups.values()
+        if not self.contrast:
+            object.__setattr__(self, "contrast", f"children with {self.by} {first} vs "
+                                                 f"children with {self.by} {second}")
+        if not self.family_contrast:
+            object.__setattr__(self, "family_contrast", f"families with {self.by} {first} vs "
+                                                        f"families with {self.by} {second}")
 
     @property
     def published_chi2(self) -> dict[str, float | None]:
@@ -264,8 +285,12 @@ class SecondarySpec:
     * ``consent``: ``columns.consent`` and ``columns.completed`` (completed counted among the
       consenting);
     * ``crossed``: the ``cells`` (name -> [row value, col value]) of ``columns.row`` x
-      ``columns.col`` and a yes/no count of each column in ``items``;
+      ``columns.col``, a yes/no count of each column in ``items`` and a count of each listed
+      value of the columns in ``tally`` (column -> values);
     * ``outcome_routes``: the primary outcome by arm and by its route.
+
+    ``row`` names the column of a ``category`` or ``flags`` table's CSV that holds the value
+    or flag key (default ``value``).
     """
 
     key: str
@@ -277,6 +302,8 @@ class SecondarySpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     cells: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
     items: tuple[str, ...] = ()
+    tally: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    row: str = "value"
 
     def __post_init__(self) -> None:
         _name("secondary key", self.key)
@@ -287,6 +314,9 @@ class SecondarySpec:
         object.__setattr__(self, "cells", _frozen_map(
             {k: tuple(v) for k, v in (self.cells or {}).items()}))
         object.__setattr__(self, "items", tuple(self.items or ()))
+        object.__setattr__(self, "tally", _frozen_map(
+            {k: tuple(v) for k, v in (self.tally or {}).items()}))
+        _name(f"secondary {self.key!r} row", self.row)
         need = {"category": ("column",), "flags": ("columns",),
                 "consent": ("columns.consent", "columns.completed"),
                 "crossed": ("columns.row", "columns.col", "cells")}.get(self.kind, ())
@@ -353,9 +383,18 @@ class Study:
     secondary: tuple[SecondarySpec, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
+    #: The study's own category columns shown in the baseline balance table (children's or
+    #: families' columns of kind ``category``, each with its declared values).
+    balance: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _name("name", self.name)
+        object.__setattr__(self, "balance", tuple(self.balance or ()))
+        for name in self.balance:
+            spec = next((c for t in ("families", "children")
+                         for c in self.columns.get(t, ()) if c.name == name), None)
+            if spec is None or spec.kind != "category":
+                raise _error(f"balance: {name!r} is not one of the study's category columns")
         object.__setattr__(self, "labels", _frozen_map(self.labels))
         cols = {k: tuple(self.columns.get(k, ())) for k in ("families", "children")}
         extra = set(self.columns) - set(cols)
@@ -367,6 +406,34 @@ class Study:
             raise _error("secondary: duplicate key")
         if not self.title:
             object.__setattr__(self, "title", self.name)
+        self._check_references()
+
+    def _check_references(self) -> None:
+        """Every column a table, stage or route uses is in the input contract."""
+        from natexp.data.schema import CORE
+
+        fam = ({c.name for c in CORE["families"]} | {c.name for c in self.columns["families"]}
+               | {self.outcome.column, self.outcome.reached})
+        kids = {c.name for c in CORE["children"]} | {c.name for c in self.columns["children"]}
+        used: list[tuple[str, str, set[str]]] = []
+        if self.outcome.route is not None:
+            used.append(("outcome.route.column", self.outcome.route.column, fam))
+        for st in self.followup_stages:
+            used.append((f"followup_stages {st.key!r}", st.column, fam))
+        for sec in self.secondary:
+            names = ([sec.column] if sec.column else []) + [
+                v for k, v in sec.columns.items()] + list(sec.items)
+            used += [(f"secondary {sec.key!r}", n, fam) for n in names]
+        if self.descriptive is not None:
+            used.append(("descriptive.by", self.descriptive.by, fam))
+            used += [(f"descriptive question {q.key!r}", q.column, kids | fam)
+                     for q in self.descriptive.questions]
+        for where, name, known in used:
+            if name not in known:
+                near = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise _error(f"{where} uses column {name!r}, which is neither a core column nor "
+                             f"declared under columns{hint}")
 
     # ------------------------------------------------------------------ construction
     @classmethod

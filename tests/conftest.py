@@ -16,6 +16,21 @@ AREAS = [
 AS_OF = dt.date(2026, 1, 1)
 
 
+def _example_study():
+    """The example study's description (conf/study/paramount.yaml), read without Hydra."""
+    import yaml
+
+    from natexp.study import Study
+
+    path = Path(__file__).resolve().parents[1] / "conf" / "study" / "paramount.yaml"
+    with open(path, encoding="utf-8") as fh:
+        return Study.from_dict(yaml.safe_load(fh))
+
+
+#: The example study (Operation Paramount): its input contract, tables and wording.
+EXAMPLE_STUDY = _example_study()
+
+
 def tiny_families() -> pl.DataFrame:
     """Four families, every column as text, as an analyst's CSV would hold them."""
     return pl.DataFrame(

@@ -43,7 +43,8 @@ def test_implementations_agree(bench, families):
     from natexp.data.rollout import load_rollout
 
     rollout = load_rollout()
-    for design in (Design(), Design(name="staggered", kind="staggered", phases=(1, 2, 3, 4))):
+    for design in (Design(treatment_counties=("Oxfordshire",)),
+                   Design(name="staggered", kind="staggered", phases=(1, 2, 3, 4))):
         results = {name: run(families, rollout, design) for name, run in bench.RUNNERS.items()}
         bench.check_equal(results)  # raises on any difference
         flow, uptake = results["natexp"]
@@ -55,7 +56,8 @@ def test_check_equal_catches_a_difference(bench, families):
     from natexp.data.cohort import Design
     from natexp.data.rollout import load_rollout
 
-    flow, uptake = bench.run_natexp(families, load_rollout(), Design())
+    flow, uptake = bench.run_natexp(families, load_rollout(),
+                                    Design(treatment_counties=("Oxfordshire",)))
     changed = uptake.with_columns(pl.col("uptake") + (pl.int_range(pl.len()) == 0))
     with pytest.raises(AssertionError, match="uptake"):
         bench.check_equal({"a": (flow, uptake), "b": (flow, changed)})

@@ -38,11 +38,13 @@ def results():
     from natexp.data.cohort import Design, build_cohort
     from natexp.data.rollout import load_rollout
     from natexp.data.synthetic import generate
-    from natexp.data.tables import appendix_b_counts, secondary_outcomes
+    from natexp.data.tables import descriptive_counts, secondary_outcomes
+    from tests.conftest import EXAMPLE_STUDY
 
     fam, chi = generate()
-    cohort = build_cohort(fam.lazy(), load_rollout(), Design())
-    counts = appendix_b_counts(fam, chi)
+    cohort = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)),
+                          followup=EXAMPLE_STUDY.followup_stages)
+    counts = descriptive_counts(fam, chi, EXAMPLE_STUDY.descriptive)
     app_b = {}
     for q in ("carer_parent", "cwcf", "sgo"):
         part = {r["parent_sex"]: r for r in counts.filter(pl.col("question") == q)
@@ -58,7 +60,7 @@ def results():
             "fisher_pvalue": float(fisher_exact(table).pvalue),
         }
     return {"flow": cohort.flow().to_dicts(), "appendix_b": app_b,
-            "secondary": secondary_outcomes(cohort)[0]}
+            "secondary": secondary_outcomes(cohort, EXAMPLE_STUDY)[0]}
 
 
 # ----------------------------------------------------------------------------- published.yaml

@@ -144,7 +144,8 @@ def assert_renders(obj, *needles: str) -> str:
 @pytest.fixture(scope="module")
 def cohort():
     families, _ = natexp.generate_synthetic()
-    return natexp.build_cohort(families.lazy(), natexp.load_rollout(), natexp.Design())
+    design = natexp.Design(name="oxon_vs_rest", treatment_counties=("Oxfordshire",))
+    return natexp.build_cohort(families.lazy(), natexp.load_rollout(), design)
 
 
 def test_result_displays():

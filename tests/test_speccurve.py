@@ -25,13 +25,16 @@ from natexp.speccurve import (
 
 REPO = Path(__file__).resolve().parents[1]
 D = dt.date
+#: The example study's primary design (conf/design/oxon_vs_rest.yaml).
+PRIMARY = Design(name="oxon_vs_rest", treatment_counties=("Oxfordshire",))
 
 
 def test_each_specification_is_the_cohort_it_names():
     fam, _ = generate()
     ro = load_rollout()
     table = specification_curve(
-        fam.lazy(), ro, Design(), designs=["oxon_vs_rest", "staggered"],
+        fam.lazy(), ro, PRIMARY,
+        designs=["oxon_vs_rest", "staggered"],
         windows=[(D(2022, 7, 1), D(2024, 6, 30)), (D(2023, 1, 1), D(2024, 6, 30))],
         followup_dates=[D(2024, 11, 1)], custody=[True, False], outcome="chas_support",
     )
@@ -52,7 +55,8 @@ def test_each_specification_is_the_cohort_it_names():
 def test_invalid_combinations_are_skipped():
     fam, _ = generate()
     table = specification_curve(
-        fam.lazy(), load_rollout(), Design(), designs=["oxon_vs_rest"],
+        fam.lazy(), load_rollout(), PRIMARY,
+        designs=["oxon_vs_rest"],
         windows=[(D(2022, 7, 1), D(2024, 6, 30))],
         followup_dates=[D(2024, 1, 1), D(2024, 11, 1)],  # the first is before the window ends
         custody=[True], outcome="chas_support",
@@ -78,7 +82,8 @@ def test_multirun_sweep_with_joblib_and_collect(tmp_path):
     assert sorted(got["custody"].to_list()) == ["any", "in custody at follow-up"]
     fam, _ = generate()
     same = specification_curve(
-        fam.lazy(), load_rollout(), Design(), designs=["oxon_vs_rest"],
+        fam.lazy(), load_rollout(), PRIMARY,
+        designs=["oxon_vs_rest"],
         windows=[(D(2022, 7, 1), D(2024, 6, 30))], followup_dates=[D(2024, 11, 1)],
         custody=[True, False], outcome="chas_support",
     )
@@ -117,7 +122,7 @@ def _primary(d):
 
 
 def test_derived_choices_of_the_example_study_are_its_former_lists():
-    c = specification_choices(Design())
+    c = specification_choices(PRIMARY)
     assert [d.name for d in c.designs] == EXAMPLE_LISTS["designs"]
     assert [d.kind for d in c.designs] == ["treated_counties", "staggered"]
     assert [d.isoformat() for d in c.window_starts] == EXAMPLE_LISTS["window_starts"]
@@ -145,7 +150,8 @@ def test_staggered_primary_without_counties_has_no_treated_counties_alternative(
     d = Design(name="any_live", kind="staggered", treatment_counties=())
     c = specification_choices(d)
     assert [(x.name, x.kind) for x in c.designs] == [("any_live", "staggered")]
-    with_counties = specification_choices(Design(name="any_live", kind="staggered"))
+    with_counties = specification_choices(Design(name="any_live", kind="staggered",
+                                                 treatment_counties=("Oxfordshire",)))
     assert [x.kind for x in with_counties.designs] == ["staggered", "treated_counties"]
 
 
@@ -179,10 +185,10 @@ def test_empty_list_in_config_is_an_error():
 
 def test_added_primary_row_says_so():
     fam, _ = generate()
-    c = specification_choices(Design(), window_ends=[D(2023, 12, 31)], custody=[False],
+    c = specification_choices(PRIMARY, window_ends=[D(2023, 12, 31)], custody=[False],
                               followup_dates=[D(2024, 11, 1)], designs=["oxon_vs_rest"],
                               window_starts=[D(2022, 7, 1)])
-    t = specification_curve(fam.lazy(), load_rollout(), Design(), outcome="chas_support",
+    t = specification_curve(fam.lazy(), load_rollout(), PRIMARY, outcome="chas_support",
                             choices=c)
     primary = t.filter(pl.col("note") == PRIMARY_ADDED_NOTE)
     assert primary.height == 1

@@ -50,7 +50,6 @@ AGE_BANDS: tuple[tuple[str, int, int], ...] = (
 )
 
 _ARMS = ("treatment", "control")
-_CARERS = ("mother", "father", "grandparent", "other_family", "foster_carer", "other")
 
 AREA_NOTE = (
     "area is perfectly confounded with arm in this design (treatment areas are the live "
@@ -352,7 +351,8 @@ def _members(cohort: Any, among: str | None) -> pl.DataFrame:
 
 
 def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
-                  among: str | None = None) -> pl.DataFrame:
+                  among: str | None = None,
+                  categories: Sequence[tuple[str, str, Sequence[str]]] = ()) -> pl.DataFrame:
     """Treatment vs control on what was known at baseline, with standardised differences.
 
     Parameters
@@ -364,6 +364,10 @@ def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
     among : str or None
         None: every identified family; a boolean column name (e.g. ``"followup_reached"``):
         only families where it is True.
+    categories : sequence of (table, column, values)
+        The study's own category columns to compare (``Study.balance``): ``table`` is
+        ``"children"`` or ``"families"``, ``values`` the levels in order (e.g. the example
+        study's ``("children", "carer", ("mother", "father", ...))``).
 
     Returns
     -------
@@ -373,7 +377,7 @@ def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
         or mean), ``treatment_sd``, ``control_sd``, ``smd`` (treatment minus control; the
         ``(all levels)`` row of a categorical variable holds Yang & Dalton's SMD), ``n_treatment``,
         ``n_control`` and ``note``. Variables: ``parent_sex`` (share with a female imprisoned
-        parent), ``children_per_family``, ``child_age``, ``child_age_band``, ``carer``,
+        parent), ``children_per_family``, ``child_age``, ``child_age_band``, each of ``categories``,
         ``reception_quarter`` and ``area`` (perfectly confounded with arm: see ``note``).
 
     Examples
@@ -382,7 +386,8 @@ def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, chi = generate()
-    >>> t = balance_table(build_cohort(fam.lazy(), load_rollout(), Design()), chi)
+    >>> t = balance_table(build_cohort(fam.lazy(), load_rollout(),
+    ...                                Design(treatment_counties=("Oxfordshire",))), chi)
     >>> t.filter(pl.col("variable") == "parent_sex")["n_treatment"].item()
     46
     """
@@ -394,7 +399,9 @@ def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
     # Children in child_id order, whatever the input's row order: float sums (means, standard
     # deviations) then give byte-identical results for shuffled inputs.
     kids = (
-        kids_lf.select("child_id", "family_id", "age", "carer").sort("child_id").collect()
+        kids_lf.select("child_id", "family_id", "age",
+                       *[c for t, c, _ in categories if t == "children"])
+        .sort("child_id").collect()
         .join(fam.select("family_id", "arm"), on="family_id", how="inner", maintain_order="left")
     )
     per_family = kids.group_by("family_id").len(name="n_children").sort("family_id")
@@ -416,7 +423,9 @@ def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
     rows.append(_continuous_row(kids, "age", "child_age", "children"))
     rows += _categorical_rows(kids, "age_band", "child_age_band", "children",
                               [b[0] for b in AGE_BANDS])
-    rows += _categorical_rows(kids, "carer", "carer", "children", _CARERS)
+    for table, column, levels in categories:
+        frame = kids if table == "children" else fam
+        rows += _categorical_rows(frame, column, column, table, list(levels))
     rows += _categorical_rows(fam, "reception_quarter", "reception_quarter", "families")
     rows += _categorical_rows(fam, "area", "area", "families", note=AREA_NOTE)
     return pl.DataFrame(rows, schema=_SCHEMA, orient="row")

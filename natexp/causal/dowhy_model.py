@@ -134,7 +134,7 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, kids = generate()
-    >>> df = dowhy_frame(build_cohort(fam.lazy(), load_rollout(), Design()), kids,
+    >>> df = dowhy_frame(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))), kids,
     ...                  outcome="chas_support")
     >>> df.shape, str(df["treatment"].dtype), int(df["treatment"].sum())
     ((85, 8), 'int64', 46)
@@ -519,7 +519,7 @@ def dowhy_analysis(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, kids = generate()
-    >>> a = dowhy_analysis(build_cohort(fam.lazy(), load_rollout(), Design()), kids,
+    >>> a = dowhy_analysis(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))), kids,
     ...                    outcome="chas_support", n_simulations=10, n_permutations=999, rng=1)
     >>> sorted(a.refutations)[:2], a.adjustment_set[-1]
     (['data_subset', 'placebo_permutation'], 'months_at_risk')

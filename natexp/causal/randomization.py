@@ -216,7 +216,7 @@ def randomization_distribution(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> d = randomization_distribution(build_cohort(fam.lazy(), load_rollout(), Design()),
+    >>> d = randomization_distribution(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
     ...                               outcome="chas_support")
     >>> d.height, d.row(0, named=True)["x1"], d.row(0, named=True)["n1"]
     (1287, 8, 46)
@@ -299,7 +299,7 @@ def randomization_test(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> r = randomization_test(build_cohort(fam.lazy(), load_rollout(), Design()),
+    >>> r = randomization_test(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
     ...                        outcome="chas_support")
     >>> r.extra["n_assignments"], round(r.extra["min_pvalue"], 6)
     (1287, 0.000777)
@@ -428,7 +428,7 @@ def placebo_go_live(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> t = placebo_go_live(build_cohort(fam.lazy(), load_rollout(), Design()), shifts=[0],
+    >>> t = placebo_go_live(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))), shifts=[0],
     ...                     outcome="chas_support")
     >>> t.frame.select("n1", "x1", "n2", "x2").row(0)
     (46, 8, 39, 2)
@@ -595,7 +595,7 @@ def unit_randomization_distribution(
     >>> from natexp.data.cohort import Design, build_cohort
     >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
     ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
     >>> d = unit_randomization_distribution(c, sp, outcome="chas_support")
@@ -669,7 +669,7 @@ def unit_randomization_test(
     >>> from natexp.data.cohort import Design, build_cohort
     >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
     ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
     >>> r = unit_randomization_test(c, sp, outcome="chas_support")
@@ -808,7 +808,7 @@ def placebo_in_space(
     >>> from natexp.data.cohort import Design, build_cohort
     >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
     ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
     >>> placebo_in_space(c, sp, outcome="chas_support").frame["placebo_block"].to_list()
@@ -913,7 +913,7 @@ def placebo_in_time(
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     >>> t = placebo_in_time(c, shifts=[6], outcome="chas_support")
     >>> t.frame.select("shift", "n1", "n2").row(0)
     (6, 3, 12)

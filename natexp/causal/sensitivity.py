@@ -146,7 +146,7 @@ def nonresponse_counts(cohort: Cohort, *, outcome: str,
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(), Design()),
+    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
     ...                    outcome="chas_support")
     NonresponseCounts(x1=4, r1=20, m1=26, x2=2, r2=15, m2=24)
     """
@@ -1076,7 +1076,7 @@ def leave_one_area_out(cohort: Cohort, *, outcome: str,
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(), Design()),
+    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
     ...                        outcome="chas_support")
     >>> t.frame.height, t.frame["n1"][0], t.frame["n2"][0]
     (14, 20, 15)
@@ -1313,7 +1313,7 @@ def primary_estimand(cohort: Cohort, *, outcome: str,
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
     >>> fam, _ = generate()
-    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), Design()),
+    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
     ...                  outcome="chas_support")["population"]
     'the 35 of 85 identified families reached by the follow-up call (followup_reached)'
     """
@@ -1372,7 +1372,7 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str,
     >>> from natexp.data.cohort import Design, build_cohort
     >>> from natexp.causal.assignment import AssignmentSpec
     >>> fam, _ = generate()
-    >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(), Design()),
+    >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
     ...                           outcome="chas_support",
     ...                           assignments=[AssignmentSpec("county", block="county")],
     ...                           placebo_months=[6])

@@ -1,23 +1,27 @@
 """Cohort designs: assign every family to exactly one box (an exclusion or an arm), lazily.
 
-Designs
--------
-``oxon_vs_rest``
-    treatment = areas in the treatment counties (Oxfordshire) live at the reception date;
-    control = areas not live at the reception date; families in other areas that were live at
-    the reception date are excluded by design.
+Design kinds (any name may be given to a design)
+-------------------------------------------------
+``treated_counties``
+    treatment = areas in the treatment counties (e.g. Oxfordshire in the example study) live
+    at the reception date; control = areas not live at the reception date; families in other
+    areas that were live at the reception date are excluded by design.
 ``staggered``
     treatment = any area live at the reception date; control = areas not yet live.
 
 Every family lands in exactly one box, checked in this order: outside the window, released
 before the follow-up date (when custody at follow-up is required), area not in the selected
-rollout phases, live outside the treatment counties (``oxon_vs_rest`` only), then its arm.
+rollout phases, live outside the treatment counties (``treated_counties`` only), then its arm.
+The flow table then counts, per arm, the follow-up: not called, not reached, reached, and the
+study's follow-up stages (``Study.followup_stages``) among the reached.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -50,7 +54,7 @@ class Design:
     Parameters
     ----------
     name : str
-        The study's name for the design (any name; e.g. ``"oxon_vs_rest"``).
+        The study's name for the design (any name; the example study's is ``"oxon_vs_rest"``).
     kind : str
         What the design does: ``"treated_counties"`` or ``"staggered"`` (:data:`DESIGN_KINDS`).
     window_start, window_end : datetime.date
@@ -61,24 +65,30 @@ class Design:
         Keep only families whose parent was still in custody on the follow-up date
         (release date missing or after it).
     treatment_counties : tuple of str
-        Counties whose live areas form the treatment arm of a ``treated_counties`` design.
+        Counties whose live areas form the treatment arm of a ``treated_counties`` design
+        (required for that kind: no default county).
     phases : tuple of int or None
         Keep only areas of these rollout phases (None: every area).
 
     Examples
     --------
-    >>> d = Design(window_start=dt.date(2022, 7, 1), window_end=dt.date(2024, 6, 30))
-    >>> d.name
-    'oxon_vs_rest'
+    >>> d = Design(treatment_counties=("Oxfordshire",), window_start=dt.date(2022, 7, 1),
+    ...            window_end=dt.date(2024, 6, 30))
+    >>> d.name, d.kind
+    ('design', 'treated_counties')
+    >>> Design()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    natexp.data.cohort.DesignError: design: a treated_counties design needs at least one ...
     """
 
-    name: str = "oxon_vs_rest"
+    name: str = "design"
     kind: str = "treated_counties"
     window_start: dt.date = dt.date(2022, 7, 1)
     window_end: dt.date = dt.date(2024, 6, 30)
     followup_date: dt.date | None = dt.date(2024, 11, 1)
     custody_at_followup: bool = True
-    treatment_counties: tuple[str, ...] = ("Oxfordshire",)
+    treatment_counties: tuple[str, ...] = ()
     phases: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -135,7 +145,8 @@ def assign(families: pl.LazyFrame, rollout: pl.DataFrame, design: Design) -> pl.
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
-    >>> a = assign(fam.lazy(), load_rollout(), Design()).collect()
+    >>> a = assign(fam.lazy(), load_rollout(),
+    ...            Design(treatment_counties=("Oxfordshire",))).collect()
     >>> a.filter(pl.col("arm").is_not_null()).height
     85
     """
@@ -290,12 +301,20 @@ class Cohort:
         Every input family with ``box`` and ``arm`` (see :func:`assign`).
     design : Design
     rollout : polars.DataFrame
+    reached : str
+        The follow-up's reached column (the study's ``outcome.reached``).
+    followup : tuple of natexp.study.FollowupStage
+        Follow-up stages counted in the flow table among the reached families.
     """
 
     frame: pl.LazyFrame
     design: Design
     rollout: pl.DataFrame
     _flow: pl.DataFrame | None = field(default=None, repr=False)
+    #: The boolean column saying whether a family was reached by the follow-up (null: not
+    #: called) and the follow-up stages counted among the reached (``Study.followup_stages``).
+    reached: str = "followup_reached"
+    followup: tuple[Any, ...] = ()
     # The same families with the box still coded (see ``_assign_coded``); set by build_cohort.
     # Lets flow() and members skip the join and turning every row's box into text.
     _coded: _Coded | None = field(default=None, repr=False, compare=False)
@@ -317,9 +336,11 @@ class Cohort:
         """
         if self._flow is None:
             if self._coded is not None:
-                self._flow = _flow_rows(_per_box_coded(self._coded.frame))
+                counts = _per_box_coded(self._coded.frame, self.reached, self.followup)
+                self._flow = _flow_rows(counts, self.followup)
             else:
-                self._flow = flow_table(self.frame)
+                self._flow = flow_table(self.frame, reached=self.reached,
+                                        followup=self.followup)
         return self._flow
 
     def _repr_html_(self) -> str:
@@ -332,7 +353,8 @@ class Cohort:
         )
 
 
-def build_cohort(families: pl.LazyFrame, rollout: pl.DataFrame, design: Design) -> Cohort:
+def build_cohort(families: pl.LazyFrame, rollout: pl.DataFrame, design: Design, *,
+                 reached: str = "followup_reached", followup: Sequence[Any] = ()) -> Cohort:
     """Assign families to boxes under ``design``.
 
     Parameters
@@ -340,6 +362,12 @@ def build_cohort(families: pl.LazyFrame, rollout: pl.DataFrame, design: Design) 
     families : polars.LazyFrame
     rollout : polars.DataFrame
     design : Design
+    reached : str
+        The boolean column saying whether a family was reached by the follow-up (null: not
+        called); the study's ``outcome.reached``.
+    followup : sequence of natexp.study.FollowupStage
+        Follow-up stages (``key``, boolean ``column``, ``label``) counted in the flow table
+        among the reached families (the study's ``followup_stages``; default none).
 
     Returns
     -------
@@ -350,58 +378,62 @@ def build_cohort(families: pl.LazyFrame, rollout: pl.DataFrame, design: Design) 
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design())
+    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     >>> int(c.flow().filter(pl.col("step") == "identified")["n"].sum())
     85
     """
     coded = _assign_coded(families, rollout, design)
-    return Cohort(coded.decode(coded.frame), design, rollout, _coded=coded)
+    return Cohort(coded.decode(coded.frame), design, rollout, _coded=coded, reached=reached,
+                  followup=tuple(followup))
 
 
-def flow_table(assigned: pl.LazyFrame) -> pl.DataFrame:
+def flow_table(assigned: pl.LazyFrame, *, reached: str = "followup_reached",
+               followup: Sequence[Any] = ()) -> pl.DataFrame:
     """Count families at each step: every input family lands in exactly one exclusion or arm.
 
     Parameters
     ----------
     assigned : polars.LazyFrame
         Output of :func:`assign`.
+    reached, followup
+        As in :func:`build_cohort`.
 
     Returns
     -------
     polars.DataFrame
         Columns ``order``, ``step``, ``arm`` (``"all"`` for exclusions), ``label``, ``n``.
         Steps: ``input``; one row per exclusion box; then per arm ``identified``,
-        ``not_called`` (not in the follow-up call list), ``not_reached``, ``reached``,
-        ``agreed_interview``, ``interviewed``. ``input`` equals the exclusions plus the
-        identified families of both arms.
+        ``not_called`` (not in the follow-up call list), ``not_reached``, ``reached``, then
+        one step per follow-up stage (its ``key``: reached families with the stage's column
+        True). ``input`` equals the exclusions plus the identified families of both arms.
 
     Examples
     --------
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
-    >>> f = flow_table(assign(fam.lazy(), load_rollout(), Design()))
+    >>> f = flow_table(assign(fam.lazy(), load_rollout(),
+    ...                       Design(treatment_counties=("Oxfordshire",))))
     >>> f.filter(pl.col("step") == "reached")["n"].to_list()
     [20, 15]
     """
-    return _flow_rows(_per_box(assigned, "box"))
+    followup = tuple(followup)
+    return _flow_rows(_per_box(assigned, "box", reached, followup), followup)
 
 
-def _per_box(lf: pl.LazyFrame, key: str) -> dict[str, dict]:
+def _per_box(lf: pl.LazyFrame, key: str, reached: str = "followup_reached",
+             followup: tuple[Any, ...] = ()) -> dict[str, dict]:
     """Families per box (column ``key``) and per follow-up stage, in one pass."""
+    is_reached = pl.col(reached) == True  # noqa: E712
     per_box = (
         lf.group_by(key)
         .agg(
             pl.len().alias("n"),
-            pl.col("followup_reached").is_null().sum().alias("not_called"),
-            (pl.col("followup_reached") == False).sum().alias("not_reached"),  # noqa: E712
-            (pl.col("followup_reached") == True).sum().alias("reached"),  # noqa: E712
-            ((pl.col("followup_reached") == True) & (pl.col("interview_consent") == True))  # noqa: E712
-            .sum()
-            .alias("agreed_interview"),
-            ((pl.col("followup_reached") == True) & (pl.col("interview_completed") == True))  # noqa: E712
-            .sum()
-            .alias("interviewed"),
+            pl.col(reached).is_null().sum().alias("not_called"),
+            (pl.col(reached) == False).sum().alias("not_reached"),  # noqa: E712
+            is_reached.sum().alias("reached"),
+            *((is_reached & (pl.col(stage.column) == True)).sum().alias(stage.key)  # noqa: E712
+              for stage in followup),
         )
         .with_columns(pl.col(key).cast(pl.String).alias("box"))
         .collect()
@@ -409,24 +441,25 @@ def _per_box(lf: pl.LazyFrame, key: str) -> dict[str, dict]:
     return {row["box"]: row for row in per_box.iter_rows(named=True)}
 
 
-def _per_box_coded(lf: pl.LazyFrame) -> dict[str, dict]:
+def _per_box_coded(lf: pl.LazyFrame, reached: str = "followup_reached",
+                   followup: tuple[Any, ...] = ()) -> dict[str, dict]:
     """:func:`_per_box` on a coded frame: sums of masks in one select (no group-by, which at
     10 million rows took twice as long), follow-up counts for the two arms only (the flow
     table shows only the size of each exclusion box)."""
     code = pl.col(_CODE).to_physical()
-    reached = (pl.col("followup_reached") == True).fill_null(False)  # noqa: E712
+    is_reached = (pl.col(reached) == True).fill_null(False)  # noqa: E712
     exprs = [(code == i).sum().alias(f"{box}#n") for i, box in enumerate(_BOXES)]
     for i, arm in enumerate(ARMS, start=_FIRST_ARM):
         here = code == i
         exprs += [
-            (here & pl.col("followup_reached").is_null()).sum().alias(f"{arm}#not_called"),
-            (here & reached).sum().alias(f"{arm}#reached"),
-            (here & reached & (pl.col("interview_consent") == True).fill_null(False))  # noqa: E712
+            (here & pl.col(reached).is_null()).sum().alias(f"{arm}#not_called"),
+            (here & is_reached).sum().alias(f"{arm}#reached"),
+        ]
+        exprs += [
+            (here & is_reached & (pl.col(stage.column) == True).fill_null(False))  # noqa: E712
             .sum()
-            .alias(f"{arm}#agreed_interview"),
-            (here & reached & (pl.col("interview_completed") == True).fill_null(False))  # noqa: E712
-            .sum()
-            .alias(f"{arm}#interviewed"),
+            .alias(f"{arm}#{stage.key}")
+            for stage in followup
         ]
     got = lf.select(exprs).collect().row(0, named=True)
     counts: dict[str, dict] = {}
@@ -439,7 +472,7 @@ def _per_box_coded(lf: pl.LazyFrame) -> dict[str, dict]:
     return counts
 
 
-def _flow_rows(counts: dict[str, dict]) -> pl.DataFrame:
+def _flow_rows(counts: dict[str, dict], followup: tuple[Any, ...] = ()) -> pl.DataFrame:
     """The flow table from the per-box counts of :func:`_per_box`."""
     rows = [(0, "input", "all", "Families in the input",
              int(sum(c["n"] for c in counts.values())))]
@@ -452,8 +485,7 @@ def _flow_rows(counts: dict[str, dict]) -> pl.DataFrame:
         "not_called": "Not in the follow-up call list",
         "not_reached": "Not reached by the follow-up call",
         "reached": "Reached by the follow-up call",
-        "agreed_interview": "Agreed to be contacted for interview",
-        "interviewed": "Completed the interview",
+        **{stage.key: stage.label or stage.key for stage in followup},
     }
     for step, label in arm_steps.items():
         for arm in ARMS:
@@ -477,7 +509,8 @@ def accounted(flow: pl.DataFrame) -> bool:
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
-    >>> accounted(build_cohort(fam.lazy(), load_rollout(), Design()).flow())
+    >>> accounted(build_cohort(fam.lazy(), load_rollout(),
+    ...                        Design(treatment_counties=("Oxfordshire",))).flow())
     True
     """
     total = flow.filter(pl.col("step") == "input")["n"].sum()
@@ -507,7 +540,8 @@ def arm_counts(cohort: Cohort, outcome: str, *, among: str | None = "followup_re
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
-    >>> arm_counts(build_cohort(fam.lazy(), load_rollout(), Design()), "chas_support")
+    >>> arm_counts(build_cohort(fam.lazy(), load_rollout(),
+    ...                         Design(treatment_counties=("Oxfordshire",))), "chas_support")
     {'treatment': (4, 20), 'control': (2, 15)}
     """
     lf = cohort.members

@@ -89,22 +89,27 @@ def area_period_panel(
     families: pl.LazyFrame | pl.DataFrame,
     rollout: pl.DataFrame | pl.LazyFrame,
     *,
+    outcome: str,
     period: str = "quarter",
     start: dt.date,
     end: dt.date,
 ) -> pl.LazyFrame:
-    """Build the lazy area x period panel of family counts and support uptake.
+    """Build the lazy area x period panel of family counts and outcome counts (uptake).
 
     Parameters
     ----------
     families : polars.LazyFrame or polars.DataFrame
-        Validated ``families`` table; uses ``area`` (str), ``reception_date`` (Date) and
-        ``chas_support`` (Boolean). Families received outside ``[start, end]`` are left out;
+        Validated ``families`` table; uses ``area`` (str), ``reception_date`` (Date) and the
+        ``outcome`` column (Boolean). Families received outside ``[start, end]`` are left out;
         families whose area is not in ``rollout`` are left out too (the loader's validation
         refuses them before this point).
     rollout : polars.DataFrame or polars.LazyFrame
         Schedule from :func:`natexp.data.rollout.rollout_frame`: ``area``, ``go_live`` (Date,
         null when not live).
+    outcome : str
+        The study's boolean outcome column (``study.outcome.column``; e.g. the example study's
+        ``chas_support``). A missing outcome (allowed for families not reached when the study
+        says so) is not counted as an uptake; such a family still counts in ``families``.
     period : {"quarter", "month"}
         Length of a period. Periods are calendar quarters (Jan, Apr, Jul, Oct) or months.
     start, end : datetime.date
@@ -118,7 +123,7 @@ def area_period_panel(
         One row per area and period, sorted by area then period, with columns ``area`` (str),
         ``period`` (Date, first day of the period), ``period_index`` (Int64, 0 for the first
         period), ``families`` (UInt32/Int64 count, 0 when none), ``uptake`` (families with
-        ``chas_support`` true), ``rate`` (``uptake / families``, null when ``families == 0``),
+        ``outcome`` true), ``rate`` (``uptake / families``, null when ``families == 0``),
         ``first_treated`` (period index of the go-live period; null = never live within the
         range, negative = live before the range; see the module docstring), ``event_time``
         (``period_index - first_treated``, null when never treated) and ``treated`` (Boolean,
@@ -136,9 +141,10 @@ def area_period_panel(
     >>> fam = pl.LazyFrame({"area": ["A", "A", "B"],
     ...                     "reception_date": [dt.date(2022, 1, 5), dt.date(2022, 5, 1),
     ...                                        dt.date(2022, 2, 1)],
-    ...                     "chas_support": [True, False, False]})
+    ...                     "took_up": [True, False, False]})
     >>> ro = pl.DataFrame({"area": ["A", "B"], "go_live": [dt.date(2022, 4, 1), None]})
-    >>> p = area_period_panel(fam, ro, start=dt.date(2022, 1, 1), end=dt.date(2022, 6, 30))
+    >>> p = area_period_panel(fam, ro, outcome="took_up", start=dt.date(2022, 1, 1),
+    ...                       end=dt.date(2022, 6, 30))
     >>> p.collect().select("area", "period_index", "families", "rate", "first_treated",
     ...                    "treated").rows()
     [('A', 0, 1, 1.0, 1, False), ('A', 1, 1, 0.0, 1, True), ('B', 0, 1, 0.0, None, False), ('B', 1, 0, None, None, False)]
@@ -156,7 +162,7 @@ def area_period_panel(
     ro = rollout.lazy()
     _require_columns(
         fam.collect_schema(),
-        {"area": (pl.String,), "reception_date": (pl.Date,), "chas_support": (pl.Boolean,)},
+        {"area": (pl.String,), "reception_date": (pl.Date,), outcome: (pl.Boolean,)},
         "families",
     )
     _require_columns(ro.collect_schema(), {"area": (pl.String,), "go_live": (pl.Date,)}, "rollout")
@@ -190,7 +196,7 @@ def area_period_panel(
         .group_by("area", "period")
         .agg(
             pl.len().cast(pl.Int64).alias("families"),
-            pl.col("chas_support").fill_null(False).sum().cast(pl.Int64).alias("uptake"),
+            pl.col(outcome).fill_null(False).sum().cast(pl.Int64).alias("uptake"),
         )
     )
 

@@ -1,13 +1,16 @@
 """The input contract: the ``families`` and ``children`` tables (see docs/input-contract.md).
 
-These names are natexp's public interface. Each column has a kind (``string``, ``date``, ``bool``,
-``category``, ``int``), whether it may be null, and for categories the allowed values.
+A generic core (:data:`CORE`: ids, area, dates, sex of the parent, age) that every study has,
+plus what the study declares (:func:`contract`): its reached and outcome columns and its own
+columns. Each column has a kind (``string``, ``date``, ``bool``, ``category``, ``int``),
+whether it may be null, and for categories the allowed values.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import polars as pl
 
@@ -49,47 +52,26 @@ class Column:
         }[self.kind]
 
 
-FAMILIES: tuple[Column, ...] = (
+#: The generic core of the families table (every study has these columns). The study's
+#: reached column (``outcome.reached``) and outcome column (``outcome.column``) and its own
+#: declared columns (``Study.columns``) complete the contract: see :func:`contract`.
+CORE_FAMILIES: tuple[Column, ...] = (
     Column("family_id", "string"),
     Column("area", "string"),
     Column("reception_date", "date"),
     Column("release_date", "date", nullable=True),
     Column("parent_sex", "category", values=("F", "M")),
-    Column("paramount_visit", "bool"),
-    Column("chas_support", "bool"),
-    Column("chas_route", "category", nullable=True, values=("paramount", "school", "other")),
-    Column("followup_reached", "bool", nullable=True),
-    Column("has_contact", "bool", nullable=True),
-    Column("contact_view", "category", nullable=True, values=("positive", "negative")),
-    Column("wants_contact", "bool", nullable=True),
-    Column("court_order", "bool", nullable=True),
-    Column(
-        "referral_response",
-        "category",
-        nullable=True,
-        values=("accepted", "re_referral", "declined", "already_supported", "not_applicable"),
-    ),
-    Column("reason_child", "bool", nullable=True),
-    Column("reason_self", "bool", nullable=True),
-    Column("reason_legal", "bool", nullable=True),
-    Column("interview_consent", "bool", nullable=True),
-    Column("interview_completed", "bool", nullable=True),
 )
 
-CHILDREN: tuple[Column, ...] = (
+#: The generic core of the children table.
+CORE_CHILDREN: tuple[Column, ...] = (
     Column("child_id", "string"),
     Column("family_id", "string"),
     Column("age", "int", lower=0, upper=17),
-    Column(
-        "carer",
-        "category",
-        values=("mother", "father", "grandparent", "other_family", "foster_carer", "other"),
-    ),
-    Column("cwcf", "bool"),
-    Column("sgo", "bool"),
 )
 
-TABLES: dict[str, tuple[Column, ...]] = {"families": FAMILIES, "children": CHILDREN}
+#: The core of each table.
+CORE: dict[str, tuple[Column, ...]] = {"families": CORE_FAMILIES, "children": CORE_CHILDREN}
 ID_COLUMNS = {"families": "family_id", "children": "child_id"}
 
 #: Abbreviations expanded before a column name is checked (one token each, after splitting
@@ -221,15 +203,89 @@ def identifier_kind(column: str) -> str | None:
     return None
 
 
-def empty_frame(table: str) -> pl.DataFrame:
-    """An empty frame with the validated schema of ``table``.
+def contract(study: Any) -> dict[str, tuple[Column, ...]]:
+    """The input contract of a study: the generic core plus the study's own columns.
+
+    Families: the core (:data:`CORE_FAMILIES`), then the study's declared family columns in
+    their order (``Study.columns["families"]``, :meth:`natexp.study.ColumnSpec.to_column`), then
+    the reached column (``outcome.reached``: boolean, may be null = not called) and the outcome
+    column (``outcome.column``: boolean) unless the study declares them itself. The outcome may
+    be null only when ``outcome.missing_when_unreached`` is true (and then only for families not
+    reached: :mod:`natexp.data.validate` checks that rule). Children: the core, then the
+    study's declared child columns.
+
+    Parameters
+    ----------
+    study : natexp.study.Study
+
+    Returns
+    -------
+    dict
+        ``{"families": (Column, ...), "children": (Column, ...)}``.
+
+    Raises
+    ------
+    natexp.config.ConfigError
+        When a declared column repeats a core column or another declared column, looks like a
+        direct identifier, or the outcome or reached column is declared with another kind than
+        ``bool``.
 
     Examples
     --------
-    >>> empty_frame("children").columns
-    ['child_id', 'family_id', 'age', 'carer', 'cwcf', 'sgo']
+    >>> from natexp.study import Study
+    >>> s = Study.from_dict({"name": "demo", "outcome": {"column": "took_up"},
+    ...                      "columns": {"children": [{"name": "in_care", "kind": "bool"}]}})
+    >>> c = contract(s)
+    >>> [col.name for col in c["families"]][-2:], [col.name for col in c["children"]]
+    (['followup_reached', 'took_up'], ['child_id', 'family_id', 'age', 'in_care'])
     """
-    return pl.DataFrame(schema={c.name: c.dtype for c in TABLES[table]})
+    from natexp.config import ConfigError
+
+    out: dict[str, tuple[Column, ...]] = {}
+    spec = study.outcome
+    for table, core in CORE.items():
+        cols = list(core)
+        names = {c.name for c in cols}
+        for col in study.column_specs(table):
+            if col.name in names:
+                what = ("a core column" if col.name in {c.name for c in core}
+                        else "declared twice")
+                raise ConfigError(f"study: columns.{table}: {col.name!r} is {what} "
+                                  "of the input contract")
+            kind = identifier_kind(col.name)
+            if kind:
+                raise ConfigError(f"study: columns.{table}: {col.name!r} looks like a direct "
+                                  f"identifier ({kind}); natexp never reads such a column")
+            cols.append(col.to_column())
+            names.add(col.name)
+        if table == "families":
+            for name, nullable in ((spec.reached, True), (spec.column, False)):
+                if name not in names:
+                    cols.append(Column(name, "bool", nullable=nullable))
+                    names.add(name)
+            for i, col in enumerate(cols):
+                if col.name in (spec.reached, spec.column) and col.kind != "bool":
+                    raise ConfigError(f"study: columns.families: {col.name!r} is the "
+                                      f"{'reached' if col.name == spec.reached else 'outcome'} "
+                                      "column and must be of kind bool")
+                if col.name == spec.reached and not col.nullable:
+                    cols[i] = replace(col, nullable=True)  # null: not called
+                if col.name == spec.column and spec.missing_when_unreached:
+                    cols[i] = replace(col, nullable=True)  # null only when not reached
+        out[table] = tuple(cols)
+    return out
+
+
+def empty_frame(table: str, study: Any) -> pl.DataFrame:
+    """An empty frame with the validated schema of ``table`` under ``study``'s contract.
+
+    Examples
+    --------
+    >>> from natexp.study import Study
+    >>> empty_frame("children", Study.from_dict({"name": "demo"})).columns
+    ['child_id', 'family_id', 'age']
+    """
+    return pl.DataFrame(schema={c.name: c.dtype for c in contract(study)[table]})
 
 
 #: Content rules for columns outside the contract (checked on every value, never shown):

@@ -1,22 +1,26 @@
-"""Count tables of the secondary outcomes (Figures 6 and 8-11) and of Appendix B, in polars.
+"""Count tables of the secondary outcomes and of the descriptive table, from the study.
 
-Every table is computed on the cohort's families reached by the follow-up call
-(``followup_reached`` True), as in the report, and comes in two forms: a tidy
-:class:`polars.DataFrame` (for CSV and figures) and a JSON-friendly dict (for
-``results.json``; the key paths of ``experiments/*/published.yaml`` point into it).
-:func:`secondary_outcomes` returns all the dicts and all the frames.
+A study declares its secondary tables (``Study.secondary``, :class:`natexp.study.SecondarySpec`)
+and its descriptive table (``Study.descriptive``, :class:`natexp.study.DescriptiveSpec`); this
+module computes them. Every secondary table is computed on the cohort's families reached by the
+follow-up (the study's ``outcome.reached`` True) and comes in two forms: a tidy
+:class:`polars.DataFrame` (for CSV and figures) and a JSON-friendly dict (for ``results.json``;
+the key paths of ``experiments/*/published.yaml`` point into it). :func:`secondary_outcomes`
+returns all the dicts and all the frames.
+
+Kinds of secondary table (e.g. in the example study, conf/study/paramount.yaml, the report's
+Figures 6 and 8-11):
+
+* ``category``: counts of each value of one category column by arm (:func:`category_table`);
+* ``flags``: yes/no counts of boolean columns among families with any answer
+  (:func:`flags_table`);
+* ``consent``: consent and completion by arm (:func:`consent_table`);
+* ``crossed``: cells of two columns, yes/no items and value tallies by arm
+  (:func:`crossed_table`);
+* ``outcome_routes``: the primary outcome by arm and by its route (:func:`outcome_routes_table`).
 
 Percentages are unrounded, in percent (0-100), and None when the denominator is 0. A null
 answer is counted as ``missing``, never as "no".
-
-Figures of Bekaert, Olphin, Massie & Norris (2025), *What Works Series: Operation Paramount*:
-
-* Figure 6: contact with the imprisoned parent (``has_contact`` x ``contact_view``), whether the
-  carer wants contact, court order on release;
-* Figures 7-8: earlier uptake of Children Heard and Seen support, by arm and route;
-* Figure 9: response to the support offer made on the follow-up call;
-* Figure 10: reasons given by the carers who asked for a referral;
-* Figure 11: interview consent and completion.
 """
 
 from __future__ import annotations
@@ -26,58 +30,28 @@ from typing import Any
 import polars as pl
 
 __all__ = [
-    "APPENDIX_B_QUESTIONS",
-    "CONTACT_CELLS",
-    "REASONS",
-    "RESPONSES",
-    "ROUTES",
-    "appendix_b_counts",
-    "contact",
-    "interview",
+    "category_table",
+    "children_by_age",
+    "consent_table",
+    "crossed_table",
+    "descriptive_counts",
+    "flags_table",
+    "outcome_routes_table",
     "reached",
-    "reasons",
-    "referral_response",
     "secondary_outcomes",
-    "uptake",
+    "secondary_table",
 ]
 
 ARMS = ("treatment", "control")
 GROUPS = (*ARMS, "total")
 
-#: Responses to the support offer (Figure 9), with the report's row labels.
-RESPONSES: dict[str, str] = {
-    "accepted": "Yes",
-    "re_referral": "Yes, as re-referral having accepted CHaS support before",
-    "declined": "No",
-    "already_supported": "Already accepted CHaS Support",
-    "not_applicable": "Not Applicable (child now over 18, but had support previously)",
-}
-
-#: Reasons for asking for a referral (Figure 10): column -> the report's label.
-REASONS: dict[str, str] = {
-    "reason_child": "Support for Child",
-    "reason_self": "Support for Self",
-    "reason_legal": "Legal",
-}
-
-#: Figure 6 cells: name -> (has_contact, contact_view).
-CONTACT_CELLS: dict[str, tuple[bool, str]] = {
-    "contact_positive": (True, "positive"),
-    "contact_negative": (True, "negative"),
-    "no_contact_positive": (False, "positive"),
-    "no_contact_negative": (False, "negative"),
-}
-
-#: Routes into Children Heard and Seen support (Figure 8 text: "through the child's school").
-ROUTES = ("paramount", "school", "other")
-
-#: Appendix B questions: key (as in ``results["appendix_b"]``) -> (label, column, yes-values).
-APPENDIX_B_QUESTIONS: dict[str, tuple[str, str, tuple[Any, ...]]] = {
-    "carer_parent": ("Is the remaining carer the mother or father?", "carer",
-                     ("mother", "father")),
-    "cwcf": ("Does the child become a looked after child (LAC / CWCF)?", "cwcf", (True,)),
-    "sgo": ("Does the child become subject to a special guardianship order (SGO)?", "sgo",
-            (True,)),
+#: Row labels of a ``consent`` table when the study gives none.
+CONSENT_LABELS: dict[str, str] = {
+    "reached": "Reached by the follow-up",
+    "agreed": "Agreed",
+    "not_agreed": "Did not agree",
+    "consent_missing": "Consent not recorded",
+    "completed": "Completed",
 }
 
 
@@ -85,18 +59,20 @@ def _pct(x: int, n: int) -> float | None:
     return 100.0 * x / n if n else None
 
 
-def reached(cohort: Any) -> pl.DataFrame:
-    """The cohort's families reached by the follow-up call, collected.
+def reached(cohort: Any, column: str = "followup_reached") -> pl.DataFrame:
+    """The cohort's families reached by the follow-up, collected.
 
     Parameters
     ----------
     cohort : natexp.data.cohort.Cohort or polars frame
         A cohort (its ``members`` are used), or a frame of families with an ``arm`` column.
+    column : str
+        The boolean reached column (the study's ``outcome.reached``).
 
     Returns
     -------
     polars.DataFrame
-        Families in either arm with ``followup_reached`` True.
+        Families in either arm with ``column`` True.
 
     Examples
     --------
@@ -109,7 +85,7 @@ def reached(cohort: Any) -> pl.DataFrame:
     if isinstance(lf, pl.DataFrame):
         lf = lf.lazy()
     return (
-        lf.filter(pl.col("arm").is_in(ARMS) & (pl.col("followup_reached") == True))  # noqa: E712
+        lf.filter(pl.col("arm").is_in(ARMS) & (pl.col(column) == True))  # noqa: E712
         .collect()
     )
 
@@ -128,209 +104,231 @@ def _yes_no(series: pl.Series) -> dict[str, int]:
     }
 
 
-# --------------------------------------------------------------------------- Figure 9
+def _spec(data: dict[str, Any]) -> Any:
+    from natexp.study import SecondarySpec
+
+    return SecondarySpec(**data)
 
 
-def referral_response(cohort: Any) -> tuple[dict, pl.DataFrame]:
-    """Response to the support offer on the follow-up call, by arm (Figure 9).
+# --------------------------------------------------------------------------- kinds
+
+
+def category_table(cohort: Any, spec: Any, *,
+                   reached_column: str = "followup_reached") -> tuple[dict, pl.DataFrame]:
+    """Counts of each value of a category column, by arm (kind ``category``).
 
     Parameters
     ----------
     cohort : Cohort or polars frame
         See :func:`reached`.
+    spec : natexp.study.SecondarySpec
+        ``column``, ``labels`` (value -> words, in the table's order) and ``row``.
+    reached_column : str
+        See :func:`reached`.
 
     Returns
     -------
     (dict, polars.DataFrame)
-        dict: ``{"treatment"|"control"|"total": {response: count, ..., "missing", "n"},
-        "percent": {response: percent of all reached families}}``; frame: one row per
-        response (and ``missing``) with ``label``, ``treatment``, ``control``, ``total`` and
+        dict: ``{"treatment"|"control"|"total": {value: count, ..., "missing", "n"},
+        "percent": {value: percent of all reached families}}``; frame: one row per value (and
+        ``missing``) with ``spec.row``, ``label``, ``treatment``, ``control``, ``total`` and
         ``percent``.
 
     Examples
     --------
     >>> df = pl.DataFrame({"arm": ["treatment", "treatment", "control"],
     ...                    "followup_reached": [True, True, True],
-    ...                    "referral_response": ["accepted", "declined", "accepted"]})
-    >>> d, _ = referral_response(df)
-    >>> d["total"]["accepted"], d["treatment"]["n"]
-    (2, 2)
+    ...                    "answer": ["yes", "no", "yes"]})
+    >>> spec = _spec({"key": "a", "kind": "category", "column": "answer",
+    ...               "labels": {"yes": "Yes", "no": "No"}})
+    >>> d, t = category_table(df, spec)
+    >>> d["total"]["yes"], d["treatment"]["n"], t.columns[0]
+    (2, 2, 'value')
     """
-    df = reached(cohort)
+    df = reached(cohort, reached_column)
+    values = tuple(spec.labels)
     out: dict[str, Any] = {}
     for group, part in _by_group(df).items():
-        col = part["referral_response"]
-        counts = {r: int((col == r).sum()) for r in RESPONSES}
+        col = part[spec.column]
+        counts = {r: int((col == r).sum()) for r in values}
         counts["missing"] = int(col.is_null().sum())
         counts["n"] = part.height
         out[group] = counts
     n = out["total"]["n"]
-    out["percent"] = {r: _pct(out["total"][r], n) for r in (*RESPONSES, "missing")}
+    out["percent"] = {r: _pct(out["total"][r], n) for r in (*values, "missing")}
     rows = [
-        {"response": r, "label": RESPONSES.get(r, "Not recorded"),
+        {spec.row: r, "label": spec.labels.get(r, "Not recorded"),
          **{g: out[g][r] for g in GROUPS}, "percent": out["percent"][r]}
-        for r in (*RESPONSES, "missing")
+        for r in (*values, "missing")
     ]
-    frame = pl.DataFrame(rows, schema={"response": pl.String, "label": pl.String,
+    frame = pl.DataFrame(rows, schema={spec.row: pl.String, "label": pl.String,
                                        "treatment": pl.Int64, "control": pl.Int64,
                                        "total": pl.Int64, "percent": pl.Float64})
     return out, frame
 
 
-# --------------------------------------------------------------------------- Figure 10
+def flags_table(cohort: Any, spec: Any, *,
+                reached_column: str = "followup_reached") -> tuple[dict, pl.DataFrame]:
+    """Yes/no counts of boolean columns among families with any answer (kind ``flags``).
 
-
-def reasons(cohort: Any) -> tuple[dict, pl.DataFrame]:
-    """Reasons given for asking for a referral (Figure 10).
-
-    The denominator is the reached families that gave reasons: those with at least one
-    reason column not null (in the report, the 19 carers who asked for a referral).
+    The denominator is the reached families with at least one of the columns not null (in
+    the example study, the 19 carers who asked for a referral and gave reasons).
 
     Parameters
     ----------
     cohort : Cohort or polars frame
         See :func:`reached`.
+    spec : natexp.study.SecondarySpec
+        ``columns`` (key -> boolean column, in the table's order), ``labels`` (key -> words)
+        and ``row``.
+    reached_column : str
+        See :func:`reached`.
 
     Returns
     -------
     (dict, polars.DataFrame)
-        dict: ``{"n": families giving reasons, "child"|"self"|"legal": {"yes", "no",
-        "missing", "percent_yes"}}``; frame: one row per reason with ``label``, ``yes``,
+        dict: ``{"n": families with any answer, key: {"yes", "no", "missing",
+        "percent_yes"}}``; frame: one row per key with ``spec.row``, ``label``, ``yes``,
         ``no``, ``missing``, ``n``, ``percent_yes``.
 
     Examples
     --------
     >>> df = pl.DataFrame({"arm": ["treatment", "control", "control"],
     ...                    "followup_reached": [True, True, True],
-    ...                    "reason_child": [True, False, None], "reason_self": [False, True, None],
-    ...                    "reason_legal": [False, False, None]})
-    >>> d, _ = reasons(df)
-    >>> d["n"], d["child"]["yes"], d["child"]["percent_yes"]
+    ...                    "r_a": [True, False, None], "r_b": [False, True, None]})
+    >>> d, _ = flags_table(df, _spec({"key": "r", "kind": "flags",
+    ...                               "columns": {"a": "r_a", "b": "r_b"}}))
+    >>> d["n"], d["a"]["yes"], d["a"]["percent_yes"]
     (2, 1, 50.0)
     """
-    df = reached(cohort)
-    asked = df.filter(pl.any_horizontal([pl.col(c).is_not_null() for c in REASONS]))
+    df = reached(cohort, reached_column)
+    asked = df.filter(pl.any_horizontal([pl.col(c).is_not_null()
+                                         for c in spec.columns.values()]))
     n = asked.height
     out: dict[str, Any] = {"n": n}
     rows = []
-    for col, label in REASONS.items():
-        key = col.removeprefix("reason_")
+    for key, col in spec.columns.items():
         counts = _yes_no(asked[col])
         counts["percent_yes"] = _pct(counts["yes"], n)
         out[key] = counts
-        rows.append({"reason": key, "label": label, "yes": counts["yes"], "no": counts["no"],
-                     "missing": counts["missing"], "n": n, "percent_yes": counts["percent_yes"]})
-    frame = pl.DataFrame(rows, schema={"reason": pl.String, "label": pl.String,
+        rows.append({spec.row: key, "label": spec.labels.get(key, key), "yes": counts["yes"],
+                     "no": counts["no"], "missing": counts["missing"], "n": n,
+                     "percent_yes": counts["percent_yes"]})
+    frame = pl.DataFrame(rows, schema={spec.row: pl.String, "label": pl.String,
                                        "yes": pl.Int64, "no": pl.Int64, "missing": pl.Int64,
                                        "n": pl.Int64, "percent_yes": pl.Float64})
     return out, frame
 
 
-# --------------------------------------------------------------------------- Figure 11
-
-
-def interview(cohort: Any) -> tuple[dict, pl.DataFrame]:
-    """Interview consent and completion by arm (Figure 11).
+def consent_table(cohort: Any, spec: Any, *,
+                  reached_column: str = "followup_reached") -> tuple[dict, pl.DataFrame]:
+    """Consent and completion by arm (kind ``consent``).
 
     Parameters
     ----------
     cohort : Cohort or polars frame
+        See :func:`reached`.
+    spec : natexp.study.SecondarySpec
+        ``columns.consent`` and ``columns.completed`` (boolean columns; completed is counted
+        among the consenting) and ``labels`` of the measures (:data:`CONSENT_LABELS` where
+        none is given).
+    reached_column : str
         See :func:`reached`.
 
     Returns
     -------
     (dict, polars.DataFrame)
         dict: ``{"treatment"|"control"|"total": {"reached", "agreed", "not_agreed",
-        "consent_missing", "completed"}}``; frame: one row per measure with ``treatment``,
-        ``control`` and ``total``.
+        "consent_missing", "completed"}}``; frame: one row per measure with ``measure``,
+        ``label``, ``treatment``, ``control`` and ``total``.
 
     Examples
     --------
     >>> df = pl.DataFrame({"arm": ["treatment", "treatment", "control"],
     ...                    "followup_reached": [True, True, True],
-    ...                    "interview_consent": [True, False, True],
-    ...                    "interview_completed": [True, False, False]})
-    >>> interview(df)[0]["total"]
+    ...                    "ok": [True, False, True], "done": [True, False, False]})
+    >>> spec = _spec({"key": "i", "kind": "consent",
+    ...               "columns": {"consent": "ok", "completed": "done"}})
+    >>> consent_table(df, spec)[0]["total"]
     {'reached': 3, 'agreed': 2, 'not_agreed': 1, 'consent_missing': 0, 'completed': 1}
     """
-    df = reached(cohort)
+    df = reached(cohort, reached_column)
+    agree, done = spec.columns["consent"], spec.columns["completed"]
     out: dict[str, Any] = {}
     for group, part in _by_group(df).items():
-        consent = _yes_no(part["interview_consent"])
+        consent = _yes_no(part[agree])
         out[group] = {
             "reached": part.height,
             "agreed": consent["yes"],
             "not_agreed": consent["no"],
             "consent_missing": consent["missing"],
             "completed": int(
-                ((part["interview_consent"] == True)  # noqa: E712
-                 & (part["interview_completed"] == True)).sum()  # noqa: E712
+                ((part[agree] == True) & (part[done] == True)).sum()  # noqa: E712
             ),
         }
-    labels = {
-        "reached": "Reached by the follow-up call",
-        "agreed": "Agreed to be contacted for interview",
-        "not_agreed": "Did not agree to be contacted for interview",
-        "consent_missing": "Consent not recorded",
-        "completed": "Completed interview",
-    }
-    rows = [{"measure": k, "label": v, **{g: out[g][k] for g in GROUPS}}
-            for k, v in labels.items()]
+    rows = [{"measure": k, "label": spec.labels.get(k, default),
+             **{g: out[g][k] for g in GROUPS}}
+            for k, default in CONSENT_LABELS.items()]
     frame = pl.DataFrame(rows, schema={"measure": pl.String, "label": pl.String,
                                        "treatment": pl.Int64, "control": pl.Int64,
                                        "total": pl.Int64})
     return out, frame
 
 
-# --------------------------------------------------------------------------- Figure 6
-
-
-def contact(cohort: Any) -> tuple[dict, pl.DataFrame]:
-    """Contact with the imprisoned parent and how the carer sees it (Figure 6).
+def crossed_table(cohort: Any, spec: Any, *,
+                  reached_column: str = "followup_reached") -> tuple[dict, pl.DataFrame]:
+    """Cells of two crossed columns, yes/no items and value tallies by arm (kind ``crossed``).
 
     Parameters
     ----------
     cohort : Cohort or polars frame
         See :func:`reached`.
+    spec : natexp.study.SecondarySpec
+        ``columns.row`` and ``columns.col``, ``cells`` (name -> (row value, col value)),
+        ``items`` (boolean columns) and ``tally`` (column -> values counted).
+    reached_column : str
+        See :func:`reached`.
 
     Returns
     -------
     (dict, polars.DataFrame)
-        dict: per ``treatment``/``control``/``total``: ``n``, the four cells of
-        :data:`CONTACT_CELLS`, ``cell_missing`` (contact or view not recorded),
-        ``wants_contact`` and ``court_order`` (``yes``/``no``/``missing``) and ``parent_sex``
-        (``M``/``F`` counts: the report says the imprisoned parent was the father in all
-        reached families); frame: one row per (group, measure, value) with ``n``.
+        dict: per ``treatment``/``control``/``total``: ``n``, each cell, ``cell_missing``
+        (either column not recorded), each item (``yes``/``no``/``missing``) and each tallied
+        column (value -> count); frame: one row per (``group``, ``measure``, ``value``) with
+        ``n`` (the cells' measure is ``columns.col``).
 
     Examples
     --------
     >>> df = pl.DataFrame({"arm": ["treatment", "control"], "followup_reached": [True, True],
-    ...                    "has_contact": [False, True], "contact_view": ["positive", "negative"],
-    ...                    "wants_contact": [False, None], "court_order": [True, False],
-    ...                    "parent_sex": ["M", "M"]})
-    >>> d, _ = contact(df)
-    >>> d["total"]["no_contact_positive"], d["total"]["wants_contact"]["missing"]
-    (1, 1)
+    ...                    "has": [False, True], "view": ["good", "bad"],
+    ...                    "wants": [False, None], "sex": ["M", "M"]})
+    >>> spec = _spec({"key": "c", "kind": "crossed", "columns": {"row": "has", "col": "view"},
+    ...               "cells": {"no_good": [False, "good"], "yes_bad": [True, "bad"]},
+    ...               "items": ["wants"], "tally": {"sex": ["M", "F"]}})
+    >>> d, _ = crossed_table(df, spec)
+    >>> d["total"]["no_good"], d["total"]["wants"]["missing"], d["total"]["sex"]
+    (1, 1, {'M': 2, 'F': 0})
     """
-    df = reached(cohort)
+    df = reached(cohort, reached_column)
+    row_col, col_col = spec.columns["row"], spec.columns["col"]
     out: dict[str, Any] = {}
     rows = []
     for group, part in _by_group(df).items():
         cells: dict[str, Any] = {"n": part.height}
-        for name, (has, view) in CONTACT_CELLS.items():
-            cells[name] = int(((part["has_contact"] == has)
-                               & (part["contact_view"] == view)).sum())
+        for name, (a, b) in spec.cells.items():
+            cells[name] = int(((part[row_col] == a) & (part[col_col] == b)).sum())
         cells["cell_missing"] = int(
-            (part["has_contact"].is_null() | part["contact_view"].is_null()).sum()
+            (part[row_col].is_null() | part[col_col].is_null()).sum()
         )
-        cells["wants_contact"] = _yes_no(part["wants_contact"])
-        cells["court_order"] = _yes_no(part["court_order"])
-        cells["parent_sex"] = {s: int((part["parent_sex"] == s).sum()) for s in ("M", "F")}
+        for item in spec.items:
+            cells[item] = _yes_no(part[item])
+        for column, values in spec.tally.items():
+            cells[column] = {str(v): int((part[column] == v).sum()) for v in values}
         out[group] = cells
-        for name in (*CONTACT_CELLS, "cell_missing"):
-            rows.append({"group": group, "measure": "contact_view", "value": name,
+        for name in (*spec.cells, "cell_missing"):
+            rows.append({"group": group, "measure": col_col, "value": name,
                          "n": cells[name]})
-        for measure in ("wants_contact", "court_order", "parent_sex"):
+        for measure in (*spec.items, *spec.tally):
             for value, k in cells[measure].items():
                 rows.append({"group": group, "measure": measure, "value": value, "n": k})
     frame = pl.DataFrame(rows, schema={"group": pl.String, "measure": pl.String,
@@ -338,140 +336,165 @@ def contact(cohort: Any) -> tuple[dict, pl.DataFrame]:
     return out, frame
 
 
-# --------------------------------------------------------------------------- Figures 7-8
-
-
-def uptake(cohort: Any) -> tuple[dict, pl.DataFrame]:
-    """Earlier uptake of Children Heard and Seen support by arm and route (Figures 7-8).
+def outcome_routes_table(cohort: Any, outcome: Any) -> tuple[dict, pl.DataFrame]:
+    """The primary outcome among reached families by arm, and by its route (kind
+    ``outcome_routes``).
 
     Parameters
     ----------
     cohort : Cohort or polars frame
         See :func:`reached`.
+    outcome : natexp.study.OutcomeSpec
+        The study's outcome: ``column``, ``reached`` and ``route`` (None: no route counts).
 
     Returns
     -------
     (dict, polars.DataFrame)
         dict: per ``treatment``/``control``/``total``: ``yes``, ``no``, ``missing``, ``n``,
-        ``percent`` (yes / n) and ``route`` (counts among ``yes`` by :data:`ROUTES` and
-        ``missing``); frame: one row per group with the same columns (routes prefixed
-        ``route_``).
+        ``percent`` (yes / n) and, with a route, ``route`` (counts among ``yes`` by route
+        value and ``missing``); frame: one row per group with the same columns (routes
+        prefixed ``route_``).
 
     Examples
     --------
+    >>> from natexp.study import OutcomeSpec, RouteSpec
     >>> df = pl.DataFrame({"arm": ["treatment", "treatment", "control"],
     ...                    "followup_reached": [True, True, True],
-    ...                    "chas_support": [True, False, True],
-    ...                    "chas_route": ["paramount", None, "school"]})
-    >>> d, _ = uptake(df)
-    >>> d["treatment"]["percent"], d["control"]["route"]["school"]
+    ...                    "took_up": [True, False, True], "via": ["a", None, "b"]})
+    >>> spec = OutcomeSpec(column="took_up", route=RouteSpec("via", labels={"a": "A", "b": "B"}))
+    >>> d, _ = outcome_routes_table(df, spec)
+    >>> d["treatment"]["percent"], d["control"]["route"]["b"]
     (50.0, 1)
     """
-    df = reached(cohort)
+    df = reached(cohort, outcome.reached)
+    y = outcome.column
+    route_col = outcome.route.column if outcome.route is not None else None
+    routes = outcome.route.values if outcome.route is not None else ()
     out: dict[str, Any] = {}
     rows = []
     for group, part in _by_group(df).items():
-        counts: dict[str, Any] = _yes_no(part["chas_support"])
+        counts: dict[str, Any] = _yes_no(part[y])
         counts["n"] = part.height
         counts["percent"] = _pct(counts["yes"], part.height)
-        took = part.filter(pl.col("chas_support") == True)  # noqa: E712
-        route = {r: int((took["chas_route"] == r).sum()) for r in ROUTES}
-        route["missing"] = int(took["chas_route"].is_null().sum())
-        counts["route"] = route
+        row = {"group": group, **{k: counts[k] for k in ("yes", "no", "missing", "n",
+                                                         "percent")}}
+        if route_col is not None:
+            took = part.filter(pl.col(y) == True)  # noqa: E712
+            route = {r: int((took[route_col] == r).sum()) for r in routes}
+            route["missing"] = int(took[route_col].is_null().sum())
+            counts["route"] = route
+            row.update({f"route_{k}": v for k, v in route.items()})
         out[group] = counts
-        rows.append({"group": group, **{k: counts[k] for k in ("yes", "no", "missing", "n",
-                                                                "percent")},
-                     **{f"route_{k}": v for k, v in route.items()}})
+        rows.append(row)
     schema = {"group": pl.String, "yes": pl.Int64, "no": pl.Int64, "missing": pl.Int64,
-              "n": pl.Int64, "percent": pl.Float64,
-              **{f"route_{r}": pl.Int64 for r in (*ROUTES, "missing")}}
+              "n": pl.Int64, "percent": pl.Float64}
+    if route_col is not None:
+        schema.update({f"route_{r}": pl.Int64 for r in (*routes, "missing")})
     return out, pl.DataFrame(rows, schema=schema)
 
 
 # --------------------------------------------------------------------------- all of them
 
-_SECONDARY = {
-    "referral_response": referral_response,
-    "reasons": reasons,
-    "interview": interview,
-    "contact": contact,
-    "uptake": uptake,
-}
+
+def secondary_table(cohort: Any, spec: Any, study: Any) -> tuple[dict, pl.DataFrame]:
+    """One secondary table of ``study`` (``spec``: one of ``study.secondary``), by its kind."""
+    reached_column = study.outcome.reached
+    if spec.kind == "outcome_routes":
+        return outcome_routes_table(cohort, study.outcome)
+    fn = {"category": category_table, "flags": flags_table, "consent": consent_table,
+          "crossed": crossed_table}[spec.kind]
+    return fn(cohort, spec, reached_column=reached_column)
 
 
-def secondary_outcomes(cohort: Any) -> tuple[dict[str, dict], dict[str, pl.DataFrame]]:
-    """Every secondary-outcome table, as JSON-friendly dicts and as tidy polars frames.
+def secondary_outcomes(cohort: Any, study: Any) -> tuple[dict[str, dict], dict[str, pl.DataFrame]]:
+    """Every secondary table the study declares, as JSON-friendly dicts and as tidy frames.
 
     Parameters
     ----------
     cohort : Cohort or polars frame
         See :func:`reached`.
+    study : natexp.study.Study
+        Its ``secondary`` tables (:class:`natexp.study.SecondarySpec`), outcome and reached
+        column.
 
     Returns
     -------
     (dict, dict)
-        Both keyed ``referral_response`` (Figure 9), ``reasons`` (Figure 10), ``interview``
-        (Figure 11), ``contact`` (Figure 6) and ``uptake`` (Figures 7-8); see each function.
-        The dicts go to ``results["secondary"]``, the frames to CSV.
+        Both keyed by the tables' ``key``; see each kind's function. The dicts go to
+        ``results["secondary"]``, the frames to CSV.
 
     Examples
     --------
+    The example study's tables (its report's Figures 6 and 8-11):
+
+    >>> from natexp.config import compose, to_settings
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
     >>> from natexp.data.cohort import Design, build_cohort
+    >>> study = to_settings(compose([])).get_study()
     >>> fam, _ = generate()
-    >>> s, t = secondary_outcomes(build_cohort(fam.lazy(), load_rollout(), Design()))
+    >>> s, t = secondary_outcomes(build_cohort(fam.lazy(), load_rollout(),
+    ...                                        Design(treatment_counties=("Oxfordshire",))),
+    ...                           study)
     >>> s["referral_response"]["total"]["accepted"], s["reasons"]["child"]["yes"]
     (17, 9)
     >>> sorted(t)
     ['contact', 'interview', 'reasons', 'referral_response', 'uptake']
     """
-    both = {name: fn(cohort) for name, fn in _SECONDARY.items()}
+    both = {spec.key: secondary_table(cohort, spec, study) for spec in study.secondary}
     return {k: v[0] for k, v in both.items()}, {k: v[1] for k, v in both.items()}
 
 
-# --------------------------------------------------------------------------- Appendix B
+# --------------------------------------------------------------------------- descriptive
 
 
-def appendix_b_counts(families: pl.LazyFrame | pl.DataFrame,
-                      children: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """Appendix B counts: children by sex of the imprisoned parent, per question.
+def descriptive_counts(families: pl.LazyFrame | pl.DataFrame,
+                       children: pl.LazyFrame | pl.DataFrame, spec: Any) -> pl.DataFrame:
+    """The descriptive table's counts: children by the two groups of ``spec.by``, per question.
 
     Parameters
     ----------
     families, children : polars frames
-        The validated input tables (every child, not only the cohort: Appendix B describes
-        all 639 children of the identification data).
+        The validated input tables (every child, not only the cohort).
+    spec : natexp.study.DescriptiveSpec
+        ``by`` (a family column), ``groups`` (its two values) and ``questions`` (each: a
+        child column and the values counted as "yes").
 
     Returns
     -------
     polars.DataFrame
-        One row per (``question``, ``parent_sex``) with ``label``, ``yes``, ``no`` and ``n``.
+        One row per (``question``, group value) with the group column named ``spec.by``,
+        ``label``, ``yes``, ``no`` and ``n``.
 
     Examples
     --------
+    The example study's Appendix B (children by sex of the imprisoned parent):
+
+    >>> from natexp.config import compose, to_settings
     >>> from natexp.data.synthetic import generate
+    >>> spec = to_settings(compose([])).get_study().descriptive
     >>> fam, chi = generate()
-    >>> t = appendix_b_counts(fam, chi)
+    >>> t = descriptive_counts(fam, chi, spec)
     >>> t.filter((pl.col("question") == "sgo") & (pl.col("parent_sex") == "F")).row(0)
     ('sgo', 'F', 'Does the child become subject to a special guardianship order (SGO)?', 6, 26, 32)
     """
     fam = families.lazy() if isinstance(families, pl.DataFrame) else families
     kids = children.lazy() if isinstance(children, pl.DataFrame) else children
-    joined = kids.join(fam.select("family_id", "parent_sex"), on="family_id", how="left")
+    by = spec.by
+    joined = kids.join(fam.select("family_id", by), on="family_id", how="left")
     aggs = [pl.len().alias("n")]
-    for key, (_, column, yes) in APPENDIX_B_QUESTIONS.items():
-        aggs.append(pl.col(column).is_in(list(yes)).sum().alias(key))
-    got = joined.group_by("parent_sex").agg(aggs).collect()
+    for q in spec.questions:
+        aggs.append(pl.col(q.column).is_in(list(q.yes_values)).sum().alias(q.key))
+    got = joined.group_by(by).agg(aggs).collect()
     rows = []
-    for key, (label, _, _) in APPENDIX_B_QUESTIONS.items():
-        for sex in ("M", "F"):
-            part = got.filter(pl.col("parent_sex") == sex)
+    for q in spec.questions:
+        for value in spec.groups:
+            part = got.filter(pl.col(by) == value)
             n = int(part["n"].item()) if part.height else 0
-            y = int(part[key].item()) if part.height else 0
-            rows.append({"question": key, "parent_sex": sex, "label": label, "yes": y,
+            y = int(part[q.key].item()) if part.height else 0
+            rows.append({"question": q.key, by: value, "label": q.label, "yes": y,
                          "no": n - y, "n": n})
-    return pl.DataFrame(rows, schema={"question": pl.String, "parent_sex": pl.String,
+    return pl.DataFrame(rows, schema={"question": pl.String, by: pl.String,
                                       "label": pl.String, "yes": pl.Int64, "no": pl.Int64,
                                       "n": pl.Int64})
 

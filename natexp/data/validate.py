@@ -14,10 +14,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from natexp.data.schema import CONTENT_RULES, ID_COLUMNS, TABLES, Column, identifier_kind
+from natexp.data.schema import CONTENT_RULES, CORE, ID_COLUMNS, Column, contract, identifier_kind
 from natexp.errors import NatexpError
 
 ROW = "__natexp_row"
@@ -92,12 +93,13 @@ class InputValidationError(NatexpError, ValueError):
 
     Examples
     --------
+    >>> from natexp.config import compose, to_settings
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, chi = generate()
     >>> try:
     ...     validate_frames(fam.with_columns(area=pl.lit("Atlantis")), chi,
-    ...                     load_rollout()["area"])
+    ...                     load_rollout()["area"], study=to_settings(compose([])).get_study())
     ... except InputValidationError as err:
     ...     print(err.problems[0].column, "-", err.problems[0].rule)
     area - area not in the rollout schedule
@@ -365,12 +367,16 @@ def _validate_table(
     problems: list[Problem],
     notices: list[Notice],
     fname: str | None = None,
+    *,
+    columns: tuple[Column, ...],
+    outcome: Any = None,
 ) -> pl.LazyFrame | None:
     """Check one file (or in-memory frame); append its problems and return the parsed lazy
     frame (None if unreadable). Library errors are re-worded: their messages can quote values."""
     fname = fname or (path.name if isinstance(path, Path) else table)
     try:
-        return _validate_source(table, path, fname, areas, as_of, problems, notices)
+        return _validate_source(table, path, fname, areas, as_of, problems, notices,
+                                columns=columns, outcome=outcome)
     except FileNotFoundError:
         problems.append(Problem(fname, "*", "file not found", 0))
     except (pl.exceptions.PolarsError, OSError, ValueError, TypeError, ArithmeticError,
@@ -398,9 +404,11 @@ def _validate_source(
     as_of: dt.date,
     problems: list[Problem],
     notices: list[Notice],
+    *,
+    columns: tuple[Column, ...],
+    outcome: Any = None,
 ) -> pl.LazyFrame | None:
-    contract = TABLES[table]
-    expected = [c.name for c in contract]
+    expected = [c.name for c in columns]
     if isinstance(path, pl.DataFrame):
         names = list(path.columns)
     else:
@@ -442,7 +450,7 @@ def _validate_source(
     if any(k > 1 for k in seen.values()):
         return None
 
-    present = [c for c in contract if c.name in seen]
+    present = [c for c in columns if c.name in seen]
     raw = scan_raw(path, [c.name for c in present] + extra, names)
     schema = raw.collect_schema()
     unsupported = [n for n in [c.name for c in present] + extra
@@ -550,9 +558,21 @@ def _validate_source(
         if _may_have_duplicates(raw, key, present_id):
             check(idcol, "duplicate id", key.is_duplicated() & present_id)
     if table == "families" and {"reception_date", "release_date"} <= seen.keys():
-        rec = _parse(TABLES[table][2], schema["reception_date"])
-        rel = _parse(TABLES[table][3], schema["release_date"])
+        core = {c.name: c for c in CORE["families"]}
+        rec = _parse(core["reception_date"], schema["reception_date"])
+        rel = _parse(core["release_date"], schema["release_date"])
         check("release_date", "release before reception", rel < rec)
+    if (table == "families" and outcome is not None and outcome.missing_when_unreached
+            and {outcome.column, outcome.reached} <= seen.keys()):
+        by_name = {c.name: c for c in columns}
+        if schema[outcome.column] == pl.String:
+            y_blank = _blank(outcome.column)
+        else:
+            y_blank = pl.col(outcome.column).is_null()
+        reached = _parse(by_name[outcome.reached], schema[outcome.reached])
+        check(outcome.column, f"missing outcome for a family reached by the follow-up "
+              f"({outcome.reached} true): the outcome may be missing only for families not "
+              "reached", y_blank & (reached == True).fill_null(False))  # noqa: E712
 
     results = _count_and_rows(raw, checks)
     for key, (count, rows) in results.items():
@@ -574,6 +594,7 @@ def load_inputs(
     children: str | Path,
     areas: Sequence[str],
     *,
+    study: Any,
     as_of: dt.date | None = None,
 ) -> Inputs:
     """Read and validate the two input files.
@@ -584,6 +605,9 @@ def load_inputs(
         Files in Parquet (``.parquet``), CSV (``.csv``) or Excel (``.xlsx``, first sheet).
     areas : sequence of str
         Area names of the rollout schedule; any other area is a problem.
+    study : natexp.study.Study
+        The study whose input contract applies (:func:`natexp.data.schema.contract`: the core
+        columns, the study's outcome and reached columns and its own declared columns).
     as_of : datetime.date, optional
         Dates after this day are impossible (default: today).
 
@@ -603,14 +627,18 @@ def load_inputs(
     >>> import tempfile, pathlib
     >>> from natexp.data.synthetic import write
     >>> from natexp.data.rollout import load_rollout
+    >>> from natexp.config import compose, to_settings
+    >>> study = to_settings(compose([])).get_study()
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> paths = write(d)
-    >>> inputs = load_inputs(paths["families"], paths["children"], load_rollout()["area"])
+    >>> inputs = load_inputs(paths["families"], paths["children"], load_rollout()["area"],
+    ...                      study=study)
     >>> inputs.families.select(pl.len()).collect().item() > 0
     True
     """
     fam_path, chi_path = Path(families), Path(children)
-    inputs = _validate_both(fam_path, chi_path, areas, as_of, (fam_path.name, chi_path.name))
+    inputs = _validate_both(fam_path, chi_path, areas, as_of, (fam_path.name, chi_path.name),
+                            study)
     inputs.sources = {"families": str(fam_path), "children": str(chi_path)}
     return inputs
 
@@ -621,14 +649,18 @@ def _validate_both(
     areas: Sequence[str],
     as_of: dt.date | None,
     fnames: tuple[str, str],
+    study: Any,
 ) -> Inputs:
     """Validate both tables (files or frames), then the link between them."""
     as_of = as_of or dt.date.today()
     areas = list(areas)
+    columns = contract(study)
     problems: list[Problem] = []
     notices: list[Notice] = []
-    fam = _validate_table("families", fam_src, areas, as_of, problems, notices, fnames[0])
-    chi = _validate_table("children", chi_src, areas, as_of, problems, notices, fnames[1])
+    fam = _validate_table("families", fam_src, areas, as_of, problems, notices, fnames[0],
+                          columns=columns["families"], outcome=study.outcome)
+    chi = _validate_table("children", chi_src, areas, as_of, problems, notices, fnames[1],
+                          columns=columns["children"])
     if fam is not None and chi is not None and not any(
         p.column in ("family_id", "*") and p.rule.startswith(("missing column", "file"))
         for p in problems
@@ -662,22 +694,27 @@ def validate_frames(
     children: pl.DataFrame,
     areas: Sequence[str],
     *,
+    study: Any,
     as_of: dt.date | None = None,
 ) -> Inputs:
     """Validate in-memory frames by the same rules as files (used for the embedded data).
 
     The frames are checked in memory by the same code that checks files: no copy of a record
-    is written anywhere.
+    is written anywhere. ``study``: as in :func:`load_inputs`.
 
     Examples
     --------
+    >>> from natexp.config import compose, to_settings
     >>> from natexp.data.synthetic import generate
     >>> from natexp.data.rollout import load_rollout
+    >>> study = to_settings(compose([])).get_study()
     >>> fam, chi = generate()
-    >>> validate_frames(fam, chi, load_rollout()["area"]).families.collect().height == fam.height
+    >>> inputs = validate_frames(fam, chi, load_rollout()["area"], study=study)
+    >>> inputs.families.collect().height == fam.height
     True
     """
-    inputs = _validate_both(families, children, areas, as_of, ("families", "children"))
+    inputs = _validate_both(families, children, areas, as_of, ("families", "children"),
+                            study)
     inputs.families = inputs.families.collect().lazy()
     inputs.children = inputs.children.collect().lazy()
     return inputs

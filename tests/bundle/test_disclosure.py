@@ -404,9 +404,10 @@ def test_oxon_vs_rest_exceptions_name_the_published_margin_data_by_checksum():
     from natexp.data.rollout import load_rollout
     from natexp.data.synthetic import generate
     from natexp.data.validate import validate_frames
+    from tests.conftest import EXAMPLE_STUDY
 
     fam, chi = generate()
-    inputs = validate_frames(fam, chi, load_rollout()["area"])
+    inputs = validate_frames(fam, chi, load_rollout()["area"], study=EXAMPLE_STUDY)
     sums = (content_sha256(inputs.families.collect(), "family_id"),
             content_sha256(inputs.children.collect(), "child_id"))
     exc = Exceptions.load(exceptions_path("oxon_vs_rest"))

@@ -65,7 +65,7 @@ def _cohort(fam, schedule):
 @pytest.fixture(scope="module")
 def default():
     fam, _ = generate()
-    c = build_cohort(fam.lazy(), load_rollout(), Design())
+    c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     ox = c.rollout.filter(pl.col("county") == "Oxfordshire")["area"].to_list()
     return c, ox
 

@@ -184,9 +184,14 @@ def _row(t, variable, level=None):
     return f.row(0, named=True)
 
 
+#: The example study's carer column (conf/study/paramount.yaml, ``balance: [carer]``).
+CARER = [("children", "carer", ("mother", "father", "grandparent", "other_family",
+                                "foster_carer", "other"))]
+
+
 def test_balance_table_hand_made_counts():
     fam, kids = _hand_cohort()
-    t = balance_table(fam, kids)
+    t = balance_table(fam, kids, categories=CARER)
     sex = _row(t, "parent_sex", "F")
     assert (sex["treatment"], sex["control"], sex["n_treatment"], sex["n_control"]) == (
         0.5, 0.0, 2, 2)
@@ -224,7 +229,7 @@ def test_balance_table_on_synthetic_cohort():
     from natexp.data.synthetic import generate
 
     fam, chi = generate()
-    cohort = build_cohort(fam.lazy(), load_rollout(), Design())
+    cohort = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     every = balance_table(cohort, chi)
     assert _row(every, "parent_sex", "F")["n_treatment"] == 46  # synthetic split 46/39
     reached = balance_table(cohort, chi, among="followup_reached")
@@ -235,3 +240,12 @@ def test_balance_table_on_synthetic_cohort():
         20, 15, 0.0, 0.0)
     assert sex["smd"] is None and "0/0" in sex["note"]
     assert set(reached.columns) >= {"variable", "level", "treatment", "control", "smd", "note"}
+
+
+def test_balance_table_shows_only_the_study_columns_it_is_given():
+    fam, kids = _hand_cohort()
+    bare = balance_table(fam, kids)
+    assert "carer" not in bare["variable"].to_list()
+    t = balance_table(fam, kids, categories=[("families", "area", ("Oxford", "Reading"))])
+    got = t.filter((pl.col("variable") == "area") & (pl.col("unit") == "families"))
+    assert got.height >= 2

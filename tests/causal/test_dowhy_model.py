@@ -31,7 +31,8 @@ FAST = {"n_simulations": 20, "n_permutations": 999}
 @pytest.fixture(scope="module")
 def data():
     fam, kids = generate()
-    return build_cohort(fam.lazy(), load_rollout(), Design()), kids
+    return build_cohort(fam.lazy(), load_rollout(),
+                        Design(treatment_counties=("Oxfordshire",))), kids
 
 
 @pytest.fixture(scope="module")

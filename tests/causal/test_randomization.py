@@ -28,7 +28,8 @@ TREATED = AREAS[:5]
 @pytest.fixture(scope="module")
 def default():
     fam, _ = generate()
-    return fam, build_cohort(fam.lazy(), load_rollout(), Design())
+    return fam, build_cohort(fam.lazy(), load_rollout(),
+                             Design(treatment_counties=("Oxfordshire",)))
 
 
 def _schedule(control_go_live=None, treated=TREATED, areas=AREAS):
@@ -101,14 +102,16 @@ def test_engine_agrees_with_build_cohort_on_permuted_schedules(default, among):
     for i in [0, 1, 17, 300, 641, 1000, 1286]:
         row = dist.row(i, named=True)
         sched = _swap_schedule(base, row["treated_areas"], treated0)
-        ac = arm_counts(build_cohort(fam.lazy(), sched, Design()), "chas_support", among=among)
+        ac = arm_counts(build_cohort(fam.lazy(), sched,
+                                     Design(treatment_counties=("Oxfordshire",))),
+                        "chas_support", among=among)
         assert (row["x1"], row["n1"]) == ac["treatment"]
         assert (row["x2"], row["n2"]) == ac["control"]
 
 
 def test_phase_selection_is_respected(default):
     fam, _ = default
-    design = Design(phases=(1, 2, 3, 6))
+    design = Design(phases=(1, 2, 3, 6), treatment_counties=("Oxfordshire",))
     c = build_cohort(fam.lazy(), load_rollout(), design)
     dist = randomization_distribution(c, outcome="chas_support")
     base = load_rollout()
@@ -238,7 +241,8 @@ def test_placebo_shift_equals_a_hand_shifted_schedule(default):
     sched = rollout_frame([{"name": r["area"], "county": r["county"],
                             "go_live": later.get(r["area"], "2022-07-01"), "phase": r["phase"]}
                            for r in load_rollout().iter_rows(named=True)])
-    ac = arm_counts(build_cohort(fam.lazy(), sched, Design()), "chas_support", among=None)
+    ac = arm_counts(build_cohort(fam.lazy(), sched, Design(treatment_counties=("Oxfordshire",))),
+                    "chas_support", among=None)
     row = placebo_go_live(c, shifts=[1], outcome="chas_support").frame.row(0, named=True)
     assert (row["x1"], row["n1"]) == ac["treatment"]
     assert (row["x2"], row["n2"]) == ac["control"]

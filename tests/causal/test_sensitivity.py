@@ -43,7 +43,7 @@ PUBLISHED = (4, 20, 26, 2, 15, 24)
 @pytest.fixture(scope="module")
 def cohort():
     fam, _ = generate()
-    return build_cohort(fam.lazy(), load_rollout(), Design())
+    return build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
 
 
 @pytest.fixture(scope="module")
@@ -443,7 +443,8 @@ def test_leave_out_an_area_without_families_changes_nothing():
         [{"name": a["area"], "county": a["county"], "go_live": a["go_live"],
           "phase": a["phase"]} for a in areas]
         + [{"name": "Nowhere", "county": "Berkshire", "go_live": None, "phase": 6}])
-    t = leave_one_area_out(build_cohort(fam.lazy(), schedule, Design()), outcome="chas_support")
+    t = leave_one_area_out(build_cohort(fam.lazy(), schedule, Design(treatment_counties=("Oxfordshire",))),
+                           outcome="chas_support")
     full = t.frame.row(0, named=True)
     empty = t.frame.filter(pl.col("dropped_area") == "Nowhere").row(0, named=True)
     for col in ("x1", "n1", "x2", "n2", "rd", "newcombe_low", "newcombe_high", "exact_low",
@@ -467,13 +468,13 @@ def test_result_objects_are_results(grid):
 def test_leave_one_area_out_empty_arm_is_noted():
     # degenerate: every control family lives in one area; dropping it empties the control arm
     fam, _ = generate()
-    c = build_cohort(fam.lazy(), load_rollout(), Design())
+    c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
     only = c.members.filter(pl.col("arm") == "control").select("area").collect()["area"][0]
     sub = fam.filter(~pl.col("area").is_in(
         c.members.filter(pl.col("arm") == "control").select("area").collect()["area"]
         .unique().to_list()) | (pl.col("area") == only))
-    t = leave_one_area_out(build_cohort(sub.lazy(), load_rollout(), Design()), among=None,
-                           outcome="chas_support")
+    t = leave_one_area_out(build_cohort(sub.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
+                           among=None, outcome="chas_support")
     row = t.frame.filter(pl.col("dropped_area") == only).row(0, named=True)
     assert row["n2"] == 0 and math.isnan(row["rd"]) and math.isnan(row["newcombe_low"])
     assert "empty" in row["note"]

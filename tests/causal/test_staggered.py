@@ -460,7 +460,8 @@ def test_area_period_panel_end_to_end():
         "reception_date": [dt.date(2022, 7, 1) + dt.timedelta(days=int(d)) for d in days],
         "chas_support": rng.random(n) < 0.2,
     })
-    panel = area_period_panel(fam, rollout, start=dt.date(2022, 7, 1), end=dt.date(2024, 6, 30))
+    panel = area_period_panel(fam, rollout, outcome="chas_support", start=dt.date(2022, 7, 1),
+                              end=dt.date(2024, 6, 30))
     res = att_gt(panel, control_group="notyettreated")
     # Oxfordshire areas were live before the window (negative first_treated): dropped.
     assert any("already treated in the first period" in d for d in res.diagnostics)

@@ -59,7 +59,7 @@ def boxes(design):
 
 
 def test_oxon_vs_rest_assigns_each_family_to_its_box():
-    assert boxes(Design()) == {
+    assert boxes(Design(treatment_counties=("Oxfordshire",))) == {
         "A": "treatment", "B": "control", "C": "released_before_followup",
         "D": "outside_window", "E": "live_outside_treatment_area", "F": "control",
         "G": "live_outside_treatment_area", "H": "control", "I": "outside_window",
@@ -74,15 +74,16 @@ def test_staggered_treats_every_live_area():
 
 
 def test_custody_rule_can_be_switched_off_and_phases_selected():
-    got = boxes(Design(custody_at_followup=False))
+    got = boxes(Design(custody_at_followup=False, treatment_counties=("Oxfordshire",)))
     assert got["C"] == "control" and got["J"] == "treatment"
-    got = boxes(Design(phases=(1, 5)))  # Oxford pilot and Bracknell/Reading
+    got = boxes(Design(phases=(1, 5),
+                       treatment_counties=("Oxfordshire",)))  # Oxford pilot and Bracknell/Reading
     assert got["A"] == "treatment" and got["B"] == "control"
     assert got["F"] == "phase_not_selected" and got["H"] == "phase_not_selected"
 
 
 def test_flow_table_counts_and_accounts_for_every_family():
-    cohort = build_cohort(families(CASES), ROLLOUT, Design())
+    cohort = build_cohort(families(CASES), ROLLOUT, Design(treatment_counties=("Oxfordshire",)))
     flow = cohort.flow()
     n = {(r["step"], r["arm"]): r["n"] for r in flow.iter_rows(named=True)}
     assert n[("input", "all")] == 10
@@ -99,11 +100,12 @@ def test_flow_table_counts_and_accounts_for_every_family():
 
 def test_design_rejects_inconsistent_settings():
     with pytest.raises(DesignError, match="window_end is before window_start"):
-        Design(window_start=D(2024, 1, 1), window_end=D(2023, 1, 1))
+        Design(window_start=D(2024, 1, 1), window_end=D(2023, 1, 1),
+               treatment_counties=("Oxfordshire",))
     with pytest.raises(DesignError, match="kind must be one of"):
-        Design(name="any name", kind="random")
+        Design(name="any name", kind="random", treatment_counties=("Oxfordshire",))
     with pytest.raises(DesignError, match="needs a followup_date"):
-        Design(followup_date=None)
+        Design(followup_date=None, treatment_counties=("Oxfordshire",))
 
 
 dates = st.dates(min_value=D(2020, 1, 1), max_value=D(2025, 12, 31))
@@ -123,7 +125,8 @@ def test_rows_in_equal_rows_accounted_for(rows, kind, custody):
     fams = families([(f"F{i}", a, r, rel, reached, False) for i, (a, r, rel, reached) in
                      enumerate(rows)])
     cohort = build_cohort(fams, ROLLOUT, Design(name="d", kind=kind,
-                                                custody_at_followup=custody))
+                                                custody_at_followup=custody,
+                                                treatment_counties=("Oxfordshire",)))
     flow = cohort.flow()
     assert flow.filter(pl.col("step") == "input")["n"].item() == len(rows)
     assert accounted(flow)

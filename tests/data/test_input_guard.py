@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from natexp.data.schema import identifier_kind, nhs_number_valid, normalise_name
 from natexp.data.validate import InputValidationError, load_inputs, validate_frames
-from tests.conftest import AREAS, AS_OF, tiny_children, tiny_families, write_table
+from tests.conftest import AREAS, AS_OF, EXAMPLE_STUDY, tiny_children, tiny_families, write_table
 
 SECRET = "ZZSECRET-5521"
 
 
 def problems_of(fam_path, chi_path):
     with pytest.raises(InputValidationError) as info:
-        load_inputs(fam_path, chi_path, AREAS, as_of=AS_OF)
+        load_inputs(fam_path, chi_path, AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     return info.value.problems, str(info.value)
 
 
@@ -78,9 +78,21 @@ def test_ordinary_names_are_not_identifiers(column):
 
 
 def test_contract_columns_are_not_identifiers():
-    from natexp.data.schema import TABLES
+    from natexp.data.schema import contract
 
-    assert [c.name for t in TABLES.values() for c in t if identifier_kind(c.name)] == []
+    tables = contract(EXAMPLE_STUDY)
+    assert [c.name for t in tables.values() for c in t if identifier_kind(c.name)] == []
+
+
+def test_a_study_column_that_looks_like_an_identifier_is_refused():
+    from natexp.config import ConfigError
+    from natexp.data.schema import contract
+    from natexp.study import Study
+
+    study = Study.from_dict({"name": "demo", "columns": {
+        "families": [{"name": "carer_surname", "kind": "string", "nullable": True}]}})
+    with pytest.raises(ConfigError, match="carer_surname.*direct identifier"):
+        contract(study)
 
 
 def test_normalisation():
@@ -145,7 +157,7 @@ def test_nhs_number_needs_its_check_digit(write_inputs):
     fam = tiny_families().with_columns(
         pl.Series("code", ["9434765918", "4010232136", "1234567890", "1234512345"])
     )
-    inputs = load_inputs(*write_inputs(fam), AREAS, as_of=AS_OF)
+    inputs = load_inputs(*write_inputs(fam), AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     assert any(n.column == "code" for n in inputs.notices)
 
 
@@ -178,7 +190,7 @@ def test_ordinary_unknown_columns_pass_with_a_notice(write_inputs):
         pl.Series("n_siblings", ["1", "0", "3", "2"]),
         pl.Series("school_type", ["primary school", "secondary", "", "none"]),
     )
-    inputs = load_inputs(*write_inputs(fam), AREAS, as_of=AS_OF)
+    inputs = load_inputs(*write_inputs(fam), AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     assert {n.column for n in inputs.notices} >= {"risk", "n_siblings", "school_type"}
     assert "risk" not in inputs.families.collect_schema()
 
@@ -293,7 +305,7 @@ def test_garbage_parquet(write_inputs, tmp_path):
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "xlsx"])
 def test_header_only_files_load(write_inputs, fmt):
     inputs = load_inputs(*write_inputs(tiny_families().head(0), tiny_children().head(0),
-                                       fmt=fmt), AREAS, as_of=AS_OF)
+                                       fmt=fmt), AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     assert inputs.families.collect().height == 0 and inputs.children.collect().height == 0
 
 
@@ -322,10 +334,10 @@ def test_validate_frames_writes_nothing_to_the_temp_folder(tmp_path, monkeypatch
     )
     chi = chi.with_columns(pl.col("age").cast(pl.Int64), pl.col("cwcf", "sgo") == "true")
     if valid:
-        validate_frames(fam, chi, AREAS, as_of=AS_OF)
+        validate_frames(fam, chi, AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     else:
         with pytest.raises(InputValidationError):
-            validate_frames(fam, chi, AREAS, as_of=AS_OF)
+            validate_frames(fam, chi, AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     left = [p for p in tmp.rglob("*")]
     assert left == [], left
     assert os.listdir(tmp) == []
@@ -362,7 +374,7 @@ def test_no_cell_value_is_ever_echoed(tmp_path_factory, column, row, tail, fmt):
     f = write_table(fam, folder / f"families.{fmt}")
     c = write_table(tiny_children(), folder / f"children.{fmt}")
     try:
-        load_inputs(f, c, AREAS, as_of=AS_OF).families.collect()
+        load_inputs(f, c, AREAS, study=EXAMPLE_STUDY, as_of=AS_OF).families.collect()
     except InputValidationError as err:
         assert "ZQXW" not in str(err)
         assert all(p.count == len(p.rows) or p.count > len(p.rows) for p in err.problems)
@@ -378,7 +390,7 @@ def test_excel_typed_cells_are_read(tmp_path):
     chi = tiny_children().with_columns(pl.col("age").cast(pl.Int64))
     f = write_table(fam, tmp_path / "families.xlsx")
     c = write_table(chi, tmp_path / "children.xlsx")
-    inputs = load_inputs(f, c, AREAS, as_of=AS_OF)
+    inputs = load_inputs(f, c, AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     got = inputs.families.collect()
     assert got["reception_date"].to_list() == fam["reception_date"].to_list()
     assert got["release_date"].null_count() == 2

@@ -19,6 +19,8 @@ from natexp.data.panel import PANEL_COLUMNS, area_period_panel, panel_from_frame
 from natexp.data.rollout import load_rollout, rollout_frame
 
 START, END = dt.date(2022, 7, 1), dt.date(2024, 6, 30)
+#: The example study's outcome column.
+Y = "chas_support"
 
 
 def _families() -> pl.LazyFrame:
@@ -41,7 +43,8 @@ def _families() -> pl.LazyFrame:
 
 @pytest.fixture(scope="module")
 def quarterly() -> pl.DataFrame:
-    lazy = area_period_panel(_families(), load_rollout(), period="quarter", start=START, end=END)
+    lazy = area_period_panel(_families(), load_rollout(), outcome=Y, period="quarter",
+                             start=START, end=END)
     assert isinstance(lazy, pl.LazyFrame)
     return lazy.collect()
 
@@ -101,7 +104,7 @@ def test_monthly_periods_and_null_go_live():
     fam = pl.LazyFrame({"area": ["A", "B"], "reception_date": [dt.date(2023, 2, 2),
                                                                dt.date(2023, 3, 31)],
                         "chas_support": [False, True]})
-    panel = area_period_panel(fam, rollout, period="month", start=dt.date(2023, 1, 10),
+    panel = area_period_panel(fam, rollout, outcome=Y, period="month", start=dt.date(2023, 1, 10),
                               end=dt.date(2023, 4, 2)).collect()
     assert panel.height == 2 * 4  # Jan..Apr 2023, first and last month partial
     a = panel.filter(pl.col("area") == "A")
@@ -113,14 +116,14 @@ def test_monthly_periods_and_null_go_live():
 def test_panel_builder_rejects_wrong_input():
     rollout = load_rollout()
     with pytest.raises(InvalidInputError, match="period"):
-        area_period_panel(_families(), rollout, period="week", start=START, end=END)
+        area_period_panel(_families(), rollout, outcome=Y, period="week", start=START, end=END)
     with pytest.raises(InvalidInputError, match="before"):
-        area_period_panel(_families(), rollout, start=END, end=START)
+        area_period_panel(_families(), rollout, outcome=Y, start=END, end=START)
     with pytest.raises(InvalidInputError, match="chas_support"):
-        area_period_panel(_families().drop("chas_support"), rollout, start=START, end=END)
+        area_period_panel(_families().drop(Y), rollout, outcome=Y, start=START, end=END)
     with pytest.raises(InvalidInputError, match="reception_date"):
         area_period_panel(_families().with_columns(pl.col("reception_date").cast(pl.String)),
-                          rollout, start=START, end=END)
+                          rollout, outcome=Y, start=START, end=END)
 
 
 def _long() -> pl.DataFrame:

@@ -88,8 +88,8 @@ STUDY = {
     },
     "followup_stages": [{"key": "agreed", "column": "agreed_survey"},
                         {"key": "surveyed", "column": "did_survey"}],
-    "secondary": [{"key": "feeling", "kind": "category", "column": "feeling",
-                   "labels": {"better": "Better", "worse": "Worse"}}],
+    "secondary": [{"key": "answer", "kind": "category", "column": "answer",
+                   "labels": {"yes": "Yes", "no": "No", "unsure": "Unsure"}}],
 }
 DTYPES = {"bool": pl.Boolean, "category": pl.String, "int": pl.Int64, "date": pl.Date}
 
@@ -153,8 +153,7 @@ def test_declared_columns_kinds_and_values(study, data):
     # Every category value and both booleans occur with 4000 families.
     assert set(fam["answer"].drop_nulls().unique()) == {"yes", "no", "unsure"}
     assert set(fam["visit_offered"].unique()) == {True, False}
-    # A column only a secondary table names is drawn from its labels; the reached column too.
-    assert set(fam["feeling"].drop_nulls().unique()) == {"better", "worse"}
+    # The reached column is drawn too (a study must declare every column its tables use).
     assert fam["contacted"].dtype == pl.Boolean
     # Core contract columns.
     assert fam.columns[:5] == ["family_id", "area", "reception_date", "release_date",
@@ -201,7 +200,7 @@ def test_followup_structure(study, design, data):
     reached = fam["contacted"].fill_null(False)
     assert 0.35 < reached.sum() / on_list.sum() < 0.55
     # Nullable answers only for reached families (and most reached families answer).
-    for name in ("answer", "agreed_survey", "did_survey", "feeling"):
+    for name in ("answer", "agreed_survey", "did_survey"):
         assert not (fam[name].is_not_null() & ~reached).any(), name
         assert (fam[name].is_not_null() == reached).all(), name
     # A follow-up stage only after the one before it.
@@ -223,7 +222,7 @@ def test_route_is_the_programme_where_live(rollout, data):
 
 def test_no_followup_means_no_call_list(rollout, study):
     fam, _ = generate_for(rollout=rollout, study=study, n_families=500, seed=1, followup=False)
-    for name in ("contacted", "answer", "agreed_survey", "did_survey", "feeling"):
+    for name in ("contacted", "answer", "agreed_survey", "did_survey"):
         assert fam[name].null_count() == fam.height, name
     assert fam["linked_support"].null_count() == 0
 
@@ -265,7 +264,8 @@ def test_generic_data_of_the_example_study_pass_validation():
                     rollout_frame(ROLLOUT["areas"])):
         fam, chi = generate(rollout=rollout, study=st, n_families=600, seed=4,
                             as_of=dt.date(2026, 1, 1))
-        inputs = validate_frames(fam, chi, rollout["area"], as_of=dt.date(2026, 1, 1))
+        inputs = validate_frames(fam, chi, rollout["area"], as_of=dt.date(2026, 1, 1),
+                                 study=st)
         assert inputs.families.collect().height == 600
         assert inputs.children.collect().height == chi.height
         assert not inputs.notices
@@ -439,8 +439,6 @@ def test_run_new_rollout_without_hook_end_to_end(tmp_path):
     assert {(r["step"], r["arm"]): r["n"] for r in results["flow"]}[("input", "all")] == 1000
 
 
-@pytest.mark.xfail(strict=True, reason="needs study-aware input validation and pipeline "
-                   "(issue 16 items 1-2, other helpers): remove this mark once they are merged")
 def test_run_new_study_with_its_own_outcome_end_to_end(tmp_path):
     conf = _write_configs(tmp_path, STUDY)
     proc = natexp_cli("run", "--config-dir", str(conf), "study=riverland", "rollout=riverland",

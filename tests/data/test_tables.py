@@ -1,4 +1,4 @@
-"""Secondary-outcome and Appendix B count tables.
+"""Secondary-outcome and descriptive (the example study's Appendix B) count tables.
 
 First on small hand-made frames whose counts can be checked by eye, then on the embedded
 synthetic default data, whose counts must equal the figures published by Bekaert, Olphin,
@@ -13,15 +13,27 @@ import polars as pl
 import pytest
 
 from natexp.data.tables import (
-    appendix_b_counts,
-    contact,
-    interview,
+    descriptive_counts,
     reached,
-    reasons,
-    referral_response,
     secondary_outcomes,
-    uptake,
+    secondary_table,
 )
+from natexp.study import Study
+from tests.conftest import EXAMPLE_STUDY
+
+
+def _table(key):
+    """The example study's secondary table ``key`` as a function of a cohort."""
+    return lambda cohort: secondary_table(cohort, EXAMPLE_STUDY.secondary_spec(key),
+                                          EXAMPLE_STUDY)
+
+
+referral_response, reasons, interview, contact, uptake = map(
+    _table, ("referral_response", "reasons", "interview", "contact", "uptake"))
+
+
+def appendix_b_counts(families, children):
+    return descriptive_counts(families, children, EXAMPLE_STUDY.descriptive)
 
 # ----------------------------------------------------------------------------- hand-made data
 
@@ -138,7 +150,9 @@ def synthetic():
     from natexp.data.synthetic import generate
 
     fam, chi = generate()
-    return fam, chi, build_cohort(fam.lazy(), load_rollout(), Design())
+    return fam, chi, build_cohort(fam.lazy(), load_rollout(),
+                                  Design(treatment_counties=("Oxfordshire",)),
+                                  followup=EXAMPLE_STUDY.followup_stages)
 
 
 def test_figure_9_referral_response(synthetic):
@@ -217,9 +231,66 @@ def test_appendix_b_on_synthetic(synthetic):
 
 def test_secondary_outcomes_and_tables_share_keys(synthetic):
     cohort = synthetic[2]
-    d, t = secondary_outcomes(cohort)
+    d, t = secondary_outcomes(cohort, EXAMPLE_STUDY)
     assert set(d) == set(t) == {"referral_response", "reasons", "interview", "contact", "uptake"}
     assert all(isinstance(v, pl.DataFrame) for v in t.values())
     import json
 
     json.dumps(d)  # JSON-friendly as it stands
+
+
+# ----------------------------------------------------------------------------- a second study
+
+SECOND = Study.from_dict({
+    "name": "harbour_watch",
+    "outcome": {"column": "joined_club", "reached": "called_back",
+                "route": {"column": "club_route", "labels": {"coach": "By a coach",
+                                                             "friend": "By a friend"}}},
+    "secondary": [
+        {"key": "mood", "kind": "category", "column": "mood",
+         "labels": {"calm": "Calm", "worried": "Worried"}},
+        {"key": "needs", "kind": "flags", "columns": {"food": "need_food", "rent": "need_rent"}},
+        {"key": "survey", "kind": "consent",
+         "columns": {"consent": "survey_ok", "completed": "survey_done"}},
+        {"key": "joined", "kind": "outcome_routes"},
+    ],
+})
+
+
+def test_a_second_study_gets_its_own_tables_by_eye():
+    df = pl.DataFrame({
+        "arm": ["treatment", "treatment", "control", "control"],
+        "called_back": [True, True, True, None],
+        "joined_club": [True, False, True, None],
+        "club_route": ["coach", None, "friend", None],
+        "mood": ["calm", "worried", None, "calm"],
+        "need_food": [True, None, False, True], "need_rent": [False, None, None, True],
+        "survey_ok": [True, False, True, None], "survey_done": [True, True, False, None],
+    })
+    d, t = secondary_outcomes(df, SECOND)
+    assert list(d) == ["mood", "needs", "survey", "joined"]
+    # 3 called back: mood calm 1 (treatment), worried 1 (treatment), missing 1 (control)
+    assert d["mood"]["total"] == {"calm": 1, "worried": 1, "missing": 1, "n": 3}
+    assert t["mood"].columns[0] == "value" and t["mood"]["label"].to_list() == [
+        "Calm", "Worried", "Not recorded"]
+    # flags among the 2 reached families with any answer: food yes 1, no 1; rent no 1, missing 1
+    assert d["needs"]["n"] == 2
+    assert d["needs"]["food"] == {"yes": 1, "no": 1, "missing": 0, "percent_yes": 50.0}
+    assert d["needs"]["rent"] == {"yes": 0, "no": 1, "missing": 1, "percent_yes": 0.0}
+    # completed is counted among the consenting only: the second treatment family completed
+    # without consent and is not counted
+    assert d["survey"]["total"]["completed"] == 1 and d["survey"]["total"]["agreed"] == 2
+    assert d["joined"]["treatment"]["route"] == {"coach": 1, "friend": 0, "missing": 0}
+    assert d["joined"]["control"]["yes"] == 1 and d["joined"]["control"]["n"] == 1
+    assert t["joined"].columns[-3:] == ["route_coach", "route_friend", "route_missing"]
+
+
+def test_descriptive_counts_of_a_second_study():
+    from natexp.study import DescriptiveSpec, QuestionSpec
+
+    spec = DescriptiveSpec(key="by_region", by="region", groups={"N": "north", "S": "south"},
+                           questions=(QuestionSpec("school", "in_school"),))
+    fam = pl.DataFrame({"family_id": ["A", "B", "C"], "region": ["N", "S", "S"]})
+    chi = pl.DataFrame({"family_id": ["A", "B", "B", "C"], "in_school": [True, True, False, False]})
+    t = descriptive_counts(fam, chi, spec)
+    assert t.select("region", "yes", "no", "n").rows() == [("N", 1, 0, 1), ("S", 1, 2, 3)]

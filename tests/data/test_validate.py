@@ -6,20 +6,20 @@ import polars as pl
 import pytest
 
 from natexp.data.validate import InputValidationError, load_inputs
-from tests.conftest import AREAS, AS_OF, tiny_children, tiny_families
+from tests.conftest import AREAS, AS_OF, EXAMPLE_STUDY, tiny_children, tiny_families
 
 SECRET = "ZZSECRET-7731"  # a value that must never appear in a message
 
 
 def problems_of(fam_path, chi_path):
     with pytest.raises(InputValidationError) as info:
-        load_inputs(fam_path, chi_path, AREAS, as_of=AS_OF)
+        load_inputs(fam_path, chi_path, AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     return info.value.problems, str(info.value)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "xlsx"])
 def test_valid_input_loads_in_every_format(write_inputs, fmt):
-    inputs = load_inputs(*write_inputs(fmt=fmt), AREAS, as_of=AS_OF)
+    inputs = load_inputs(*write_inputs(fmt=fmt), AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     fam = inputs.families.collect()
     chi = inputs.children.collect()
     assert fam.height == 4 and chi.height == 5
@@ -134,7 +134,7 @@ def test_categories_are_trimmed_and_case_folded_and_reported(write_inputs):
         pl.Series("area", ["oxford", "Reading", "SLOUGH ", "Cherwell"]),
         pl.Series("paramount_visit", ["TRUE", "No", "0", "false"]),
     )
-    inputs = load_inputs(*write_inputs(fam), AREAS, as_of=AS_OF)
+    inputs = load_inputs(*write_inputs(fam), AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     got = inputs.families.collect()
     assert got["parent_sex"].to_list() == ["M", "M", "F", "M"]
     assert got["area"].to_list() == ["Oxford", "Reading", "Slough", "Cherwell"]
@@ -145,7 +145,7 @@ def test_categories_are_trimmed_and_case_folded_and_reported(write_inputs):
 
 def test_unknown_extra_columns_are_reported_and_dropped(write_inputs):
     fam = tiny_families().with_columns(pl.lit("x").alias("officer_team"))
-    inputs = load_inputs(*write_inputs(fam), AREAS, as_of=AS_OF)
+    inputs = load_inputs(*write_inputs(fam), AREAS, study=EXAMPLE_STUDY, as_of=AS_OF)
     assert "officer_team" not in inputs.families.collect_schema().names()
     assert [(n.column, n.message) for n in inputs.notices] == [
         ("officer_team", "column is not in the contract: excluded from every output")
