@@ -29,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "ColumnSpec",
+    "DescriptiveFigure",
     "DescriptiveSpec",
     "FollowupStage",
     "OutcomeSpec",
@@ -174,6 +175,8 @@ class OutcomeSpec:
         Which published table or figure the primary comparison reproduces ("" if none).
     route : RouteSpec or None
         How support was reached, if the study records it.
+    yes_label, no_label : str
+        Table headers and figure legend for families with and without the outcome.
     """
 
     column: str = "outcome"
@@ -183,6 +186,8 @@ class OutcomeSpec:
     missing_when_unreached: bool = False
     published: str = ""
     route: RouteSpec | None = None
+    yes_label: str = "Yes"
+    no_label: str = "No"
 
     def __post_init__(self) -> None:
         _name("outcome.column", self.column)
@@ -224,11 +229,41 @@ class QuestionSpec:
 
 
 @dataclass(frozen=True)
+class DescriptiveFigure:
+    """A figure of the descriptive table: percentage bars of ``questions`` by group.
+
+    ``key`` and ``published`` name its file (``fig<published numbers>_<key>``); ``title``
+    is drawn on it and ``caption`` written under it.
+    """
+
+    key: str
+    questions: tuple[str, ...] = ()
+    title: str = ""
+    caption: str = ""
+    published: str = ""
+
+    def __post_init__(self) -> None:
+        _name("descriptive figure key", self.key)
+        object.__setattr__(self, "questions", tuple(self.questions or ()))
+        if not self.questions:
+            raise _error(f"descriptive figure {self.key!r} needs questions")
+        if not self.title:
+            object.__setattr__(self, "title", self.key.replace("_", " ").capitalize())
+        if not self.caption:
+            object.__setattr__(self, "caption", self.title)
+
+
+@dataclass(frozen=True)
 class DescriptiveSpec:
     """A descriptive comparison of every child by a two-valued family column.
 
     ``key`` names it in results and outputs; ``groups`` maps the two values of ``by`` to words
-    (first: the group whose proportion comes first in a difference).
+    (first: the group whose proportion comes first in a difference). The report reads:
+    ``group_labels`` (group word -> table header, e.g. ``female: Mother imprisoned``),
+    ``intro`` (a sentence with ``{n}``, all children, and ``{first}``, those of the first
+    group), ``about`` (what the comparison describes, for the limitations), ``figures``
+    (:class:`DescriptiveFigure`, bars of some questions by group) and ``ages_published``
+    (the published figure the children-by-age figure reproduces, "" if none).
     """
 
     key: str = "descriptive"
@@ -237,6 +272,11 @@ class DescriptiveSpec:
     by: str = "parent_sex"
     groups: Mapping[str, str] = field(default_factory=lambda: {"F": "female", "M": "male"})
     questions: tuple[QuestionSpec, ...] = ()
+    group_labels: Mapping[str, str] = field(default_factory=dict)
+    intro: str = ""
+    about: str = ""
+    figures: tuple[DescriptiveFigure, ...] = ()
+    ages_published: str = ""
 
     def __post_init__(self) -> None:
         _name("descriptive.key", self.key)
@@ -246,6 +286,15 @@ class DescriptiveSpec:
         keys = [q.key for q in self.questions]
         if len(set(keys)) != len(keys):
             raise _error("descriptive.questions: duplicate key")
+        object.__setattr__(self, "group_labels", _frozen_map(self.group_labels))
+        for fig in self.figures:
+            unknown = [q for q in fig.questions if q not in keys]
+            if unknown:
+                raise _error(f"descriptive.figures {fig.key!r}: unknown question(s) {unknown}")
+
+    def group_label(self, group: str) -> str:
+        """Words for a group (a value of :attr:`groups`) in table headers."""
+        return self.group_labels.get(group) or f"{self.by} {group}"
 
     @property
     def published_chi2(self) -> dict[str, float | None]:
@@ -266,6 +315,13 @@ class SecondarySpec:
     * ``crossed``: the ``cells`` (name -> [row value, col value]) of ``columns.row`` x
       ``columns.col`` and a yes/no count of each column in ``items``;
     * ``outcome_routes``: the primary outcome by arm and by its route.
+
+    The report reads ``heading`` (its heading, figure title and table caption; default
+    ``title``), ``caption`` (under its figure; default ``title``) and ``sentence``, a
+    summary with a ``{name}`` field per count of the table's total (written "x of n (p%)";
+    ``{a+b}`` sums counts, ``{name:n}`` is the bare count, ``{n}`` the base; for
+    ``outcome_routes``: ``{treatment}``, ``{control}`` and ``{routes}``); empty: a generic
+    sentence from the labels.
     """
 
     key: str
@@ -277,6 +333,9 @@ class SecondarySpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     cells: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
     items: tuple[str, ...] = ()
+    heading: str = ""
+    caption: str = ""
+    sentence: str = ""
 
     def __post_init__(self) -> None:
         _name("secondary key", self.key)
@@ -297,6 +356,10 @@ class SecondarySpec:
                 raise _error(f"secondary {self.key!r} ({self.kind}) needs {what}")
         if not self.title:
             object.__setattr__(self, "title", self.key.replace("_", " "))
+        if not self.heading:
+            object.__setattr__(self, "heading", self.title)
+        if not self.caption:
+            object.__setattr__(self, "caption", self.title)
 
 
 @dataclass(frozen=True)
@@ -392,7 +455,8 @@ class Study:
             if x is None:
                 return None
             return _build(DescriptiveSpec, "descriptive", x,
-                          questions=many(QuestionSpec, "descriptive.questions"))
+                          questions=many(QuestionSpec, "descriptive.questions"),
+                          figures=many(DescriptiveFigure, "descriptive.figures"))
 
         return _build(cls, "", data, outcome=outcome, columns=columns,
                       wording=lambda x: _build(Wording, "wording", x),
