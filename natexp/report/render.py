@@ -858,7 +858,8 @@ def _primary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> d
     est, lo, hi = rd.get("estimate"), rd.get("ci_low"), rd.get("ci_high")
     blocks.append(_table(
         "Support uptake before the follow-up call (reached families)",
-        ["Arm", "Took up support", "Did not", "Families", "Uptake"],
+        ["Arm", study_of(results).outcome.yes_label, study_of(results).outcome.no_label,
+         "Families", "Uptake"],
         [["Treatment", fmt_num(x1), fmt_num(_sub(n1, x1)), fmt_num(n1),
           fmt_pct(_div(x1, n1), 1)],
          ["Control", fmt_num(x2), fmt_num(_sub(n2, x2)), fmt_num(n2),
