@@ -494,8 +494,8 @@ def fig_contact_data(contact: Any, cells: Mapping[str, str] | None = None,
         The pipeline's ``secondary_contact`` table: ``group`` (``treatment``, ``control``,
         ``total``), ``measure``, ``value``, ``n``; the rows of ``measure`` are drawn.
     cells : Mapping of str to str, optional
-        Cell (``value``) -> its label, in drawing order (default: every value but
-        ``cell_missing``, labelled by itself).
+        Cell (``value``) -> its label (default: every value but ``cell_missing``, labelled
+        by itself). Drawn in the table's order, then any cell the table lacks.
     measure : str, optional
         The measure holding the cells (default: the table's first).
 
@@ -512,14 +512,17 @@ def fig_contact_data(contact: Any, cells: Mapping[str, str] | None = None,
     >>> cells = {"yes_good": "Yes, good", "yes_bad": "Yes, bad",
     ...          "no_contact_positive": "No, good", "no_bad": "No, bad"}
     >>> fig_contact_data(t, cells).filter(pl.col("arm") == "Treatment")["n"].to_list()
-    [0, 0, 13, 0]
+    [13, 0, 0, 0]
     """
     t = _frame(contact, "contact", ("group", "measure", "value", "n"))
     if measure is None:
         measure = t["measure"][0] if t.height else ""
     t = t.filter(pl.col("measure") == measure)
+    present = [v for v in dict.fromkeys(t["value"].to_list()) if v != "cell_missing"]
     if cells is None:
-        cells = {v: v for v in dict.fromkeys(t["value"].to_list()) if v != "cell_missing"}
+        cells = {v: v for v in present}
+    else:  # the table's order (a study description's mapping order may not survive JSON)
+        cells = {**{v: cells[v] for v in present if v in cells}, **cells}
     totals = {r["value"]: _int_or_none(r["n"])
               for r in t.filter(pl.col("group") == "total").to_dicts()}
     # a total that includes a suppressed count is not shown

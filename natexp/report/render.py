@@ -1009,8 +1009,11 @@ def _secondary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) ->
             tr, co = body.get("treatment", {}), body.get("control", {})
             route = study.outcome.route
             got = _get(body, "total", "route", default={}) or {}
-            routes = ", ".join(f"{got.get(v, 0)} {w}" for v, w in route.labels.items()) \
-                if route else ""
+            # in the order of the results (the order of a study description's mapping may
+            # not survive a JSON round trip), then any route the results lack
+            order = [v for v in got if v in route.labels] + [
+                v for v in route.labels if v not in got] if route else []
+            routes = ", ".join(f"{got.get(v, 0)} {route.labels[v]}" for v in order)
             fields = {"treatment": _of(tr.get("yes"), tr.get("n")),
                       "control": _of(co.get("yes"), co.get("n")), "routes": routes}
             template = spec.sentence or (
