@@ -29,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "ColumnSpec",
+    "DescriptiveFigure",
     "DescriptiveSpec",
     "FollowupStage",
     "OutcomeSpec",
@@ -180,6 +181,8 @@ class OutcomeSpec:
     noun : str
         The outcome as a noun in the primary sentence ("whether the programme changed
         *uptake*").
+    yes_label, no_label : str
+        Table headers and figure legend for families with and without the outcome.
     """
 
     column: str = "outcome"
@@ -191,6 +194,8 @@ class OutcomeSpec:
     route: RouteSpec | None = None
     verb: str = "had the outcome"
     noun: str = "the outcome"
+    yes_label: str = "Yes"
+    no_label: str = "No"
 
     def __post_init__(self) -> None:
         _name("outcome.column", self.column)
@@ -232,6 +237,31 @@ class QuestionSpec:
 
 
 @dataclass(frozen=True)
+class DescriptiveFigure:
+    """A figure of the descriptive table: percentage bars of ``questions`` by group.
+
+    ``key`` and ``published`` name its file (``fig<published numbers>_<key>``); ``title``
+    is drawn on it and ``caption`` written under it.
+    """
+
+    key: str
+    questions: tuple[str, ...] = ()
+    title: str = ""
+    caption: str = ""
+    published: str = ""
+
+    def __post_init__(self) -> None:
+        _name("descriptive figure key", self.key)
+        object.__setattr__(self, "questions", tuple(self.questions or ()))
+        if not self.questions:
+            raise _error(f"descriptive figure {self.key!r} needs questions")
+        if not self.title:
+            object.__setattr__(self, "title", self.key.replace("_", " ").capitalize())
+        if not self.caption:
+            object.__setattr__(self, "caption", self.title)
+
+
+@dataclass(frozen=True)
 class DescriptiveSpec:
     """A descriptive comparison of every child by a two-valued family column.
 
@@ -239,6 +269,12 @@ class DescriptiveSpec:
     (first: the group whose proportion comes first in a difference). ``population`` and
     ``contrast`` word the child-level estimand, ``family_population`` and ``family_contrast``
     the family-level one (families as clusters of children).
+    (first: the group whose proportion comes first in a difference). The report reads:
+    ``group_labels`` (group word -> table header, e.g. ``female: Mother imprisoned``),
+    ``intro`` (a sentence with ``{n}``, all children, and ``{first}``, those of the first
+    group), ``about`` (what the comparison describes, for the limitations), ``figures``
+    (:class:`DescriptiveFigure`, bars of some questions by group) and ``ages_published``
+    (the published figure the children-by-age figure reproduces, "" if none).
     """
 
     key: str = "descriptive"
@@ -251,6 +287,11 @@ class DescriptiveSpec:
     contrast: str = ""
     family_population: str = "every family of the input data"
     family_contrast: str = ""
+    group_labels: Mapping[str, str] = field(default_factory=dict)
+    intro: str = ""
+    about: str = ""
+    figures: tuple[DescriptiveFigure, ...] = ()
+    ages_published: str = ""
 
     def __post_init__(self) -> None:
         _name("descriptive.key", self.key)
@@ -267,6 +308,15 @@ class DescriptiveSpec:
         if not self.family_contrast:
             object.__setattr__(self, "family_contrast", f"families with {self.by} {first} vs "
                                                         f"families with {self.by} {second}")
+        object.__setattr__(self, "group_labels", _frozen_map(self.group_labels))
+        for fig in self.figures:
+            unknown = [q for q in fig.questions if q not in keys]
+            if unknown:
+                raise _error(f"descriptive.figures {fig.key!r}: unknown question(s) {unknown}")
+
+    def group_label(self, group: str) -> str:
+        """Words for a group (a value of :attr:`groups`) in table headers."""
+        return self.group_labels.get(group) or f"{self.by} {group}"
 
     @property
     def published_chi2(self) -> dict[str, float | None]:
@@ -291,6 +341,12 @@ class SecondarySpec:
 
     ``row`` names the column of a ``category`` or ``flags`` table's CSV that holds the value
     or flag key (default ``value``).
+    The report reads ``heading`` (its heading, figure title and table caption; default
+    ``title``), ``caption`` (under its figure; default ``title``) and ``sentence``, a
+    summary with a ``{name}`` field per count of the table's total (written "x of n (p%)";
+    ``{a+b}`` sums counts, ``{name:n}`` is the bare count, ``{n}`` the base; for
+    ``outcome_routes``: ``{treatment}``, ``{control}`` and ``{routes}``); empty: a generic
+    sentence from the labels.
     """
 
     key: str
@@ -304,6 +360,9 @@ class SecondarySpec:
     items: tuple[str, ...] = ()
     tally: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     row: str = "value"
+    heading: str = ""
+    caption: str = ""
+    sentence: str = ""
 
     def __post_init__(self) -> None:
         _name("secondary key", self.key)
@@ -327,6 +386,10 @@ class SecondarySpec:
                 raise _error(f"secondary {self.key!r} ({self.kind}) needs {what}")
         if not self.title:
             object.__setattr__(self, "title", self.key.replace("_", " "))
+        if not self.heading:
+            object.__setattr__(self, "heading", self.title)
+        if not self.caption:
+            object.__setattr__(self, "caption", self.title)
 
 
 @dataclass(frozen=True)
@@ -468,7 +531,8 @@ class Study:
             if x is None:
                 return None
             return _build(DescriptiveSpec, "descriptive", x,
-                          questions=many(QuestionSpec, "descriptive.questions"))
+                          questions=many(QuestionSpec, "descriptive.questions"),
+                          figures=many(DescriptiveFigure, "descriptive.figures"))
 
         return _build(cls, "", data, outcome=outcome, columns=columns,
                       wording=lambda x: _build(Wording, "wording", x),

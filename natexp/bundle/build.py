@@ -62,39 +62,44 @@ from natexp.bundle.disclosure import (
 from natexp.bundle.manifest import content_sha256, sha256_file, write_bag_files, write_zip
 from natexp.causal.result import NatexpError
 from natexp.safety import OutputDirError, checkpoint, staging_dir, sweep_stale
+from natexp.study import Study
 
 __all__ = ["BundleError", "BundleResult", "DisclosureFailure", "build_bundle"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-#: Who holds the confidential record-level data and how access is requested (the report's
-#: acknowledgements and contact section).
-DATA_HOLDERS = (
-    "The record-level data are confidential police and partnership data about children and "
-    "families and are not in this package. They are held by Thames Valley Police (the data "
-    "controller of the Operation Paramount identification data) and the Thames Valley Violence "
-    "Prevention Partnership (TVVPP, which matched and analysed the extract with Thames Valley "
-    "Police's support). Researchers may request access through the TVVPP core programme team "
-    "(vpp@thamesvalley.police.uk, the contact given in the report), stating the purpose of the "
-    "request; access is at the data controller's discretion, normally under a data-sharing "
-    "agreement and within an approved secure environment, and can take several months."
+#: What the README says of the record-level data when the study description names no holder.
+DATA_HOLDERS_UNKNOWN = (
+    "The record-level data are confidential and are not in this package. The study description "
+    "(config key study.data_holders) does not say who holds them or how a reviewer requests "
+    "access; ask the study's authors."
 )
 
-#: Output name (CSV stem or file) -> (code that produces it, config that drives it).
+
+def data_holders(study: Study) -> str:
+    """Who holds the confidential record-level data and how access is requested.
+
+    The study's own words (``data_holders`` of its description), else a generic sentence.
+
+    Examples
+    --------
+    >>> data_holders(Study.from_dict({"name": "demo", "data_holders": "Held by X."}))
+    'Held by X.'
+    >>> data_holders(Study()).startswith("The record-level data are confidential")
+    True
+    """
+    return " ".join(study.data_holders.split()) or DATA_HOLDERS_UNKNOWN
+
+
+#: Output name (CSV stem or file) -> (code that produces it, config that drives it); the
+#: study's own tables are added by :func:`output_sources`.
 OUTPUT_SOURCES: dict[str, tuple[str, str]] = {
     "results.json": ("natexp.pipeline.run", "the whole resolved config"),
     "flow": ("natexp.data.cohort.flow_table", "design.*, rollout.*"),
-    "appendix_b": ("natexp.pipeline.appendix_b (natexp.data.tables.appendix_b_counts, "
-                   "natexp.causal.twobytwo.compare_groups)", "analysis.confidence_level"),
     "uptake": ("natexp.pipeline.primary_outcome (natexp.causal.twobytwo.compare_groups)",
                "design.*, analysis.confidence_level"),
     "balance_identified": ("natexp.causal.balance.balance_table", "design.*, rollout.*"),
     "balance_reached": ("natexp.causal.balance.balance_table", "design.*, rollout.*"),
-    "secondary_referral_response": ("natexp.data.tables.referral_response", "design.*"),
-    "secondary_reasons": ("natexp.data.tables.reasons", "design.*"),
-    "secondary_interview": ("natexp.data.tables.interview", "design.*"),
-    "secondary_contact": ("natexp.data.tables.contact", "design.*"),
-    "secondary_uptake": ("natexp.data.tables.uptake", "design.*"),
     "children_by_age": ("natexp.data.tables.children_by_age", "data.*, synthetic.*"),
     "randomization_distribution": ("natexp.pipeline.sensitivity "
                                    "(natexp.causal.randomization)", "assignment.*"),
@@ -115,6 +120,29 @@ OUTPUT_SOURCES: dict[str, tuple[str, str]] = {
     "att_gt": ("natexp.pipeline.staggered_panel", "panel.*"),
     "event_study": ("natexp.pipeline.staggered_panel", "panel.*"),
 }
+
+
+def output_sources(study: Study) -> dict[str, tuple[str, str]]:
+    """:data:`OUTPUT_SOURCES` with the study's declared tables: its descriptive table (named
+    by ``descriptive.key``) and ``secondary_<key>`` for each secondary table.
+
+    Examples
+    --------
+    >>> s = Study.from_dict({"name": "demo", "secondary": [{"key": "mood", "kind": "category",
+    ...                      "column": "mood"}]})
+    >>> output_sources(s)["secondary_mood"]
+    ('natexp.data.tables (secondary table of kind category)', 'study.secondary, design.*')
+    """
+    out = dict(OUTPUT_SOURCES)
+    if study.descriptive is not None:
+        out[study.descriptive.key] = (
+            "natexp.pipeline.descriptive_table (natexp.data.tables.descriptive_counts, "
+            "natexp.causal.twobytwo.compare_groups)",
+            "study.descriptive, analysis.confidence_level")
+    for spec in study.secondary:
+        out[f"secondary_{spec.key}"] = (f"natexp.data.tables.{spec.kind}_table",
+                                        "study.secondary, design.*")
+    return out
 
 def render_publication_report(results: dict, tables: dict[str, pl.DataFrame],
                               folder: Path) -> dict[str, dict[str, Any]]:
@@ -302,8 +330,10 @@ def load_described(settings: Any) -> tuple[tuple[Any, dict], dict, dict[str, str
     from dataclasses import asdict, replace
 
     from natexp.data.rollout import rollout_frame
-    from natexp.data.schema import ID_COLUMNS, TABLES
+    from natexp.data.schema import ID_COLUMNS, contract
     from natexp.pipeline import load_data
+
+    tables = contract(settings.get_study())
 
     rollout = rollout_frame([asdict(a) for a in settings.rollout.areas])
     inputs, desc = load_data(settings, rollout)
@@ -312,8 +342,12 @@ def load_described(settings: Any) -> tuple[tuple[Any, dict], dict, dict[str, str
     if desc["synthetic"]:
         out["statement"] = desc.get("statement", "")
         out["generator"] = desc.get("generator", {})
-        out["regenerate"] = ("python -m natexp synth --out DIR --seed "
-                             f"{desc.get('generator', {}).get('seed')}")
+        seed = desc.get("generator", {}).get("seed")
+        out["regenerate"] = (
+            f"python -m natexp synth --out DIR --seed {seed}"
+            + ("" if settings.get_study().synthetic.hook else
+               " --rollout ROLLOUT.yaml --study STUDY.yaml (the rollout and study of "
+               "data/config/resolved_config.json)"))
     frames = {}
     for name in ("families", "children"):
         key = ID_COLUMNS[name]
@@ -323,7 +357,7 @@ def load_described(settings: Any) -> tuple[tuple[Any, dict], dict, dict[str, str
         d: dict[str, Any] = {
             "rows": frame.height,
             "columns": [{"name": c.name, "type": c.kind, "nullable": c.nullable}
-                        for c in TABLES[name]],
+                        for c in tables[name]],
             "content_sha256": content_sha256(frame, key),
         }
         if not desc["synthetic"]:
@@ -649,6 +683,8 @@ def readme(*, experiment: str, description: str, overrides: Sequence[str], confi
                             f"natexp-venv/bin/python -m natexp verify {experiment}-replication"],
                 "python_cmd": "python3", "python_minor": "3", "venv": "natexp-venv",
                 "footprint_mb": "(not recorded)"}
+    study = Study.from_dict(config.get("study")) if isinstance(config.get("study"), Mapping) \
+        else Study()
     ctx = {
         "experiment": experiment,
         "description": description,
@@ -656,14 +692,17 @@ def readme(*, experiment: str, description: str, overrides: Sequence[str], confi
         "command": " ".join(["python -m natexp bundle", *overrides]),
         "overrides": list(overrides),
         "inputs": inputs,
-        "data_holders": DATA_HOLDERS,
+        "data_holders": data_holders(study),
+        "programme": study.programme,
+        "source": " ".join(study.source.split()),
         "env": env,
         "locked": sorted(env["locked"].items(), key=lambda kv: kv[0].lower()),
         "seeds": sorted(_seeds(config)),
         "runtime_bucket": bucket,
         "buckets": [b for _, b in RUNTIME_BUCKETS] + ["> 14 days"],
         "outputs": [{"name": o.output, "status": o.status,
-                     "code": _source(o.output)[0], "config": _source(o.output)[1]}
+                     "code": _source(o.output, study)[0],
+                     "config": _source(o.output, study)[1]}
                     for o in outputs],
         "withheld": sorted(o.output for o in log.outputs if o.withheld),
         "log": log,
@@ -701,7 +740,7 @@ def _seeds(cfg: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def _source(output: str) -> tuple[str, str]:
+def _source(output: str, study: Study) -> tuple[str, str]:
     if output.startswith("results/figures/") or output in ("results/report.html",
                                                           "results/report.md"):
         return ("natexp.report.render.write_publication_report (publication mode: from the "
@@ -709,7 +748,8 @@ def _source(output: str) -> tuple[str, str]:
     stem = Path(output).name
     if stem.endswith(".csv"):
         stem = stem[:-4]
-    return OUTPUT_SOURCES.get(stem, OUTPUT_SOURCES.get(Path(output).name, (
+    sources = output_sources(study)
+    return sources.get(stem, sources.get(Path(output).name, (
         "natexp.pipeline.run (written by the run)", "the whole resolved config")))
 
 

@@ -74,6 +74,7 @@ from typing import Any
 import polars as pl
 
 from natexp.causal.result import NatexpError
+from natexp.study import Study
 
 __all__ = [
     "FLOOR",
@@ -368,6 +369,13 @@ def _as_count(value: Any) -> int | None:
     return None
 
 
+def _study_of(results: Mapping) -> Study:
+    """The study the results describe (``config.study``; a generic one if absent)."""
+    cfg = results.get("config") if isinstance(results, Mapping) else None
+    spec = cfg.get("study") if isinstance(cfg, Mapping) else None
+    return Study.from_dict(spec) if isinstance(spec, Mapping) else Study()
+
+
 class _Model:
     """Counts, their relations, and where each number of each output sits."""
 
@@ -386,6 +394,27 @@ class _Model:
         #: results sections derived from counts: dotted path -> their location (withheld as a
         #: whole when one of the counts is suppressed)
         self.derived_sections: dict[str, Derived] = {}
+        #: the study the results describe (its descriptive key and groups, secondary kinds)
+        self.study: Study = Study()
+
+    @property
+    def desc_key(self) -> str | None:
+        """The results section of the study's descriptive table (None: it has none)."""
+        return self.study.descriptive.key if self.study.descriptive is not None else None
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The two group words of the descriptive table."""
+        d = self.study.descriptive
+        return tuple(d.groups.values()) if d is not None else ()
+
+    def kinds(self) -> dict[str, str]:
+        """Secondary table key -> its kind."""
+        return {s.key: s.kind for s in self.study.secondary}
+
+    def keys_of(self, *kinds: str) -> list[str]:
+        """The secondary keys of the given kinds, in declared order."""
+        return [s.key for s in self.study.secondary if s.kind in kinds]
 
     def count(self, key: str, value: Any) -> Loc:
         v = _as_count(value)
@@ -517,59 +546,66 @@ def _index_primary(m: _Model, prim: Any) -> None:
         m.put(path, loc, _dot(path))
 
 
-_AB_SEX = ("female", "male")
-_AB_ALIAS = {"x1": ("female", "yes"), "n1": ("female", "n"), "x2": ("male", "yes"),
-             "n2": ("male", "n")}
+def _ab_keys(m: _Model, q: str) -> list[str]:
+    return [f"{m.desc_key}.{q}.{s}.{k}" for s in m.groups for k in ("yes", "no", "n")]
 
 
-def _ab_keys(q: str) -> list[str]:
-    return [f"appendix_b.{q}.{s}.{k}" for s in _AB_SEX for k in ("yes", "no", "n")]
+def _ab_alias(m: _Model) -> dict[str, tuple[str, str]]:
+    """The 2x2 panel's counts (x1, n1: first group; x2, n2: second) as group counts."""
+    g1, g2 = m.groups
+    return {"x1": (g1, "yes"), "n1": (g1, "n"), "x2": (g2, "yes"), "n2": (g2, "n")}
 
 
-#: Why the family-level (clustered) Appendix B analysis is withheld in publication mode.
-_AB_CLUSTERED = ("the family-level Appendix B analysis counts families by sex of the imprisoned "
-                 "parent and care status: counts disclosure control does not clear")
+def _ab_clustered(m: _Model) -> str:
+    """Why the family-level (clustered) descriptive analysis is withheld in publication mode."""
+    d = m.study.descriptive
+    ref = (d.published or d.title) if d is not None else "descriptive"
+    by = m.study.label(d.by) if d is not None else "group"
+    return (f"the family-level {ref} analysis counts families by {by} and answer: counts "
+            "disclosure control does not clear")
 
 
-def _index_appendix_b(m: _Model, ab: Any) -> None:
-    if not isinstance(ab, Mapping):
+def _index_descriptive(m: _Model, ab: Any) -> None:
+    if not isinstance(ab, Mapping) or m.desc_key is None:
         return
+    top = m.desc_key
+    alias = _ab_alias(m)
     for q, tab in ab.items():
         if not isinstance(tab, Mapping):
-            m.put(("appendix_b", q), UNKNOWN)
+            m.put((top, q), UNKNOWN)
             continue
-        for s in _AB_SEX:
+        for s in m.groups:
             part = tab.get(s) if isinstance(tab.get(s), Mapping) else {}
             for k in ("yes", "no", "n"):
-                m.count(f"appendix_b.{q}.{s}.{k}", part.get(k))
-            m.eq(f"appendix_b.{q}.{s}.n", [f"appendix_b.{q}.{s}.yes", f"appendix_b.{q}.{s}.no"])
-        derived = m.deps(_ab_keys(q))
-        for path, _ in _leaves(tab, ("appendix_b", q)):
+                m.count(f"{top}.{q}.{s}.{k}", part.get(k))
+            m.eq(f"{top}.{q}.{s}.n", [f"{top}.{q}.{s}.yes", f"{top}.{q}.{s}.no"])
+        derived = m.deps(_ab_keys(m, q))
+        for path, _ in _leaves(tab, (top, q)):
             rest = path[2:]
             loc: Loc
-            if len(rest) == 2 and rest[0] in _AB_SEX and rest[1] in ("yes", "no", "n"):
+            if len(rest) == 2 and rest[0] in m.groups and rest[1] in ("yes", "no", "n"):
                 key = _dot(path)
                 loc = Count(key) if key in m.values else UNKNOWN
-            elif len(rest) == 3 and rest[:2] == ("panel", "counts") and rest[2] in _AB_ALIAS:
-                s, k = _AB_ALIAS[rest[2]]
-                key = f"appendix_b.{q}.{s}.{k}"
+            elif len(rest) == 3 and rest[:2] == ("panel", "counts") and rest[2] in alias:
+                s, k = alias[rest[2]]
+                key = f"{top}.{q}.{s}.{k}"
                 loc = Count(key) if key in m.values else UNKNOWN
             elif rest == ("question",):
                 loc = META
             elif rest == ("published_chi2",):
                 loc = PUBLIC
             elif rest and rest[0] == "clustered":
-                loc = Uncleared(_AB_CLUSTERED)
-                m.uncleared_sections[_dot(path[:3])] = _AB_CLUSTERED
+                loc = Uncleared(_ab_clustered(m))
+                m.uncleared_sections[_dot(path[:3])] = _ab_clustered(m)
             else:
                 loc = derived
             m.put(path, loc, _dot(path))
     qs = [q for q in ab if isinstance(ab[q], Mapping)]
     for q in qs[1:]:
-        for s in _AB_SEX:
-            m.eq(f"appendix_b.{q}.{s}.n", [f"appendix_b.{qs[0]}.{s}.n"])
+        for s in m.groups:
+            m.eq(f"{top}.{q}.{s}.n", [f"{top}.{qs[0]}.{s}.n"])
     if qs:
-        m.eq("inputs.children.rows", [f"appendix_b.{qs[0]}.{s}.n" for s in _AB_SEX])
+        m.eq("inputs.children.rows", [f"{top}.{qs[0]}.{s}.n" for s in m.groups])
 
 
 def _sec(*parts: str) -> str:
@@ -579,9 +615,10 @@ def _sec(*parts: str) -> str:
 def _index_secondary(m: _Model, sec: Any) -> None:
     if not isinstance(sec, Mapping):
         return
-    known = {"contact", "referral_response", "reasons", "interview", "uptake"}
+    kinds = m.kinds()
     for name, body in sec.items():
-        if name not in known or not isinstance(body, Mapping):
+        kind = kinds.get(name)
+        if kind is None or not isinstance(body, Mapping):
             m.unknown_sections.append(f"secondary.{name}")
             for path, _ in _leaves(body, ("secondary", name)):
                 m.put(path, UNKNOWN)
@@ -589,36 +626,35 @@ def _index_secondary(m: _Model, sec: Any) -> None:
         # every whole number is a count under its own path
         counts: dict[tuple, str] = {}
         for path, value in _leaves(body, ("secondary", name)):
-            if name == "referral_response" and path[2] == "percent":
+            if kind == "category" and path[2] == "percent":
                 continue
             if path[-1] in ("percent", "percent_yes"):
                 continue
             if _as_count(value) is not None:
                 counts[path] = _dot(path)
                 m.count(_dot(path), value)
-        if name == "reasons":
+        if kind == "flags":
             for r, part in body.items():
                 if isinstance(part, Mapping):
-                    m.eq(_sec("reasons", "n"), [_sec("reasons", r, k)
-                                                for k in ("yes", "no", "missing")])
+                    m.eq(_sec(name, "n"), [_sec(name, r, k) for k in ("yes", "no", "missing")])
         for g in GROUPS:
             part = body.get(g)
             if not isinstance(part, Mapping):
                 continue
             flat = [k for k, v in part.items() if not isinstance(v, Mapping)]
-            if name == "contact":
+            if kind == "crossed":
                 cells = [k for k in flat if k != "n"]
                 m.eq(_sec(name, g, "n"), [_sec(name, g, k) for k in cells])
                 for measure, sub in part.items():
                     if isinstance(sub, Mapping):
                         m.eq(_sec(name, g, "n"), [_sec(name, g, measure, v) for v in sub])
-            elif name == "referral_response":
+            elif kind == "category":
                 m.eq(_sec(name, g, "n"), [_sec(name, g, k) for k in flat if k != "n"])
-            elif name == "interview":
+            elif kind == "consent":
                 m.eq(_sec(name, g, "reached"), [_sec(name, g, k) for k in
                                                 ("agreed", "not_agreed", "consent_missing")])
                 m.le(_sec(name, g, "completed"), _sec(name, g, "agreed"))
-            elif name == "uptake":
+            elif kind == "outcome_routes":
                 m.eq(_sec(name, g, "n"), [_sec(name, g, k) for k in ("yes", "no", "missing")])
                 route = part.get("route")
                 if isinstance(route, Mapping):
@@ -634,11 +670,11 @@ def _index_secondary(m: _Model, sec: Any) -> None:
             loc: Loc
             if path in counts:
                 loc = Count(key)
-            elif name == "referral_response" and path[2] == "percent" and len(path) == 4:
+            elif kind == "category" and path[2] == "percent" and len(path) == 4:
                 loc = m.deps([_sec(name, "total", str(path[3])), _sec(name, "total", "n")])
-            elif name == "reasons" and path[-1] == "percent_yes" and len(path) == 4:
+            elif kind == "flags" and path[-1] == "percent_yes" and len(path) == 4:
                 loc = m.deps([_sec(name, str(path[2]), "yes"), _sec(name, "n")])
-            elif name == "uptake" and path[-1] == "percent" and len(path) == 4:
+            elif kind == "outcome_routes" and path[-1] == "percent" and len(path) == 4:
                 loc = m.deps([_sec(name, str(path[2]), "yes"), _sec(name, str(path[2]), "n")])
             elif value is None:
                 loc = META
@@ -940,21 +976,29 @@ def _index_sensitivity(m: _Model, sens: Any) -> None:
 
 def _cross_relations(m: _Model, results: Mapping) -> None:
     """The same quantity under two keys (an attacker can match them across tables)."""
+    stage = {st.column: st.key for st in m.study.followup_stages}
+    consent = [sp for sp in m.study.secondary if sp.kind == "consent"]
     for a in ARMS:
         reached = f"flow.reached.{a}"
-        for name in ("contact", "uptake", "referral_response"):
+        for name in m.keys_of("crossed", "outcome_routes", "category"):
             m.eq(reached, [_sec(name, a, "n")])
-        m.eq(reached, [_sec("interview", a, "reached")])
-        m.eq(f"flow.agreed_interview.{a}", [_sec("interview", a, "agreed")])
-        m.le(_sec("interview", a, "completed"), f"flow.interviewed.{a}")
+        for sp in consent:
+            m.eq(reached, [_sec(sp.key, a, "reached")])
+            if sp.columns["consent"] in stage:
+                m.eq(f"flow.{stage[sp.columns['consent']]}.{a}", [_sec(sp.key, a, "agreed")])
+            if sp.columns["completed"] in stage:
+                m.le(_sec(sp.key, a, "completed"),
+                     f"flow.{stage[sp.columns['completed']]}.{a}")
         m.eq(f"balance.identified.families.{a}", [f"flow.identified.{a}"])
         m.eq(f"balance.reached.families.{a}", [reached])
-        m.eq(f"balance.reached.parent_sex.F.{a}", [_sec("contact", a, "parent_sex", "F")])
-    for x, arm, k in (("x1", "treatment", "yes"), ("n1", "treatment", "n"),
-                      ("x2", "control", "yes"), ("n2", "control", "n")):
-        m.eq(f"primary_outcome.counts.{x}", [_sec("uptake", arm, k)])
-    m.eq("primary_outcome.counts.no1", [_sec("uptake", "treatment", "no")])
-    m.eq("primary_outcome.counts.no2", [_sec("uptake", "control", "no")])
+        for name in m.keys_of("crossed"):
+            m.eq(f"balance.reached.parent_sex.F.{a}", [_sec(name, a, "parent_sex", "F")])
+    for name in m.keys_of("outcome_routes"):
+        for x, arm, k in (("x1", "treatment", "yes"), ("n1", "treatment", "n"),
+                          ("x2", "control", "yes"), ("n2", "control", "n")):
+            m.eq(f"primary_outcome.counts.{x}", [_sec(name, arm, k)])
+        m.eq("primary_outcome.counts.no1", [_sec(name, "treatment", "no")])
+        m.eq("primary_outcome.counts.no2", [_sec(name, "control", "no")])
     m.eq("inputs.families.rows", ["flow.input.all"])
 
 
@@ -964,10 +1008,12 @@ def _structural_zeros(m: _Model, results: Mapping) -> None:
     if design.get("phases") is None and m.values.get("flow.phase_not_selected.all") == 0:
         m.structural["flow.phase_not_selected.all"] = (
             "the design selects no rollout phases, so no family can be excluded for its phase")
-    for g in GROUPS:
-        key = _sec("uptake", g, "missing")
-        if m.values.get(key) == 0:
-            m.structural[key] = "chas_support may not be missing in the input contract"
+    out = m.study.outcome
+    for name in m.keys_of("outcome_routes") if not out.missing_when_unreached else ():
+        for g in GROUPS:
+            key = _sec(name, g, "missing")
+            if m.values.get(key) == 0:
+                m.structural[key] = (f"{out.column} may not be missing in the input contract")
     total = "flow.not_called.total"
     if m.values.get(total) == 0 and all(m.values.get(f"flow.not_called.{a}") == 0 for a in ARMS):
         pass  # an empty call list is a property of the data, not of the design
@@ -975,13 +1021,17 @@ def _structural_zeros(m: _Model, results: Mapping) -> None:
 
 def _index_results(results: Mapping, items: Mapping[str, Mapping]) -> _Model:
     m = _Model()
-    order = ["inputs", "flow", "primary_outcome", "appendix_b", "secondary", "balance", "power",
-             "sensitivity"]
+    m.study = _study_of(results)
+    desc = m.desc_key
+    order = ["inputs", "flow", "primary_outcome", *([desc] if desc else []), "secondary",
+             "balance", "power", "sensitivity"]
     handlers = {
         "inputs": _index_inputs, "flow": _index_flow, "primary_outcome": _index_primary,
-        "appendix_b": _index_appendix_b, "secondary": _index_secondary,
+        "secondary": _index_secondary,
         "balance": _index_balance, "power": _index_power, "sensitivity": _index_sensitivity,
     }
+    if desc:
+        handlers[desc] = _index_descriptive
     for name in order:
         if name in results:
             handlers[name](m, results[name])
@@ -1031,22 +1081,25 @@ def _map_table(m: _Model, name: str, frame: pl.DataFrame, results: Mapping,
     rows = _table_rows(frame)
     if name == "flow":
         probe = _Model()
+        probe.study = m.study
         probe.values = m.values
         return [{c: (_count_or_unknown(m, loc.key, r[c]) if isinstance(loc, Count) else loc)
                  for c, loc in locs.items()} for r, locs in zip(rows, _flow_rows(probe, rows),
                                                                 strict=True)]
-    if name == "appendix_b":
+    kinds = {f"secondary_{k}": (k, kind) for k, kind in m.kinds().items()}
+    sec_key, sec_kind = kinds.get(name, (None, None))
+    if m.desc_key is not None and name == m.desc_key:
         def ab(r, col, value):
             q = str(r.get("table"))
             if col in ("table", "question"):
                 return META
             if col == "published_chi2":
                 return PUBLIC
-            for s in _AB_SEX:
+            for s in m.groups:
                 for k in ("yes", "no"):
                     if col == f"{s}_{k}":
-                        return _count_or_unknown(m, f"appendix_b.{q}.{s}.{k}", value)
-            return m.deps(_ab_keys(q))
+                        return _count_or_unknown(m, f"{m.desc_key}.{q}.{s}.{k}", value)
+            return m.deps(_ab_keys(m, q))
         return _csv_generic(m, rows, ab)
     if name == "uptake":
         primary = m.deps(_PRIMARY)
@@ -1055,6 +1108,7 @@ def _map_table(m: _Model, name: str, frame: pl.DataFrame, results: Mapping,
     if name in ("balance_identified", "balance_reached"):
         among = name.removeprefix("balance_")
         probe = _Model()
+        probe.study = m.study
         probe.values = dict(m.values)
         locs = _balance_index(probe, among, rows)
         # only keep counts the results registered (same values)
@@ -1070,49 +1124,50 @@ def _map_table(m: _Model, name: str, frame: pl.DataFrame, results: Mapping,
                     d[c] = loc
             fixed.append(d)
         return fixed
-    if name == "secondary_contact":
+    if sec_kind == "crossed":
+        cell_measure = m.study.secondary_spec(sec_key).columns["col"]
+
         def contact(r, col, value):
             if col != "n":
                 return META
             g, meas, v = str(r.get("group")), str(r.get("measure")), str(r.get("value"))
-            key = _sec("contact", g, v) if meas == "contact_view" else _sec("contact", g, meas, v)
+            key = _sec(sec_key, g, v) if meas == cell_measure else _sec(sec_key, g, meas, v)
             return _count_or_unknown(m, key, value)
         return _csv_generic(m, rows, contact)
-    if name == "secondary_interview":
+    if sec_kind == "consent":
         return _csv_generic(m, rows, lambda r, col, v: META if col in ("measure", "label") else
-                            _count_or_unknown(m, _sec("interview", col, str(r.get("measure"))),
+                            _count_or_unknown(m, _sec(sec_key, col, str(r.get("measure"))),
                                               v))
-    if name == "secondary_reasons":
+    if sec_kind == "flags":
         def reasons(r, col, value):
             reason = str(r.get("reason"))
             if col in ("reason", "label"):
                 return META
             if col == "n":
-                return _count_or_unknown(m, _sec("reasons", "n"), value)
+                return _count_or_unknown(m, _sec(sec_key, "n"), value)
             if col == "percent_yes":
-                return m.deps([_sec("reasons", reason, "yes"), _sec("reasons", "n")])
-            return _count_or_unknown(m, _sec("reasons", reason, col), value)
+                return m.deps([_sec(sec_key, reason, "yes"), _sec(sec_key, "n")])
+            return _count_or_unknown(m, _sec(sec_key, reason, col), value)
         return _csv_generic(m, rows, reasons)
-    if name == "secondary_referral_response":
+    if sec_kind == "category":
         def referral(r, col, value):
             resp = str(r.get("response"))
             if col in ("response", "label"):
                 return META
             if col == "percent":
-                return m.deps([_sec("referral_response", "total", resp),
-                               _sec("referral_response", "total", "n")])
-            return _count_or_unknown(m, _sec("referral_response", col, resp), value)
+                return m.deps([_sec(sec_key, "total", resp), _sec(sec_key, "total", "n")])
+            return _count_or_unknown(m, _sec(sec_key, col, resp), value)
         return _csv_generic(m, rows, referral)
-    if name == "secondary_uptake":
+    if sec_kind == "outcome_routes":
         def up(r, col, value):
             g = str(r.get("group"))
             if col == "group":
                 return META
             if col == "percent":
-                return m.deps([_sec("uptake", g, "yes"), _sec("uptake", g, "n")])
+                return m.deps([_sec(sec_key, g, "yes"), _sec(sec_key, g, "n")])
             if col.startswith("route_"):
-                return _count_or_unknown(m, _sec("uptake", g, "route", col[6:]), value)
-            return _count_or_unknown(m, _sec("uptake", g, col), value)
+                return _count_or_unknown(m, _sec(sec_key, g, "route", col[6:]), value)
+            return _count_or_unknown(m, _sec(sec_key, g, col), value)
         return _csv_generic(m, rows, up)
     if name == "replication":
         return _replication_rows(m, rows, items)
@@ -1133,7 +1188,7 @@ def _map_table(m: _Model, name: str, frame: pl.DataFrame, results: Mapping,
             return m.deps(deps) if deps else UNKNOWN
         return _csv_generic(m, rows, sens)
     if name == "children_by_age" and frame.columns == ["age", "n"]:
-        # Figure 3: children by age; the ages add up to every child of the input
+        # children by age; the ages add up to every child of the input
         keys = []
         for r in rows:
             key = f"children_by_age.{r['age']}"
@@ -1374,7 +1429,7 @@ def _canonical(m: _Model) -> tuple[_Model, dict[str, str], dict[str, list[str]]]
             k = parent[k]
         return k
 
-    order = ("flow.", "primary_outcome.", "appendix_b.", "secondary.", "inputs.", "balance.")
+    order = ("flow.", "primary_outcome.", f"{m.desc_key}.", "secondary.", "inputs.", "balance.")
 
     def rank(k: str) -> tuple:
         return (next((i for i, p in enumerate(order) if k.startswith(p)), len(order)), k)
@@ -1390,6 +1445,7 @@ def _canonical(m: _Model) -> tuple[_Model, dict[str, str], dict[str, list[str]]]
     for k, r in rep.items():
         members.setdefault(r, []).append(k)
     out = _Model()
+    out.study = m.study
     out.values = {r: m.values[r] for r in members}
     seen = set()
     for total, parts in m.eqs:

@@ -12,19 +12,21 @@ the report shows counts, and :func:`save_png` writes PNGs at print resolution wi
 timestamp or software metadata, so the same figure gives byte-identical files on every run.
 
 Publication mode (the report built from disclosure-controlled results): in the count figures
-(flow, Appendix B, Figures 3 and 6-11) a null count is a value suppressed by disclosure
+(flow, the descriptive and secondary tables, children by age) a null count is a value suppressed by disclosure
 control. Its bar is not drawn, its label reads :data:`SUPPRESSED` (``[c]``), every total or
 percentage that would need it reads ``[c]`` too, and the figure carries a caption saying so:
 nothing drawn depends on a suppressed value.
 
-The report's figures (Bekaert, Olphin, Massie & Norris 2025, *What Works Series: Operation
-Paramount*):
+The figures of a study's tables take every word they draw (titles, category and group labels)
+as arguments; the report passes the study's (:mod:`natexp.study`). For the example study
+(Bekaert, Olphin, Massie & Norris 2025, *What Works Series: Operation Paramount*) they redraw
+the published Figures 1-11:
 
-* Figures 1 and 4: :func:`fig_carer`; Figures 2 and 5: :func:`fig_care_orders` (Appendix B);
-* Figure 3: :func:`fig_child_ages` (a ``children_by_age`` count table: ``age``, ``n``);
-* Figure 6: :func:`fig_contact`; Figures 7-8: :func:`fig_uptake`; Figure 9:
-  :func:`fig_referral_response`; Figure 10: :func:`fig_reasons`; Figure 11:
-  :func:`fig_interview`.
+* :func:`fig_descriptive`: the descriptive table's questions by group (Figures 1-2 and 4-5);
+* :func:`fig_child_ages` (a ``children_by_age`` count table: ``age``, ``n``; Figure 3);
+* secondary tables by kind: :func:`fig_contact` (``crossed``, Figure 6), :func:`fig_uptake`
+  (``outcome_routes``, Figures 7-8), :func:`fig_referral_response` (``category``, Figure 9),
+  :func:`fig_reasons` (``flags``, Figure 10), :func:`fig_interview` (``consent``, Figure 11).
 
 Beyond the report: :func:`fig_flow` (CONSORT-style cohort flow), :func:`fig_forest` (the primary
 risk difference across interval methods), :func:`fig_tipping_point`,
@@ -89,10 +91,8 @@ __all__ = [
     "FONT",
     "OKABE_ITO",
     "SUPPRESSED",
-    "fig_care_orders",
-    "fig_care_orders_data",
-    "fig_carer",
-    "fig_carer_data",
+    "fig_descriptive",
+    "fig_descriptive_data",
     "fig_child_ages",
     "fig_child_ages_data",
     "fig_contact",
@@ -139,8 +139,6 @@ OKABE_ITO: dict[str, str] = {
 }
 #: Arm colours: treatment blue, control orange.
 ARM_COLOURS = {"Treatment": OKABE_ITO["blue"], "Control": OKABE_ITO["orange"]}
-_SEX_COLOURS = {"Female parent imprisoned": OKABE_ITO["reddish_purple"],
-                "Male parent imprisoned": OKABE_ITO["bluish_green"]}
 _YES_NO = {"Yes": OKABE_ITO["blue"], "No": OKABE_ITO["grey"]}
 _ARMS = {"treatment": "Treatment", "control": "Control"}
 #: A font that ships with matplotlib: text renders identically everywhere.
@@ -285,45 +283,43 @@ def save_png(plot: ggplot, path: str | Path, *, width: float = 7.0, height: floa
 
 
 # --------------------------------------------------------------------------------------------
-# Appendix B: Figures 1-2 and 4-5
+# the descriptive table (a study's two-group comparison of every child)
 
-_APPB_COLUMNS = ("table", "female_yes", "female_no", "male_yes", "male_no")
-_APPB_SHORT = {
-    "carer_parent": "Remaining carer is the mother or father",
-    "cwcf": "Child in state care (CWCF)",
-    "sgo": "Special guardianship order (SGO)",
-}
+_GROUP_PALETTE = (OKABE_ITO["reddish_purple"], OKABE_ITO["bluish_green"])
 
 
-def _appendix_b_long(appendix_b: Any, keys: Sequence[str]) -> pl.DataFrame:
-    t = _frame(appendix_b, "appendix_b", _APPB_COLUMNS)
+def _descriptive_long(table: Any, questions: Mapping[str, str],
+                      groups: Mapping[str, str]) -> pl.DataFrame:
+    keys = list(questions)
+    cols = ("table", *(f"{g}_{k}" for g in groups for k in ("yes", "no")))
+    t = _frame(table, "descriptive", cols)
     rows = []
     for key in keys:
         part = t.filter(pl.col("table") == key)
         if part.height != 1:
-            raise InvalidInputError(f"appendix_b: expected one row with table == {key!r}")
+            raise InvalidInputError(f"descriptive table: expected one row with table == {key!r}")
         r = part.row(0, named=True)
-        for sex, label in (("female", "Female parent imprisoned"),
-                           ("male", "Male parent imprisoned")):
-            if r[f"{sex}_yes"] is None or r[f"{sex}_no"] is None:  # suppressed
-                yes = _int_or_none(r[f"{sex}_yes"])
-                rows.append({"table": key, "question": _APPB_SHORT.get(key, key),
+        for group, label in groups.items():
+            if r[f"{group}_yes"] is None or r[f"{group}_no"] is None:  # suppressed
+                yes = _int_or_none(r[f"{group}_yes"])
+                rows.append({"table": key, "question": questions[key],
                              "parent": label, "yes": yes, "n": None, "percent": None,
                              "label": f"{SUPPRESSED}\n({_count_text(yes)} of {SUPPRESSED})"})
                 continue
-            yes, no = int(r[f"{sex}_yes"]), int(r[f"{sex}_no"])
+            yes, no = int(r[f"{group}_yes"]), int(r[f"{group}_no"])
             pct = _pct(yes, yes + no)
-            rows.append({"table": key, "question": _APPB_SHORT.get(key, key), "parent": label,
+            rows.append({"table": key, "question": questions[key], "parent": label,
                          "yes": yes, "n": yes + no, "percent": pct,
                          "label": f"{_fmt_pct(pct)}\n({yes} of {yes + no})"})
     out = pl.DataFrame(rows, schema={"table": pl.String, "question": pl.String,
                                      "parent": pl.String, "yes": pl.Int64, "n": pl.Int64,
                                      "percent": pl.Float64, "label": pl.String})
-    out = _enum(out, "parent", list(_SEX_COLOURS))
-    return _enum(out, "question", [_APPB_SHORT.get(k, k) for k in keys])
+    out = _enum(out, "parent", list(groups.values()))
+    return _enum(out, "question", [questions[k] for k in keys])
 
 
-def _percent_bars(data: pl.DataFrame, x: str, title: str, subtitle: str) -> ggplot:
+def _percent_bars(data: pl.DataFrame, x: str, title: str, subtitle: str,
+                  colours: Mapping[str, str], ylabel: str = "Percentage") -> ggplot:
     top = max([v for v in data["percent"].to_list() if v is not None] + [1.0])
     dodge = position_dodge(width=0.8)
     hidden = data["n"].null_count() > 0
@@ -335,46 +331,59 @@ def _percent_bars(data: pl.DataFrame, x: str, title: str, subtitle: str) -> ggpl
         + geom_col(position=dodge, width=0.75)
         + geom_text(aes(label="label", group="parent"), position=dodge, va="bottom",
                     size=_TEXT_SIZE, family=FONT)
-        + scale_fill_manual(values=_SEX_COLOURS)
+        + scale_fill_manual(values=dict(colours))
         + scale_y_continuous(limits=(0, min(100.0, top * 1.25) if top < 80 else 110),
                              **({"breaks": [0, 20, 40, 60, 80, 100]} if top >= 50 else {}))
-        + labs(x="", y="Percentage of children", title=title, subtitle=subtitle)
+        + labs(x="", y=ylabel, title=title, subtitle=subtitle)
         + _theme()
     )
     return p + labs(caption=_SUPPRESSED_NOTE) if hidden else p
 
 
-def fig_carer_data(appendix_b: Any) -> pl.DataFrame:
-    """Data of :func:`fig_carer`.
+def fig_descriptive_data(table: Any, questions: Mapping[str, str],
+                         groups: Mapping[str, str]) -> pl.DataFrame:
+    """Data of :func:`fig_descriptive`.
 
     Parameters
     ----------
-    appendix_b : polars.DataFrame
-        The pipeline's ``appendix_b`` table: ``table`` (``carer_parent``, ``cwcf``, ``sgo``),
-        ``female_yes``, ``female_no``, ``male_yes``, ``male_no``.
+    table : polars.DataFrame
+        The pipeline's descriptive table (named by the study's ``descriptive.key``):
+        ``table`` (the question key) and ``<group>_yes``, ``<group>_no`` for each group.
+    questions : Mapping of str to str
+        Question key -> its label on the figure, in drawing order.
+    groups : Mapping of str to str
+        Group word (as in the table's column names) -> its label in the legend.
 
     Returns
     -------
     polars.DataFrame
-        ``table, question, parent, yes, n, percent, label`` for ``carer_parent``.
+        ``table, question, parent, yes, n, percent, label`` (``parent``: the group label).
 
     Examples
     --------
-    >>> t = pl.DataFrame({"table": ["carer_parent"], "female_yes": [8], "female_no": [24],
-    ...                   "male_yes": [536], "male_no": [71]})
-    >>> fig_carer_data(t)["percent"].round(1).to_list()
-    [25.0, 88.3]
+    >>> t = pl.DataFrame({"table": ["q1"], "a_yes": [8], "a_no": [24],
+    ...                   "b_yes": [536], "b_no": [71]})
+    >>> d = fig_descriptive_data(t, {"q1": "Question one"}, {"a": "Group A", "b": "Group B"})
+    >>> d["percent"].round(1).to_list(), d["parent"].cast(pl.String).to_list()
+    ([25.0, 88.3], ['Group A', 'Group B'])
     """
-    return _appendix_b_long(appendix_b, ["carer_parent"])
+    return _descriptive_long(table, questions, groups)
 
 
-def fig_carer(appendix_b: Any) -> ggplot:
-    """Figures 1 and 4: children whose remaining carer is the mother or father, by parent sex.
+def fig_descriptive(table: Any, questions: Mapping[str, str], groups: Mapping[str, str], *,
+                    title: str = "", subtitle: str = "",
+                    ylabel: str = "Percentage of children") -> ggplot:
+    """Percentage bars of some questions of the descriptive table, by group.
+
+    One question: a bar per group (no legend); several: the questions side by side, the
+    groups dodged and in the legend.
 
     Parameters
     ----------
-    appendix_b : polars.DataFrame
-        See :func:`fig_carer_data`.
+    table, questions, groups
+        See :func:`fig_descriptive_data`.
+    title, subtitle, ylabel : str
+        Words drawn on the figure (the study's).
 
     Returns
     -------
@@ -382,66 +391,17 @@ def fig_carer(appendix_b: Any) -> ggplot:
 
     Examples
     --------
-    >>> t = pl.DataFrame({"table": ["carer_parent"], "female_yes": [8], "female_no": [24],
-    ...                   "male_yes": [536], "male_no": [71]})
-    >>> type(fig_carer(t)).__name__
+    >>> t = pl.DataFrame({"table": ["q1", "q2"], "a_yes": [5, 6], "a_no": [27, 26],
+    ...                   "b_yes": [20, 7], "b_no": [587, 600]})
+    >>> type(fig_descriptive(t, {"q1": "One", "q2": "Two"}, {"a": "A", "b": "B"})).__name__
     'ggplot'
     """
-    data = fig_carer_data(appendix_b)
-    return _percent_bars(
-        data, "parent", "Who remains the carer (report Figures 1 and 4)",
-        "Percentage of children whose remaining carer is the mother or father,\n"
-        "by sex of the imprisoned parent (Appendix B counts)",
-    ) + theme(legend_position="none")
-
-
-def fig_care_orders_data(appendix_b: Any) -> pl.DataFrame:
-    """Data of :func:`fig_care_orders`: the ``cwcf`` and ``sgo`` rows of Appendix B.
-
-    Parameters
-    ----------
-    appendix_b : polars.DataFrame
-        See :func:`fig_carer_data`.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``table, question, parent, yes, n, percent, label``.
-
-    Examples
-    --------
-    >>> t = pl.DataFrame({"table": ["cwcf", "sgo"], "female_yes": [5, 6], "female_no": [27, 26],
-    ...                   "male_yes": [20, 7], "male_no": [587, 600]})
-    >>> fig_care_orders_data(t)["yes"].to_list()
-    [5, 20, 6, 7]
-    """
-    return _appendix_b_long(appendix_b, ["cwcf", "sgo"])
-
-
-def fig_care_orders(appendix_b: Any) -> ggplot:
-    """Figures 2 and 5: children in state care (CWCF) or under an SGO, by parent sex.
-
-    Parameters
-    ----------
-    appendix_b : polars.DataFrame
-        See :func:`fig_carer_data`.
-
-    Returns
-    -------
-    plotnine.ggplot
-
-    Examples
-    --------
-    >>> t = pl.DataFrame({"table": ["cwcf", "sgo"], "female_yes": [5, 6], "female_no": [27, 26],
-    ...                   "male_yes": [20, 7], "male_no": [587, 600]})
-    >>> type(fig_care_orders(t)).__name__
-    'ggplot'
-    """
-    data = fig_care_orders_data(appendix_b)
-    return _percent_bars(
-        data, "question", "State care and special guardianship (report Figures 2 and 5)",
-        "Percentage of children, by sex of the imprisoned parent (Appendix B counts)",
-    )
+    data = fig_descriptive_data(table, questions, groups)
+    colours = dict(zip(groups.values(), _GROUP_PALETTE, strict=False))
+    if len(questions) == 1:
+        return _percent_bars(data, "parent", title, subtitle, colours, ylabel) + theme(
+            legend_position="none")
+    return _percent_bars(data, "question", title, subtitle, colours, ylabel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,13 +430,16 @@ def fig_child_ages_data(children_by_age: Any) -> pl.DataFrame:
     return t.select(pl.col("age").cast(pl.Int64), pl.col("n").cast(pl.Int64)).sort("age")
 
 
-def fig_child_ages(children_by_age: Any) -> ggplot:
-    """Figure 3: children recognised as affected by parental imprisonment, by age.
+def fig_child_ages(children_by_age: Any, *, title: str = "Ages of the children",
+                   subtitle: str = "Count of children") -> ggplot:
+    """Children by age (the example study's Figure 3).
 
     Parameters
     ----------
     children_by_age : polars.DataFrame
         See :func:`fig_child_ages_data`.
+    title, subtitle : str
+        Words drawn on the figure (the subtitle is followed by ``(n = total)``).
 
     Returns
     -------
@@ -506,9 +469,7 @@ def fig_child_ages(children_by_age: Any) -> ggplot:
         + scale_x_continuous(breaks=list(range(lo, hi + 1)))
         + scale_y_continuous(limits=(0, top * 1.12))
         + labs(x="Age of child (years)", y="Children",
-               title="Ages of the children (report Figure 3)",
-               subtitle=f"Count of children recognised as affected by parental imprisonment "
-                        f"(n = {total})")
+               title=title, subtitle=f"{subtitle} (n = {total})")
         + _theme()
         + theme(panel_grid_major_x=element_blank())
     )
@@ -516,29 +477,27 @@ def fig_child_ages(children_by_age: Any) -> ggplot:
 
 
 # --------------------------------------------------------------------------------------------
-# Figure 6
-
-_CONTACT_LABELS = {
-    "contact_positive": "Contact, seen as positive",
-    "contact_negative": "Contact, seen as negative",
-    "no_contact_positive": "No contact, seen as positive",
-    "no_contact_negative": "No contact, seen as negative",
-}
+# secondary tables, by kind: crossed (e.g. Figure 6 of the example study)
 
 
 def _arm_label(group: str) -> str:
     return _ARMS.get(group, group)
 
 
-def fig_contact_data(contact: Any) -> pl.DataFrame:
+def fig_contact_data(contact: Any, cells: Mapping[str, str] | None = None,
+                     measure: str | None = None) -> pl.DataFrame:
     """Data of :func:`fig_contact`.
 
     Parameters
     ----------
     contact : polars.DataFrame
         The pipeline's ``secondary_contact`` table: ``group`` (``treatment``, ``control``,
-        ``total``), ``measure``, ``value``, ``n``; the rows with ``measure == "contact_view"``
-        are drawn.
+        ``total``), ``measure``, ``value``, ``n``; the rows of ``measure`` are drawn.
+    cells : Mapping of str to str, optional
+        Cell (``value``) -> its label (default: every value but ``cell_missing``, labelled
+        by itself). Drawn in the table's order, then any cell the table lacks.
+    measure : str, optional
+        The measure holding the cells (default: the table's first).
 
     Returns
     -------
@@ -550,17 +509,26 @@ def fig_contact_data(contact: Any) -> pl.DataFrame:
     >>> t = pl.DataFrame({"group": ["treatment", "control", "total"],
     ...                   "measure": ["contact_view"] * 3,
     ...                   "value": ["no_contact_positive"] * 3, "n": [13, 11, 24]})
-    >>> fig_contact_data(t).filter(pl.col("arm") == "Treatment")["n"].to_list()
-    [0, 0, 13, 0]
+    >>> cells = {"yes_good": "Yes, good", "yes_bad": "Yes, bad",
+    ...          "no_contact_positive": "No, good", "no_bad": "No, bad"}
+    >>> fig_contact_data(t, cells).filter(pl.col("arm") == "Treatment")["n"].to_list()
+    [13, 0, 0, 0]
     """
     t = _frame(contact, "contact", ("group", "measure", "value", "n"))
-    t = t.filter(pl.col("measure") == "contact_view")
+    if measure is None:
+        measure = t["measure"][0] if t.height else ""
+    t = t.filter(pl.col("measure") == measure)
+    present = [v for v in dict.fromkeys(t["value"].to_list()) if v != "cell_missing"]
+    if cells is None:
+        cells = {v: v for v in present}
+    else:  # the table's order (a study description's mapping order may not survive JSON)
+        cells = {**{v: cells[v] for v in present if v in cells}, **cells}
     totals = {r["value"]: _int_or_none(r["n"])
               for r in t.filter(pl.col("group") == "total").to_dicts()}
     # a total that includes a suppressed count is not shown
     of = None if None in totals.values() else sum(totals.values())
     rows = []
-    for cell, label in _CONTACT_LABELS.items():
+    for cell, label in cells.items():
         for group in ("treatment", "control"):
             part = t.filter((pl.col("group") == group) & (pl.col("value") == cell))
             n = (None if part["n"].null_count() else int(part["n"].sum())) if part.height else 0
@@ -607,13 +575,17 @@ def _dodged_counts(data: pl.DataFrame, x: str, fill: str, colours: Mapping[str, 
     return p + labs(caption=_SUPPRESSED_NOTE) if hidden else p
 
 
-def fig_contact(contact: Any) -> ggplot:
-    """Figure 6: contact with the imprisoned parent and how the carer sees it, by arm.
+def fig_contact(contact: Any, cells: Mapping[str, str] | None = None,
+                measure: str | None = None, *, title: str = "") -> ggplot:
+    """The cells of a ``crossed`` secondary table, by arm (e.g. contact with the imprisoned
+    parent and how the carer sees it, Figure 6 of the example study).
 
     Parameters
     ----------
-    contact : polars.DataFrame
+    contact, cells, measure
         See :func:`fig_contact_data`.
+    title : str
+        The study's title of the figure.
 
     Returns
     -------
@@ -627,21 +599,21 @@ def fig_contact(contact: Any) -> ggplot:
     >>> type(fig_contact(t)).__name__
     'ggplot'
     """
-    data = fig_contact_data(contact)
+    data = fig_contact_data(contact, cells, measure)
     of = _count_text(data["of"][0]) if data.height else 0
     return _dodged_counts(data, "category", "arm", ARM_COLOURS) + labs(
         x="", y="Families",
-        title="Contact with the imprisoned parent (report Figure 6)",
+        title=title,
         subtitle=f"Reached families by arm; total of both arms in brackets "
                  f"({of} families with an answer)",
     )
 
 
 # --------------------------------------------------------------------------------------------
-# Figures 7-8
+# outcome_routes: the outcome by arm (e.g. Figures 7-8 of the example study)
 
 
-def fig_uptake_data(uptake: Any) -> pl.DataFrame:
+def fig_uptake_data(uptake: Any, yes_label: str = "Yes") -> pl.DataFrame:
     """Data of :func:`fig_uptake`.
 
     Parameters
@@ -649,6 +621,8 @@ def fig_uptake_data(uptake: Any) -> pl.DataFrame:
     uptake : polars.DataFrame
         The pipeline's ``secondary_uptake`` table: ``group``, ``yes``, ``no``, ``n``,
         ``percent`` (as computed by :func:`natexp.data.tables.uptake`).
+    yes_label : str
+        Words for the families with the outcome (the study's ``outcome.yes_label``).
 
     Returns
     -------
@@ -671,7 +645,7 @@ def fig_uptake_data(uptake: Any) -> pl.DataFrame:
         r = part.row(0, named=True)
         pct = SUPPRESSED if r["yes"] is None or r["n"] is None else _fmt_pct(r["percent"])
         arm_label = (f"{_arm_label(group)}\n{_count_text(r['yes'])} of {_count_text(r['n'])} "
-                     f"took up support ({pct})")
+                     f"{yes_label.lower()} ({pct})")
         for answer in ("Yes", "No"):
             rows.append({"arm": _arm_label(group), "answer": answer,
                          "n": _int_or_none(r[answer.lower()]), "total": _int_or_none(r["n"]),
@@ -683,13 +657,18 @@ def fig_uptake_data(uptake: Any) -> pl.DataFrame:
     return _enum(out, "arm_label", out["arm_label"].to_list())
 
 
-def fig_uptake(uptake: Any) -> ggplot:
-    """Figures 7-8: earlier uptake of Children Heard and Seen support, by arm (counts).
+def fig_uptake(uptake: Any, *, yes_label: str = "Yes", no_label: str = "No",
+               title: str = "", subtitle: str = "") -> ggplot:
+    """The outcome before follow-up, by arm (counts; Figures 7-8 of the example study).
 
     Parameters
     ----------
     uptake : polars.DataFrame
         See :func:`fig_uptake_data`.
+    yes_label, no_label : str
+        Legend of families with and without the outcome (the study's words).
+    title, subtitle : str
+        The study's words drawn on the figure.
 
     Returns
     -------
@@ -702,7 +681,7 @@ def fig_uptake(uptake: Any) -> ggplot:
     >>> type(fig_uptake(t)).__name__
     'ggplot'
     """
-    data = fig_uptake_data(uptake)
+    data = fig_uptake_data(uptake, yes_label)
     labelled = data.filter(pl.col("n") > 0)
     hidden = data["n"].null_count() > 0
     p = (
@@ -712,10 +691,8 @@ def fig_uptake(uptake: Any) -> ggplot:
         + geom_text(labelled, aes(label="n"), position=position_stack(vjust=0.5),
                     size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold")
         + scale_fill_manual(values=_YES_NO, breaks=["Yes", "No"],
-                            labels=["Took up support", "Did not"])
-        + labs(x="", y="Reached families",
-               title="Support uptake before follow-up (report Figures 7-8)",
-               subtitle="Children Heard and Seen support taken up before follow-up, by arm")
+                            labels=[yes_label, no_label])
+        + labs(x="", y="Reached families", title=title, subtitle=subtitle)
         + _theme()
         + theme(panel_grid_major_x=element_blank())
     )
@@ -723,7 +700,7 @@ def fig_uptake(uptake: Any) -> ggplot:
 
 
 # --------------------------------------------------------------------------------------------
-# Figure 9
+# category: one answer per family (e.g. Figure 9 of the example study)
 
 
 def fig_referral_response_data(referral: Any) -> pl.DataFrame:
@@ -763,13 +740,16 @@ def fig_referral_response_data(referral: Any) -> pl.DataFrame:
     return _enum(out, "category", out["category"].to_list()[::-1])
 
 
-def fig_referral_response(referral: Any) -> ggplot:
-    """Figure 9: responses to the support offer made on the follow-up call, by arm.
+def fig_referral_response(referral: Any, *, title: str = "", subtitle: str = "") -> ggplot:
+    """The answers of a ``category`` secondary table, by arm (e.g. the response to the
+    support offer, Figure 9 of the example study).
 
     Parameters
     ----------
     referral : polars.DataFrame
         See :func:`fig_referral_response_data`.
+    title, subtitle : str
+        The study's words drawn on the figure (``both arms' total in brackets`` is added).
 
     Returns
     -------
@@ -785,14 +765,14 @@ def fig_referral_response(referral: Any) -> ggplot:
     data = fig_referral_response_data(referral)
     return _dodged_counts(data, "category", "arm", ARM_COLOURS, flip=True) + labs(
         x="", y="Families",
-        title="Response to the support offer (report Figure 9)",
-        subtitle="Offer of a Children Heard and Seen referral on the follow-up call;\n"
-                 "both arms' total in brackets",
+        title=title,
+        subtitle=f"{subtitle};\nboth arms' total in brackets" if subtitle
+        else "Both arms' total in brackets",
     )
 
 
 # --------------------------------------------------------------------------------------------
-# Figure 10
+# flags: several yes/no answers (e.g. Figure 10 of the example study)
 
 
 def fig_reasons_data(reasons: Any) -> pl.DataFrame:
@@ -833,13 +813,18 @@ def fig_reasons_data(reasons: Any) -> pl.DataFrame:
     return _enum(out, "category", out["category"].to_list()[::-1])
 
 
-def fig_reasons(reasons: Any) -> ggplot:
-    """Figure 10: reasons given by the carers who asked for a referral (counts).
+def fig_reasons(reasons: Any, *, title: str = "", subtitle: str = "Families with an answer",
+                unit: str = "Families") -> ggplot:
+    """The answers of a ``flags`` secondary table (counts; e.g. the reasons given by carers
+    who asked for a referral, Figure 10 of the example study).
 
     Parameters
     ----------
     reasons : polars.DataFrame
         See :func:`fig_reasons_data`.
+    title, subtitle, unit : str
+        The study's words drawn on the figure (``(n = total)`` follows the subtitle;
+        ``unit`` is the axis title).
 
     Returns
     -------
@@ -866,10 +851,8 @@ def fig_reasons(reasons: Any) -> ggplot:
                     size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold")
         + coord_flip()
         + scale_fill_manual(values=_YES_NO, breaks=["Yes", "No"],
-                            labels=["Gave this reason", "Did not"])
-        + labs(x="", y="Carers",
-               title="Reasons for asking for a referral (report Figure 10)",
-               subtitle=f"Carers who asked for a referral on the follow-up call (n = {n})")
+                            labels=["Yes", "No"])
+        + labs(x="", y=unit, title=title, subtitle=f"{subtitle} (n = {n})")
         + _theme()
         + theme(panel_grid_major_y=element_blank())
     )
@@ -877,7 +860,7 @@ def fig_reasons(reasons: Any) -> ggplot:
 
 
 # --------------------------------------------------------------------------------------------
-# Figure 11
+# consent: agreed and completed (e.g. Figure 11 of the example study)
 
 _INTERVIEW_STEPS = ("agreed", "not_agreed", "completed")
 
@@ -920,13 +903,16 @@ def fig_interview_data(interview: Any) -> pl.DataFrame:
     return _enum(out, "category", out["category"].to_list())
 
 
-def fig_interview(interview: Any) -> ggplot:
-    """Figure 11: consent to an interview and completed interviews, by arm.
+def fig_interview(interview: Any, *, title: str = "") -> ggplot:
+    """The stages of a ``consent`` secondary table, by arm (e.g. consent to an interview and
+    completed interviews, Figure 11 of the example study).
 
     Parameters
     ----------
     interview : polars.DataFrame
         See :func:`fig_interview_data`.
+    title : str
+        The study's title of the figure.
 
     Returns
     -------
@@ -942,7 +928,7 @@ def fig_interview(interview: Any) -> ggplot:
     data = fig_interview_data(interview)
     return _dodged_counts(data, "category", "arm", ARM_COLOURS) + labs(
         x="", y="Families",
-        title="Interview stage (report Figure 11)",
+        title=title,
         subtitle="Reached families by arm; both arms' total in brackets",
     )
 

@@ -13,10 +13,13 @@ runs: no timestamps, fixed ordering, deterministic PNGs.
 
 Tables the report uses when present (name in ``tables`` -> what it draws):
 
-* ``flow``, ``uptake``, ``appendix_b``, ``balance_identified``, ``balance_reached``,
-  ``secondary_contact``, ``secondary_uptake``, ``secondary_referral_response``,
-  ``secondary_reasons``, ``secondary_interview``, ``replication``: the pipeline's tables;
-* ``children_by_age`` (``age``, ``n``): Figure 3;
+* ``flow``, ``uptake``, ``balance_identified``, ``balance_reached``, ``replication``: the
+  pipeline's tables;
+* the study's descriptive table (named by its ``descriptive.key``) and its secondary tables
+  (``secondary_<key>`` for each declared key, drawn by kind): every word about them (titles,
+  captions, labels, summary sentences, published figure numbers) comes from the study
+  description (``results["config"]["study"]``, :func:`study_of`);
+* ``children_by_age`` (``age``, ``n``): children by age;
 * ``tipping_point`` (else ``results["sensitivity"]["nonresponse"]["grid"]``),
   ``randomization_distribution``, ``leave_one_area_out`` (else
   ``results["sensitivity"]["leave_one_out"]["table"]``), ``placebo_in_time`` (else
@@ -49,6 +52,7 @@ from typing import Any
 import polars as pl
 
 from natexp.report import figures as F
+from natexp.study import SecondarySpec, Study
 
 __all__ = ["FIGURES", "FigureSpec", "render_report", "write_figures",
            "write_publication_report", "write_report"]
@@ -261,6 +265,114 @@ def _frame(tables: Mapping[str, Any], name: str, fallback: Any = None) -> pl.Dat
 
 
 # --------------------------------------------------------------------------------------------
+# the study: every study-specific word comes from its description
+
+
+def study_of(results: Mapping[str, Any]) -> Study:
+    """The study a run's results describe (``results["config"]["study"]``).
+
+    Results without a study description (a hand-made dict) get a generic :class:`Study`
+    with no descriptive or secondary tables.
+
+    Examples
+    --------
+    >>> study_of({"config": {"study": {"name": "demo", "outcome": {"column": "took_up"}}}}).name
+    'demo'
+    >>> study_of({}).descriptive is None
+    True
+    """
+    spec = _get(results, "config", "study")
+    return Study.from_dict(spec) if isinstance(spec, Mapping) else Study()
+
+
+def _numbers(published: str) -> list[int]:
+    import re
+
+    return [int(n) for n in re.findall(r"\d+", published or "")]
+
+
+def figure_name(published: str, key: str) -> str:
+    """A figure's file stem: ``fig`` + the published figure numbers + ``_`` + its key.
+
+    Examples
+    --------
+    >>> figure_name("Figures 7-8", "uptake"), figure_name("", "contact")
+    ('fig07_08_uptake', 'fig_contact')
+    """
+    nums = _numbers(published)
+    return "fig" + "".join(f"{n:02d}_" for n in nums) + ("" if nums else "_") + key
+
+
+def _refs(published: Sequence[str]) -> str:
+    """Published references joined: figure numbers as one range (``Figures 6-11``)."""
+    nums = sorted({n for p in published if p.lower().startswith("figure") for n in _numbers(p)})
+    other = [p for p in published if p and not p.lower().startswith("figure")]
+    parts = []
+    if nums:
+        parts.append(f"Figure {nums[0]}" if len(nums) == 1 else
+                     f"Figures {nums[0]}-{nums[-1]}"
+                     if nums == list(range(nums[0], nums[-1] + 1)) else
+                     "Figures " + ", ".join(map(str, nums)))
+    parts += list(dict.fromkeys(other))
+    return ", ".join(parts)
+
+
+def _report_ref(published: str, text: str) -> str:
+    """``Report <published>: text.`` (just ``Text.`` when nothing was published)."""
+    text = text.rstrip(".")
+    if published:
+        return f"Report {published}: {text}."
+    return f"{text[:1].upper()}{text[1:]}."
+
+
+def _with_ref(title: str, published: str) -> str:
+    return f"{title} (report {published})" if published else title
+
+
+def _secondary_order(study: Study) -> list[SecondarySpec]:
+    """The secondary tables in the order of their published figures (undeclared last)."""
+    def rank(i_spec):
+        nums = _numbers(i_spec[1].published)
+        return (nums[0] if nums else math.inf, i_spec[0])
+    return [s for _, s in sorted(enumerate(study.secondary), key=rank)]
+
+
+class _Count:
+    """A count in a summary sentence: ``{k}`` is "x of n (p%)", ``{k:n}`` the bare count."""
+
+    def __init__(self, value: Any, base: Any) -> None:
+        self.value, self.base = value, base
+
+    def __format__(self, spec: str) -> str:
+        if spec == "n":
+            return fmt_num(self.value)
+        return _of(self.value, self.base)
+
+
+class _Fields(dict):
+    def __init__(self, values: Mapping[str, Any], base: Any) -> None:
+        super().__init__()
+        self.values, self.base = values, base
+
+    def __missing__(self, key: str) -> Any:
+        if key == "n":
+            return _Count(self.base, self.base).value
+        parts = key.split("+")
+        vals = [self.values.get(p) for p in parts]
+        if any(v is None for v in vals):
+            raise KeyError(key)
+        return _Count(vals[0] if len(vals) == 1 else _add(*vals), self.base)
+
+
+def _sentence_from(template: str, values: Mapping[str, Any], base: Any) -> str | None:
+    """A study's summary sentence filled with counts (None if it names an absent count)."""
+    try:
+        return " ".join(template.split()).format_map(_Fields(values, base))
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
 # the figures
 
 
@@ -280,6 +392,17 @@ class FigureSpec:
         ``build(results, tables) -> plotnine.ggplot or None`` (None: inputs absent).
     width, height : float
         Inches at 300 dpi.
+    table : str
+        The table it draws (publication mode checks its suppressed values).
+    rows : (str, tuple of str) or None
+        The rows it draws (column, values); None: every row.
+    columns : tuple of str
+        The columns it draws.
+    policy : str
+        ``mask``: drawn without suppressed values (bars left out, labels ``[c]``); ``all``:
+        withheld when any value of its table is suppressed or withheld (estimates,
+        distributions, grids: leaving a point out would still show the rest of a curve that
+        was computed with it).
     """
 
     name: str
@@ -288,14 +411,31 @@ class FigureSpec:
     build: Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
     width: float = 7.0
     height: float = 4.5
+    table: str = ""
+    rows: tuple[str, tuple[str, ...]] | None = None
+    columns: tuple[str, ...] = ()
+    policy: str = "all"
 
 
 def _sens(results: Mapping[str, Any], *path: str) -> Any:
     return _get(results, "sensitivity", *path)
 
 
+def _reached_n(results: Mapping[str, Any]) -> Any:
+    """Families reached by the follow-up call (0 if the run has none)."""
+    by = {(r.get("step"), r.get("arm")): r.get("n") for r in results.get("flow") or []
+          if isinstance(r, Mapping)}
+    parts = [by.get(("reached", a)) for a in ("treatment", "control")]
+    if all(p is not None for p in parts):
+        return _add(*parts)
+    for spec in study_of(results).secondary:  # no flow: the outcome table's total
+        if spec.kind == "outcome_routes":
+            return _get(results, "secondary", spec.key, "total", "n", default=0)
+    return 0
+
+
 def _has_reached(results: Mapping[str, Any]) -> bool:
-    return bool(_get(results, "secondary", "uptake", "total", "n", default=0))
+    return bool(_reached_n(results))
 
 
 def _build_flow(results, tables):
@@ -318,16 +458,99 @@ def _secondary(name: str, fn: Callable) -> Callable:
     return build
 
 
-def _build_appendix_b(fn: Callable) -> Callable:
+def _build_descriptive(key: str, fn: Callable) -> Callable:
     def build(results, tables):
-        t = _frame(tables, "appendix_b")
+        t = _frame(tables, key)
         return None if t is None else fn(t)
     return build
 
 
-def _build_ages(results, tables):
-    t = _frame(tables, "children_by_age")
-    return None if t is None or t.height == 0 else F.fig_child_ages(t)
+def _build_ages(title: str, subtitle: str) -> Callable:
+    def build(results, tables):
+        t = _frame(tables, "children_by_age")
+        return (None if t is None or t.height == 0
+                else F.fig_child_ages(t, title=title, subtitle=subtitle))
+    return build
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _secondary_figure(study: Study, spec: SecondarySpec) -> FigureSpec:
+    """The figure of a secondary table, drawn by its kind with the study's words."""
+    title = _with_ref(spec.heading, spec.published)
+    name = figure_name(spec.published, spec.key)
+    caption = _report_ref(spec.published, spec.caption)
+    arms = ("treatment", "control", "total")
+    if spec.kind == "crossed":
+        cells = {k: spec.labels.get(k, k) for k in spec.cells}
+        col = spec.columns["col"]
+        return FigureSpec(name, "secondary", caption, _secondary(
+            spec.key, lambda t: F.fig_contact(t, cells, col, title=title)),
+            table=f"secondary_{spec.key}", rows=("measure", (col,)), columns=("n",),
+            policy="mask")
+    if spec.kind == "outcome_routes":
+        out = study.outcome
+        return FigureSpec(name, "secondary", caption, _secondary(
+            spec.key, lambda t: F.fig_uptake(
+                t, yes_label=out.yes_label, no_label=out.no_label, title=title,
+                subtitle=f"{_cap(out.label)} before follow-up, by arm")), 6.0, 4.5,
+            table=f"secondary_{spec.key}", rows=("group", ("treatment", "control")),
+            columns=("yes", "no", "n", "percent"), policy="mask")
+    if spec.kind == "category":
+        return FigureSpec(name, "secondary", caption, _secondary(
+            spec.key, lambda t: F.fig_referral_response(t, title=title,
+                                                        subtitle=spec.title)), 7.0, 4.5,
+            table=f"secondary_{spec.key}", columns=arms, policy="mask")
+    if spec.kind == "flags":
+        return FigureSpec(name, "secondary", caption, _secondary(
+            spec.key, lambda t: F.fig_reasons(t, title=title, subtitle=spec.title)), 7.0, 3.6,
+            table=f"secondary_{spec.key}", columns=("yes", "no", "n", "percent_yes"),
+            policy="mask")
+    return FigureSpec(name, "secondary", caption, _secondary(  # consent
+        spec.key, lambda t: F.fig_interview(t, title=title)),
+        table=f"secondary_{spec.key}", rows=("measure", ("agreed", "not_agreed", "completed")),
+        columns=arms, policy="mask")
+
+
+def _descriptive_figures(study: Study) -> list[FigureSpec]:
+    desc = study.descriptive
+    if desc is None:
+        return []
+    labels = {q.key: q.short_label for q in desc.questions}
+    groups = {g: desc.group_label(g) for g in desc.groups.values()}
+    ref = desc.published or desc.title
+    by = study.label(desc.by)
+    out = []
+    for fig in desc.figures:
+        qs = {q: labels[q] for q in fig.questions}
+        first = next(q for q in desc.questions if q.key == fig.questions[0])
+        subtitle = (f"Percentage of children whose answer is yes: {first.short_label.lower()},"
+                    f"\nby {by} ({ref} counts)" if len(qs) == 1 else
+                    f"Percentage of children, by {by} ({ref} counts)")
+
+        def draw(t, qs=qs, fig=fig, subtitle=subtitle):
+            return F.fig_descriptive(t, qs, groups, title=_with_ref(fig.title, fig.published),
+                                     subtitle=subtitle)
+        out.append(FigureSpec(
+            figure_name(fig.published, fig.key), "descriptive",
+            _report_ref(fig.published, fig.caption), _build_descriptive(desc.key, draw),
+            6.0 if len(qs) == 1 else 7.0, 4.5, table=desc.key,
+            rows=("table", tuple(fig.questions)),
+            columns=tuple(f"{g}_{k}" for g in desc.groups.values() for k in ("yes", "no")),
+            policy="mask"))
+    return out
+
+
+def _ages_figure(study: Study) -> FigureSpec:
+    pub = study.descriptive.ages_published if study.descriptive else ""
+    children = study.wording.children
+    return FigureSpec(figure_name(pub, "child_ages"), "descriptive",
+                      _report_ref(pub, f"{children} by age"),
+                      _build_ages(_with_ref(f"Ages of the {children}", pub),
+                                  f"Count of {children} in the identification data"),
+                      7.0, 4.0, table="children_by_age", columns=("n",), policy="mask")
 
 
 def _build_tipping(results, tables):
@@ -377,54 +600,57 @@ def _build_event(results, tables):
                                             "overall"))
 
 
-#: Every figure the report can hold, in report order.
-FIGURES: tuple[FigureSpec, ...] = (
+#: The figures of every study, before (design, primary) and after (sensitivity, staggered)
+#: the study's own.
+_HEAD: tuple[FigureSpec, ...] = (
     FigureSpec("flow", "design", "Cohort flow: every input family lands in exactly one box.",
-               _build_flow, 7.5, 7.5),
+               _build_flow, 7.5, 7.5, table="flow", columns=("n",), policy="mask"),
     FigureSpec("primary_forest", "primary",
                "The primary risk difference under every interval method the run computed.",
-               _build_forest, 7.5, 3.8),
-    FigureSpec("fig06_contact", "secondary",
-               "Report Figure 6: contact with the imprisoned parent and how the carer sees it.",
-               _secondary("contact", F.fig_contact)),
-    FigureSpec("fig07_08_uptake", "secondary",
-               "Report Figures 7-8: support uptake before the follow-up call, by arm.",
-               _secondary("uptake", F.fig_uptake), 6.0, 4.5),
-    FigureSpec("fig09_referral_response", "secondary",
-               "Report Figure 9: response to the support offer on the follow-up call.",
-               _secondary("referral_response", F.fig_referral_response), 7.0, 4.5),
-    FigureSpec("fig10_reasons", "secondary",
-               "Report Figure 10: reasons given by carers who asked for a referral.",
-               _secondary("reasons", F.fig_reasons), 7.0, 3.6),
-    FigureSpec("fig11_interview", "secondary",
-               "Report Figure 11: interview consent and completion, by arm.",
-               _secondary("interview", F.fig_interview)),
-    FigureSpec("fig01_04_carer", "descriptive",
-               "Report Figures 1 and 4: the remaining carer by sex of the imprisoned parent.",
-               _build_appendix_b(F.fig_carer), 6.0, 4.5),
-    FigureSpec("fig02_05_care_orders", "descriptive",
-               "Report Figures 2 and 5: state care (CWCF) and special guardianship (SGO).",
-               _build_appendix_b(F.fig_care_orders)),
-    FigureSpec("fig03_child_ages", "descriptive",
-               "Report Figure 3: children by age.", _build_ages, 7.0, 4.0),
+               _build_forest, 7.5, 3.8, table="uptake"),
+)
+_TAIL: tuple[FigureSpec, ...] = (
     FigureSpec("tipping_point", "sensitivity",
                "Every possible outcome of the unreached families and the difference it implies.",
-               _build_tipping, 7.0, 5.5),
+               _build_tipping, 7.0, 5.5, table="tipping_point"),
     FigureSpec("randomization", "sensitivity",
                "The primary difference under every assignment the declared mechanism allows.",
-               _build_randomization),
+               _build_randomization, table="randomization_distribution"),
     FigureSpec("leave_one_out", "sensitivity",
-               "The difference with each area left out in turn.", _build_loo, 7.0, 5.0),
+               "The difference with each area left out in turn.", _build_loo, 7.0, 5.0,
+               table="leave_one_area_out"),
     FigureSpec("placebo_in_time", "sensitivity",
                "In-time placebos: control families of areas pretended live early.",
-               _build_placebo),
+               _build_placebo, table="placebo_in_time"),
     FigureSpec("specification_curve", "sensitivity",
                "The estimate under every specification of the analysis.", _build_spec,
-               7.0, 5.0),
+               7.0, 5.0, table="specification_curve"),
     FigureSpec("event_study", "staggered",
                "Effect of going live by periods since go-live (Callaway and Sant'Anna).",
-               _build_event, 7.5, 4.5),
+               _build_event, 7.5, 4.5, table="event_study"),
 )
+
+
+
+
+def figure_specs(study: Study) -> tuple[FigureSpec, ...]:
+    """Every figure the report of ``study`` can hold, in report order.
+
+    The secondary tables' figures (by kind, in the order of their published figures), the
+    descriptive table's figures and children by age come from the study's description; file
+    names are :func:`figure_name` of the published reference and the declared key.
+
+    Examples
+    --------
+    >>> [f.name for f in figure_specs(Study())][:3]
+    ['flow', 'primary_forest', 'fig_child_ages']
+    """
+    return (*_HEAD, *(_secondary_figure(study, s) for s in _secondary_order(study)),
+            *_descriptive_figures(study), _ages_figure(study), *_TAIL)
+
+
+#: The figures of a run without a study description (see :func:`figure_specs`).
+FIGURES: tuple[FigureSpec, ...] = figure_specs(Study())
 
 
 def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
@@ -461,7 +687,7 @@ def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
 
     out = Path(out_dir)
     plots = []
-    for spec in FIGURES:
+    for spec in figure_specs(study_of(results)):
         plot = spec.build(results, tables)
         if plot is not None:
             plots.append((spec, plot))
@@ -545,7 +771,8 @@ def _design_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> di
     return {"id": "design", "title": "Design and cohort flow", "blocks": blocks}
 
 
-def _balance_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[list[str]], list[str]]:
+def _balance_rows(rows: Sequence[Mapping[str, Any]], label: Callable[[str], str] = str
+                  ) -> tuple[list[list[str]], list[str]]:
     notes: list[str] = []
     out = []
     for r in rows:
@@ -567,7 +794,7 @@ def _balance_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[list[str]], l
             mark = f"[{notes.index(note) + 1}]"
         smd = r.get("smd")
         level = r.get("level") or ("all levels (overall SMD)" if stat == "categorical" else "")
-        out.append([r.get("variable"), level, t, c,
+        out.append([label(r.get("variable")), level, t, c,
                     "-" if _missing(smd) else fmt_p(smd) if _is_marker(smd) else f"{smd:.2f}",
                     mark])
     return out, [f"[{i + 1}] {n}" for i, n in enumerate(notes)]
@@ -577,6 +804,7 @@ def _balance_section(results: Mapping[str, Any]) -> dict | None:
     bal = results.get("balance")
     if not bal:
         return None
+    study = study_of(results)
     blocks = [_p(
         "Standardised mean differences (SMD) compare the arms on what was recorded before the "
         "programme could act. An absolute SMD above 0.1 is a common flag for imbalance; with "
@@ -589,10 +817,10 @@ def _balance_section(results: Mapping[str, Any]) -> dict | None:
         if not rows or not (rows[0].get("n_treatment") or rows[0].get("n_control")):
             continue
         first = rows[0]
-        flagged = sorted({r["variable"] for r in rows if not _missing(r.get("smd"))
-                          and not _is_marker(r["smd"])
+        flagged = sorted({study.label(r["variable"]) for r in rows
+                          if not _missing(r.get("smd")) and not _is_marker(r["smd"])
                           and abs(r["smd"]) > 0.1 and r.get("variable") != "area"})
-        body, notes = _balance_rows(rows)
+        body, notes = _balance_rows(rows, study.label)
         if flagged:
             blocks.append(_p(f"Among {title}: |SMD| above 0.1 for " + ", ".join(flagged)
                              + "."))
@@ -630,7 +858,8 @@ def _primary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> d
     est, lo, hi = rd.get("estimate"), rd.get("ci_low"), rd.get("ci_high")
     blocks.append(_table(
         "Support uptake before the follow-up call (reached families)",
-        ["Arm", "Took up support", "Did not", "Families", "Uptake"],
+        ["Arm", study_of(results).outcome.yes_label, study_of(results).outcome.no_label,
+         "Families", "Uptake"],
         [["Treatment", fmt_num(x1), fmt_num(_sub(n1, x1)), fmt_num(n1),
           fmt_pct(_div(x1, n1), 1)],
          ["Control", fmt_num(x2), fmt_num(_sub(n2, x2)), fmt_num(n2),
@@ -727,117 +956,133 @@ def _arm_table(caption: str, t: pl.DataFrame | None, label_col: str,
     return _table(caption, ["", "Treatment", "Control", "Total"], rows, align="lrrr")
 
 
+def _secondary_values(spec: SecondarySpec, body: Mapping[str, Any], reached: Any
+                      ) -> tuple[dict[str, Any], Any]:
+    """The counts a secondary table's sentence names, and the base they are out of."""
+    tot = body.get("total") if isinstance(body.get("total"), Mapping) else {}
+    if spec.kind == "flags":
+        return {k: _get(body, k, "yes") for k in spec.columns}, body.get("n")
+    if spec.kind == "consent":
+        return dict(tot), tot.get("reached", reached)
+    if spec.kind == "crossed":
+        vals = {k: (v.get("yes") if isinstance(v, Mapping) else v) for k, v in tot.items()}
+        return vals, tot.get("n")
+    return dict(tot), reached  # category
+
+
+def _generic_sentence(spec: SecondarySpec, values: Mapping[str, Any], base: Any) -> str:
+    keys = [k for k in (*spec.labels, *spec.cells, *spec.items) if values.get(k) is not None]
+    keys = list(dict.fromkeys(keys)) or [k for k in values if k != "n"]
+    parts = [f"{spec.labels.get(k, k)}: {_of(values[k], base)}" for k in keys
+             if not isinstance(values.get(k), Mapping)]
+    return f"{_cap(spec.title)}: " + "; ".join(parts) + "." if parts else ""
+
+
 def _secondary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> dict | None:
     sec = results.get("secondary")
     if not sec:
         return None
+    study = study_of(results)
+    specs = [sp for sp in _secondary_order(study) if sp.key in sec]
+    refs = _refs([sp.published for sp in specs])
+    title = f"Secondary outcomes (report {refs})" if refs else "Secondary outcomes"
     blocks: list[dict] = []
-    n = _get(sec, "uptake", "total", "n", default=0)
+    n = _reached_n(results)
     if not n:
         blocks.append(_callout("No family was reached by a follow-up call in this design: "
-                               "the secondary outcomes (report Figures 6-11) are not available."))
+                               "the secondary outcomes"
+                               + (f" (report {refs})" if refs else "") + " are not available."))
         return {"id": "secondary", "title": "Secondary outcomes", "blocks": blocks}
     blocks.append(_p(
         f"Answers of the {n} families reached by the follow-up call. These are descriptive "
         "counts: with arms of this size no test of a difference between them is informative, "
         "and none is reported."
     ))
-    ct = _get(sec, "contact", "total", default={}) or {}
-    if ct:
-        blocks.append({"type": "h3", "text": "Contact with the imprisoned parent"})
-        blocks.append(_p(
-            f"{_of(ct.get('no_contact_positive'), ct.get('n'))} reached families had no "
-            "contact with the imprisoned parent and saw that as positive; "
-            f"{_of(_get(ct, 'wants_contact', 'yes'), ct.get('n'))} wanted contact and "
-            f"{_of(_get(ct, 'court_order', 'yes'), ct.get('n'))} expected a court order to be "
-            "in place on release."))
-        blocks.append({"type": "figure", "name": "fig06_contact"})
-    up = sec.get("uptake") or {}
-    if up:
-        blocks.append({"type": "h3", "text": "Support uptake before follow-up"})
-        tr, co = up.get("treatment", {}), up.get("control", {})
-        routes = _get(up, "total", "route", default={}) or {}
-        blocks.append(_p(
-            f"Treatment {_of(tr.get('yes'), tr.get('n'))}, control "
-            f"{_of(co.get('yes'), co.get('n'))} had taken up Children Heard and Seen support "
-            f"before follow-up (routes: {routes.get('paramount', 0)} through Operation "
-            f"Paramount, {routes.get('school', 0)} through school, {routes.get('other', 0)} "
-            "other). The primary outcome section gives the comparison with its uncertainty."))
-        blocks.append({"type": "figure", "name": "fig07_08_uptake"})
-    rr = sec.get("referral_response") or {}
-    if rr:
-        blocks.append({"type": "h3", "text": "Response to the support offer"})
-        tot = rr.get("total", {})
-        yes = _add(tot.get("accepted") or 0, tot.get("re_referral") or 0)
-        blocks.append(_p(
-            f"{_of(yes, n)} reached families accepted a referral when it was offered on the "
-            f"follow-up call (including {tot.get('re_referral', 0)} re-referrals); "
-            f"{_of(tot.get('declined'), n)} declined."))
-        blocks.append({"type": "figure", "name": "fig09_referral_response"})
-        tab = _arm_table("Response to the support offer (report Figure 9)",
-                         _frame(tables, "secondary_referral_response"), "label",
-                         lambda r: not (r["response"] == "missing" and not r["total"]))
+    figs = {sp.key: figure_name(sp.published, sp.key) for sp in specs}
+    for spec in specs:
+        body = sec.get(spec.key)
+        if not isinstance(body, Mapping) or not body:
+            continue
+        heading = {"type": "h3", "text": spec.heading}
+        figure = {"type": "figure", "name": figs[spec.key]}
+        if spec.kind == "outcome_routes":
+            tr, co = body.get("treatment", {}), body.get("control", {})
+            route = study.outcome.route
+            got = _get(body, "total", "route", default={}) or {}
+            # in the order of the results (the order of a study description's mapping may
+            # not survive a JSON round trip), then any route the results lack
+            order = [v for v in got if v in route.labels] + [
+                v for v in route.labels if v not in got] if route else []
+            routes = ", ".join(f"{got.get(v, 0)} {route.labels[v]}" for v in order)
+            fields = {"treatment": _of(tr.get("yes"), tr.get("n")),
+                      "control": _of(co.get("yes"), co.get("n")), "routes": routes}
+            template = spec.sentence or (
+                "Treatment {treatment}, control {control}: " + study.outcome.label
+                + " before follow-up" + (" (routes: {routes})" if routes else "")
+                + ". The primary outcome section gives the comparison with its uncertainty.")
+            blocks += [heading, _p(" ".join(template.split()).format(**fields)), figure]
+            continue
+        if spec.kind == "crossed" and not isinstance(body.get("total"), Mapping):
+            continue
+        values, base = _secondary_values(spec, body, n)
+        text = (_sentence_from(spec.sentence, values, base) if spec.sentence else None) \
+            or _generic_sentence(spec, values, base)
+        blocks += [heading, _p(text), figure]
+        caption = _with_ref(spec.heading, spec.published)
+        tab = None
+        if spec.kind == "category":
+            tab = _arm_table(caption, _frame(tables, f"secondary_{spec.key}"), "label",
+                             lambda r: not (r["response"] == "missing" and not r["total"]))
+        elif spec.kind == "consent":
+            tab = _arm_table(caption, _frame(tables, f"secondary_{spec.key}"), "label",
+                             lambda r: r["measure"] != "consent_missing" or r["total"])
         if tab:
             blocks.append(tab)
-    rs = sec.get("reasons") or {}
-    if rs:
-        blocks.append({"type": "h3", "text": "Reasons for asking for a referral"})
-        m = rs.get("n")
-        parts = [f"{_get(rs, k, 'yes')} {w}" for k, w in
-                 (("child", "support for the child"), ("self", "support for themselves"),
-                  ("legal", "help with legal matters")) if _get(rs, k, "yes") is not None]
-        blocks.append(_p(f"Of the {m} carers who asked for a referral, "
-                         + ", ".join(parts) + " as a reason (a carer could give several)."))
-        blocks.append({"type": "figure", "name": "fig10_reasons"})
-    iv = _get(sec, "interview", "total", default={}) or {}
-    if iv:
-        blocks.append({"type": "h3", "text": "Interview stage"})
-        blocks.append(_p(
-            f"{_of(iv.get('agreed'), iv.get('reached', n))} reached families agreed to be "
-            f"contacted for an interview and {fmt_num(iv.get('completed'))} completed it."))
-        blocks.append({"type": "figure", "name": "fig11_interview"})
-        tab = _arm_table("Interview stage (report Figure 11)",
-                         _frame(tables, "secondary_interview"), "label",
-                         lambda r: r["measure"] != "consent_missing" or r["total"])
-        if tab:
-            blocks.append(tab)
-    return {"id": "secondary", "title": "Secondary outcomes (report Figures 6-11)",
-            "blocks": blocks}
+    return {"id": "secondary", "title": title, "blocks": blocks}
 
 
 def _descriptive_section(results: Mapping[str, Any], tables: Mapping[str, Any],
                          figure_names: Sequence[str]) -> dict | None:
-    app = results.get("appendix_b")
-    if not app:
+    study = study_of(results)
+    desc = study.descriptive
+    app = results.get(desc.key) if desc is not None else None
+    if not app or not isinstance(app, Mapping):
         return None
+    g1, g2 = desc.groups.values()
+    h1, h2 = desc.group_label(g1), desc.group_label(g2)
+    ref = desc.published or desc.title
     blocks: list[dict] = []
-    carer = app.get("carer_parent") or next(iter(app.values()))
-    f_n, m_n = _get(carer, "female", "n"), _get(carer, "male", "n")
+    first = next(iter(app.values()))
+    f_n, m_n = _get(first, g1, "n"), _get(first, g2, "n")
     if f_n is not None and m_n is not None and _add(f_n, m_n):
-        blocks.append(_p(
-            f"All {_add(f_n, m_n)} children in the identification data: the imprisoned parent "
-            f"was the mother for {_of(f_n, _add(f_n, m_n))} of them. These tables describe who "
-            "cares for the children; they compare children of imprisoned mothers with children "
-            "of imprisoned fathers, not the programme's arms."))
+        intro = desc.intro or (
+            f"All {{n}} {study.wording.children} in the identification data, by "
+            f"{study.label(desc.by)}: {{first}} of them {h1.lower()}. These tables compare "
+            "the two groups, not the programme's arms.")
+        blocks.append(_p(" ".join(intro.split()).format(
+            n=_add(f_n, m_n), first=_of(f_n, _add(f_n, m_n)))))
+    labels = {q.key: q.label for q in desc.questions}
     rows = []
     for key, tab in app.items():
-        fy, fn_ = _get(tab, "female", "yes"), _get(tab, "female", "n")
-        my, mn = _get(tab, "male", "yes"), _get(tab, "male", "n")
+        fy, fn_ = _get(tab, g1, "yes"), _get(tab, g1, "n")
+        my, mn = _get(tab, g2, "yes"), _get(tab, g2, "n")
         bos = _get(tab, "panel", "test", "boschloo", "pvalue")
-        rows.append([tab.get("question", key), _of(fy, fn_), _of(my, mn),
+        rows.append([tab.get("question", labels.get(key, key)), _of(fy, fn_), _of(my, mn),
                      fmt_num(tab.get("pearson_chi2"), 6), fmt_num(tab.get("published_chi2"), 6),
                      fmt_p(tab.get("pearson_pvalue")), fmt_p(tab.get("fisher_pvalue")),
                      fmt_p(bos)])
-    blocks.append({"type": "figure", "name": "fig01_04_carer"})
-    blocks.append({"type": "figure", "name": "fig02_05_care_orders"})
-    if "fig03_child_ages" in figure_names:
-        blocks.append({"type": "figure", "name": "fig03_child_ages"})
+    for fig in desc.figures:
+        blocks.append({"type": "figure", "name": figure_name(fig.published, fig.key)})
+    ages = _ages_figure(study)
+    if ages.name in figure_names:
+        blocks.append({"type": "figure", "name": ages.name})
     else:
-        blocks.append(_callout("Report Figure 3 (children by age) needs the children_by_age "
-                               "count table, which this run did not produce."))
+        what = f"Report {desc.ages_published}" if desc.ages_published else "The figure"
+        blocks.append(_callout(f"{what} ({study.wording.children} by age) needs the "
+                               "children_by_age count table, which this run did not produce."))
     blocks.append(_table(
-        "Appendix B: children by sex of the imprisoned parent",
-        ["Question", "Mother imprisoned", "Father imprisoned", "Pearson chi-squared",
+        desc.title,
+        ["Question", h1, h2, "Pearson chi-squared",
          "Published chi-squared", "p (chi-squared)", "p (Fisher exact)", "p (Boschloo exact)"],
         rows, align="lrrrrrrr",
         notes=["Pearson chi-squared without continuity correction, as published. Where an "
@@ -850,38 +1095,42 @@ def _descriptive_section(results: Mapping[str, Any], tables: Mapping[str, Any],
             continue
         cr = cl_.get("cluster_robust") or {}
         fam_ = cl_.get("families") or {}
-        crow.append([tab.get("question", key), fmt_p(tab.get("pearson_pvalue")),
+        crow.append([tab.get("question", labels.get(key, key)),
+                     fmt_p(tab.get("pearson_pvalue")),
                      fmt_pp(cr.get("estimate")), fmt_num(_get(cr, "extra", "design_effect")),
                      fmt_p(cr.get("pvalue")),
-                     _of(_get(fam_, "female", "yes"), _get(fam_, "female", "n")),
-                     _of(_get(fam_, "male", "yes"), _get(fam_, "male", "n")),
+                     _of(_get(fam_, g1, "yes"), _get(fam_, g1, "n")),
+                     _of(_get(fam_, g2, "yes"), _get(fam_, g2, "n")),
                      fmt_p(cl_.get("families_fisher_pvalue"))])
     if crow:
         blocks.append(_p(
-            "Appendix B counts children, and siblings share a parent, a carer and often a care "
-            "status: the published child-level tests assume every child is independent. "
-            "Allowing for families as clusters (a cluster-robust test over children, and a "
-            "test over families) gives larger p-values; the design effect is how much the "
-            "clustering inflates the variance."))
+            f"{ref} counts {study.wording.children}, and siblings share a parent, a carer and "
+            "often a care status: the published child-level tests assume every child is "
+            "independent. Allowing for families as clusters (a cluster-robust test over "
+            "children, and a test over families) gives larger p-values; the design effect is "
+            "how much the clustering inflates the variance."))
         blocks.append(_table(
-            "Appendix B with families as clusters",
+            f"{ref} with families as clusters",
             ["Question", "p (published, child-level chi-squared)",
              "Difference (points, children)", "Design effect", "p (cluster-robust)",
-             "Families, mother imprisoned (any child)", "Families, father imprisoned",
+             f"Families, {h1[:1].lower()}{h1[1:]} (any child)",
+             f"Families, {h2[:1].lower()}{h2[1:]}",
              "p (Fisher, families)"], crow, align="lrrrrrrr"))
     withheld_ab = [k for k, t in app.items() if isinstance(t, Mapping)
                    and _is_marker(t.get("clustered"))]
     if withheld_ab:
         blocks.append(_withheld_callout(_marker_reason(app[withheld_ab[0]]["clustered"])))
+    refs = _refs([*(f.published for f in desc.figures), desc.ages_published, desc.published])
     return {"id": "descriptive",
-            "title": "Descriptive findings (report Figures 1-5, Appendix B)", "blocks": blocks}
+            "title": f"Descriptive findings (report {refs})" if refs else
+            "Descriptive findings", "blocks": blocks}
 
 
 def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
                          figure_names: Sequence[str]) -> dict | None:
     sens = results.get("sensitivity")
     names = set(figure_names)
-    sens_figs = [s.name for s in FIGURES if s.section == "sensitivity" and s.name in names]
+    sens_figs = [s.name for s in _TAIL if s.section == "sensitivity" and s.name in names]
     sens, wh = _split_withheld(sens)
     if not sens and not sens_figs and not wh:
         return None
@@ -1377,17 +1626,27 @@ def _limitations_section(results: Mapping[str, Any]) -> dict:
             items.append(f"Non-response: {ident - reached} of {ident} identified families were "
                          "not reached by the follow-up call; if they differ from those reached, "
                          "the comparison is biased (see the tipping-point analysis).")
+    study = study_of(results)
     counties = ", ".join(_get(results, "design", "treatment_counties", default=[]) or [])
-    items.append("Areas were not chosen at random: the treatment arm is "
-                 + (counties or "the treatment counties")
-                 + ", where the programme went live first. A comparison of so few blocks "
+    if _get(results, "design", "kind") == "staggered" and not counties:
+        arm = ("the families of areas already live at their reception date; areas went live "
+               "in turn")
+    else:
+        arm = (counties or "the treatment counties") + ", where the programme went live first"
+    items.append("Areas were not chosen at random: the treatment arm is " + arm
+                 + ". A comparison of so few blocks "
                  "cannot separate the programme from differences between areas, or over time.")
     items.append("Support uptake is recorded only up to the follow-up call and only as "
                  "recorded by the support provider; uptake through other routes may be missed.")
-    items.append("The secondary outcomes are descriptive counts from a phone call and were not "
-                  "designed to compare the arms.")
-    items.append("Appendix B compares children of imprisoned mothers and fathers: it describes "
-                 "who cares for the children and says nothing about the programme's effect.")
+    if study.secondary:
+        items.append("The secondary outcomes are descriptive counts from a phone call and were "
+                      "not designed to compare the arms.")
+    desc = study.descriptive
+    if desc is not None:
+        about = desc.about or (f"compares {study.wording.children} by "
+                               f"{study.label(desc.by)}: it describes them")
+        items.append(f"{desc.published or desc.title} {' '.join(about.split())} and says "
+                     "nothing about the programme's effect.")
     return {"id": "limitations", "title": "Limitations", "blocks": [_ul(items)]}
 
 
@@ -1505,7 +1764,7 @@ def render_report(results: Mapping[str, Any], tables: Mapping[str, Any],
         _about_section(results, names, publication is not None),
     ]
     sections = [s for s in sections if s]
-    captions = {s.name: s.caption for s in FIGURES}
+    captions = {s.name: s.caption for s in figure_specs(study_of(results))}
     notes = dict((publication or {}).get("figure_notes") or {})
     withheld = dict((publication or {}).get("withheld_figures") or {})
     figures: dict[str, dict[str, str]] = {}
@@ -1602,35 +1861,6 @@ def write_report(out_dir: str | Path, results: Mapping[str, Any],
 # publication mode: the report from disclosure-controlled results
 
 
-#: How each figure meets suppressed values: ``(table, rows drawn, columns drawn, policy)``.
-#: ``mask``: drawn without them (bars left out, labels ``[c]``); ``all``: withheld when any
-#: value of its table is suppressed or withheld (estimates, distributions, grids: leaving a
-#: point out would still show the rest of a curve that was computed with it).
-_PUBLICATION_FIGURES: dict[str, tuple[str, tuple[str, tuple[str, ...]] | None,
-                                      tuple[str, ...], str]] = {
-    "flow": ("flow", None, ("n",), "mask"),
-    "primary_forest": ("uptake", None, (), "all"),
-    "fig06_contact": ("secondary_contact", ("measure", ("contact_view",)), ("n",), "mask"),
-    "fig07_08_uptake": ("secondary_uptake", ("group", ("treatment", "control")),
-                        ("yes", "no", "n", "percent"), "mask"),
-    "fig09_referral_response": ("secondary_referral_response", None,
-                                ("treatment", "control", "total"), "mask"),
-    "fig10_reasons": ("secondary_reasons", None, ("yes", "no", "n", "percent_yes"), "mask"),
-    "fig11_interview": ("secondary_interview", ("measure", ("agreed", "not_agreed", "completed")),
-                        ("treatment", "control", "total"), "mask"),
-    "fig01_04_carer": ("appendix_b", ("table", ("carer_parent",)),
-                       ("female_yes", "female_no", "male_yes", "male_no"), "mask"),
-    "fig02_05_care_orders": ("appendix_b", ("table", ("cwcf", "sgo")),
-                             ("female_yes", "female_no", "male_yes", "male_no"), "mask"),
-    "fig03_child_ages": ("children_by_age", None, ("n",), "mask"),
-    "tipping_point": ("tipping_point", None, (), "all"),
-    "randomization": ("randomization_distribution", None, (), "all"),
-    "leave_one_out": ("leave_one_area_out", None, (), "all"),
-    "placebo_in_time": ("placebo_in_time", None, (), "all"),
-    "specification_curve": ("specification_curve", None, (), "all"),
-    "event_study": ("event_study", None, (), "all"),
-}
-
 #: Where the results say why a figure's inputs were withheld.
 _WITHHELD_SOURCE: dict[str, tuple[str, ...]] = {
     "primary_forest": ("primary_outcome", "panel"),
@@ -1689,12 +1919,12 @@ def _records(frame: pl.DataFrame, hidden: Mapping[str, list[int]],
     return _Records(frame.columns, rows)
 
 
-def _hidden_drawn(name: str, frame: pl.DataFrame | None,
+def _hidden_drawn(spec: FigureSpec, frame: pl.DataFrame | None,
                   hidden: Mapping[str, list[int]]) -> int:
     """How many suppressed values the rows and columns a figure draws hold."""
     if frame is None or not hidden:
         return 0
-    _, rows, cols, _ = _PUBLICATION_FIGURES[name]
+    rows, cols = spec.rows, spec.columns
     keep = set(range(frame.height))
     if rows is not None and rows[0] in frame.columns:
         keep = {i for i, v in enumerate(frame[rows[0]].to_list()) if v in rows[1]}
@@ -1783,8 +2013,8 @@ def write_publication_report(out_dir: str | Path, results: Mapping[str, Any],
     notes: dict[str, str] = {}
     withheld: dict[str, str] = {}
     plots = []
-    for spec in FIGURES:
-        table, _, _, policy = _PUBLICATION_FIGURES.get(spec.name, ("", None, (), "all"))
+    for spec in figure_specs(study_of(results)):
+        table, policy = spec.table, spec.policy
         rel = f"figures/{spec.name}.png"
         source = _get(results, *_WITHHELD_SOURCE.get(spec.name, ("-",)))
         reason = _marker_reason(source) if _is_marker(source) else ""
@@ -1809,7 +2039,7 @@ def write_publication_report(out_dir: str | Path, results: Mapping[str, Any],
             checks[rel] = {"status": "review", "withheld": True, "reasons": [
                 f"not drawn (publication mode): {why}"]}
             continue
-        k = _hidden_drawn(spec.name, typed.get(table), hidden.get(table, {}))
+        k = _hidden_drawn(spec, typed.get(table), hidden.get(table, {}))
         if k:
             notes[spec.name] = ("Publication mode: suppressed values ([c]) are left out of this "
                                 "figure (disclosure control).")

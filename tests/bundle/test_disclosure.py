@@ -50,6 +50,9 @@ def uptake_results(x1=4, n1=20, x2=12, n2=30):
 
     return {
         "experiment": "no_such_experiment",
+        # the study declares the secondary uptake table (disclosure rules are by its kind)
+        "config": {"study": {"name": "demo", "outcome": {"column": "took_up"},
+                             "secondary": [{"key": "uptake", "kind": "outcome_routes"}]}},
         "primary_outcome": {
             "counts": {"x1": x1, "n1": n1, "x2": x2, "n2": n2},
             "sentence": f"{x1} of {n1} vs {x2} of {n2}",

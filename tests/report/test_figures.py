@@ -117,12 +117,15 @@ PLACEBO = pl.DataFrame({"shift": [-1, 0, 1], "rd": [0.15, 0.12, 0.13],
 # data behind the report's figures, against the report's printed numbers
 
 
+GROUPS = {"female": "Female parent imprisoned", "male": "Male parent imprisoned"}
+
+
 def test_appendix_b_percentages_match_the_report():
-    carer = F.fig_carer_data(APPENDIX_B)
+    carer = F.fig_descriptive_data(APPENDIX_B, {"carer_parent": "Carer"}, GROUPS)
     assert carer["parent"].cast(pl.String).to_list() == ["Female parent imprisoned",
                                                          "Male parent imprisoned"]
     assert carer["yes"].to_list() == [8, 536] and carer["n"].to_list() == [32, 607]
-    orders = F.fig_care_orders_data(APPENDIX_B)
+    orders = F.fig_descriptive_data(APPENDIX_B, {"cwcf": "CWCF", "sgo": "SGO"}, GROUPS)
     assert orders["yes"].to_list() == [5, 20, 6, 7]
     # the report's "5.01%" of children with an imprisoned mother is 32 / (32 + 607): the two
     # bars' denominators (the report's "32 out of 607" names the wrong denominator)
@@ -255,7 +258,8 @@ def test_event_study_splits_before_and_after():
 
 def test_missing_columns_raise_a_typed_error():
     with pytest.raises(InvalidInputError, match="female_yes"):
-        F.fig_carer_data(pl.DataFrame({"table": ["carer_parent"]}))
+        F.fig_descriptive_data(pl.DataFrame({"table": ["carer_parent"]}),
+                               {"carer_parent": "Carer"}, GROUPS)
     with pytest.raises(InvalidInputError, match="sig_boschloo or sig_fisher"):
         F.fig_tipping_point_data({"k1": [0], "k2": [0], "rd": [0.1]})
     with pytest.raises(InvalidInputError, match="observed"):
@@ -277,8 +281,9 @@ def test_palette_is_okabe_ito():
 # every figure draws; PNGs are deterministic and carry no metadata
 
 ALL = {
-    "carer": lambda: F.fig_carer(APPENDIX_B),
-    "care_orders": lambda: F.fig_care_orders(APPENDIX_B),
+    "carer": lambda: F.fig_descriptive(APPENDIX_B, {"carer_parent": "Carer"}, GROUPS),
+    "care_orders": lambda: F.fig_descriptive(APPENDIX_B, {"cwcf": "CWCF", "sgo": "SGO"},
+                                             GROUPS),
     "child_ages": lambda: F.fig_child_ages(pl.DataFrame({"age": [0, 5, 17], "n": [3, 9, 1]})),
     "contact": lambda: F.fig_contact(CONTACT),
     "uptake": lambda: F.fig_uptake(UPTAKE),

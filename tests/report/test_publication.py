@@ -289,7 +289,9 @@ def test_count_figures_draw_no_suppressed_value(run, published):
         assert "Excluded: n = [c]" in "\n".join(F.fig_flow_data(flow)["text"].to_list())
     assert checks["figures/flow.png"]["status"] == "review"
     ab, ab_hidden = _restore_table(pub.tables["appendix_b"])
-    data = F.fig_care_orders_data(ab)
+    data = F.fig_descriptive_data(ab, {"cwcf": "CWCF", "sgo": "SGO"},
+                                  {"female": "Female parent imprisoned",
+                                   "male": "Male parent imprisoned"})
     for r in data.iter_rows(named=True):
         sex = "female" if r["parent"].startswith("Female") else "male"
         row = ab.filter(pl.col("table") == r["table"]).row(0, named=True)

@@ -21,10 +21,11 @@ import pytest
 
 from natexp.progress import Progress, progress
 from natexp.report.render import (
-    FIGURES,
+    figure_specs,
     fmt_p,
     fmt_pp,
     render_report,
+    study_of,
     write_figures,
     write_report,
 )
@@ -100,14 +101,14 @@ def test_html_is_self_contained(written):
     assert "default-src 'none'" in html and 'name="viewport"' in html
 
 
-def test_every_figure_of_the_run_is_drawn(written):
+def test_every_figure_of_the_run_is_drawn(run, written):
     _, paths = written
     names = {k.split(":", 1)[1] for k in paths if k.startswith("figure:")}
     expected = {"flow", "primary_forest", "fig06_contact", "fig07_08_uptake",
                 "fig09_referral_response", "fig10_reasons", "fig11_interview",
                 "fig01_04_carer", "fig02_05_care_orders", "fig03_child_ages"}
     assert expected <= names
-    assert names <= {s.name for s in FIGURES}
+    assert names <= {s.name for s in figure_specs(study_of(run[0]))}
 
 
 def test_markdown_twin_links_figures_relatively(written):
@@ -336,3 +337,149 @@ def test_every_analysis_states_its_estimand_and_every_test_its_space(run):
     assert "The conclusion rests on the randomization test over the declared assignment" in flat
     assert "smallest attainable p" in flat and "Holm" in flat
     assert "MISREADING" in flat
+
+
+# --------------------------------------------------------------------------------------------
+# a second, fictional study: the report takes every study word from the study description
+
+#: A fictional study (issue 16): its own outcome column, descriptive key, secondary keys,
+#: titles, labels and published references. Its results are the example run's numbers under
+#: the fictional study's names (the report computes nothing, so only the names matter).
+FICTIONAL = {
+    "name": "lantern", "title": "Lantern Clubs", "programme": "the Lantern Clubs",
+    "source": "Nobody, A. (2031) Lantern Clubs evaluation. Fictional Press.",
+    "data_holders": "Held by the Fictional Council.",
+    "wording": {"parent": "lead carer"},
+    "outcome": {"column": "attended_club", "label": "attended a lantern club",
+                "short_label": "club attendance", "yes_label": "Attended a club",
+                "no_label": "Never came", "published": "Chart 4",
+                "route": {"column": "club_route", "programme": "club",
+                          "labels": {"club": "via the lantern outreach",
+                                     "library": "via the library", "other": "otherwise"}}},
+    "descriptive": {
+        "key": "pantry_survey", "title": "Pantry survey: households by carer",
+        "published": "Table Z9", "by": "parent_sex", "groups": {"F": "female", "M": "male"},
+        "group_labels": {"female": "Carer a woman", "male": "Carer a man"},
+        "ages_published": "Chart 1",
+        "questions": [{"key": "carer_parent", "column": "carer", "label": "Pantry used weekly?",
+                       "short_label": "Weekly pantry use"},
+                      {"key": "cwcf", "column": "cwcf", "label": "Owns a lantern?",
+                       "short_label": "Lantern owner"},
+                      {"key": "sgo", "column": "sgo", "label": "Sings in a choir?",
+                       "short_label": "Choir singer"}],
+        "figures": [{"key": "pantry", "questions": ["carer_parent"], "title": "Pantry use",
+                     "caption": "weekly pantry use by carer", "published": "Chart 2"},
+                    {"key": "hobbies", "questions": ["cwcf", "sgo"], "title": "Hobbies",
+                     "caption": "lanterns and choirs", "published": "Chart 3"}]},
+    "secondary": [
+        {"key": "offer", "kind": "category", "column": "offer_answer",
+         "title": "Answer to the club offer", "published": "Chart 5",
+         "labels": {"accepted": "Took it", "re_referral": "Took it again", "declined": "Said no",
+                    "already_supported": "Already a member", "not_applicable": "Too old"}},
+        {"key": "motives", "kind": "flags", "title": "Motives for joining",
+         "columns": {"child": "m_child", "self": "m_self", "legal": "m_legal"},
+         "labels": {"child": "Fun", "self": "Friends", "legal": "Lanterns"}},
+        {"key": "diary", "kind": "consent", "title": "Diary keeping",
+         "columns": {"consent": "diary_yes", "completed": "diary_done"},
+         "labels": {"reached": "Phoned", "agreed": "Agreed to keep a diary",
+                    "not_agreed": "Declined the diary", "consent_missing": "Unknown",
+                    "completed": "Kept the diary"}},
+        {"key": "neighbours", "kind": "crossed", "title": "Neighbours met",
+         "columns": {"row": "has_contact", "col": "contact_view"},
+         "cells": {"contact_positive": [True, "positive"], "contact_negative": [True, "negative"],
+                   "no_contact_positive": [False, "positive"],
+                   "no_contact_negative": [False, "negative"]},
+         "items": ["wants_contact", "court_order"],
+         "labels": {"contact_positive": "Met, liked", "contact_negative": "Met, disliked",
+                    "no_contact_positive": "Not met, fine", "no_contact_negative": "Not met, sad",
+                    "wants_contact": "Wants to meet", "court_order": "Has a lantern"}},
+        {"key": "attendance", "kind": "outcome_routes", "title": "Club attendance by arm",
+         "heading": "Club attendance before the call", "published": "Chart 4"}],
+    "labels": {"parent_sex": "sex of the lead carer", "carer": "who runs the pantry",
+               "child_age_band": "age group"},
+}
+_FICTIONAL_KEYS = {"contact": "neighbours", "uptake": "attendance", "referral_response": "offer",
+                   "reasons": "motives", "interview": "diary"}
+_FORBIDDEN = re.compile(r"paramount|oxford|thames|appendix|chas|children heard|imprison",
+                        re.IGNORECASE)
+
+
+def _fictional(results, tables):
+    """The example run's numbers under the fictional study's names, areas and labels."""
+    import json
+
+    from natexp.study import Study
+
+    study = Study.from_dict(FICTIONAL)
+    text = json.dumps(results)
+    # the areas and counties of the rollout are data: give them fictional names
+    names = {}
+    for i, r in enumerate(results["rollout"]):
+        names[r["area"]] = f"Quarter {i + 1}"
+        names.setdefault(r["county"], f"Shire {len(set(names.values()))}")
+    # and the run's outcome column (named in the estimands the pipeline wrote) is the study's
+    names["chas_support"] = study.outcome.column
+    for old, new in sorted(names.items(), key=lambda kv: -len(kv[0])):
+        text = re.sub(rf"\b{re.escape(old)}\b", new, text)
+    res = json.loads(text)
+    res["config"]["study"] = FICTIONAL
+    res.pop("replication", None)
+    res["description"] = "A fictional study."
+    res["inputs"]["statement"] = "SYNTHETIC DATA: fictional."
+    res["pantry_survey"] = res.pop("appendix_b")
+    for q in study.descriptive.questions:
+        res["pantry_survey"][q.key]["question"] = q.label
+    sec = res["secondary"]
+    res["secondary"] = {_FICTIONAL_KEYS[k]: v for k, v in sec.items()}
+    route = dict(zip(("paramount", "school", "other", "missing"),
+                     ("club", "library", "other", "missing"), strict=True))
+    for g in res["secondary"]["attendance"].values():
+        if isinstance(g, dict) and isinstance(g.get("route"), dict):
+            g["route"] = {route[k]: v for k, v in g["route"].items()}
+    tabs = {}
+    for name, t in tables.items():
+        if name == "appendix_b":
+            name = "pantry_survey"
+            t = t.with_columns(pl.col("table").replace_strict(
+                {q.key: q.label for q in study.descriptive.questions}).alias("question"))
+        elif name.startswith("secondary_"):
+            name = "secondary_" + _FICTIONAL_KEYS[name.removeprefix("secondary_")]
+            spec = study.secondary_spec(name.removeprefix("secondary_"))
+            key = {"offer": "response", "motives": "reason", "diary": "measure"}.get(spec.key)
+            if key and "label" in t.columns:
+                t = t.with_columns(pl.col(key).replace_strict(
+                    dict(spec.labels), default="Unknown").alias("label"))
+            if spec.kind == "outcome_routes":
+                t = t.rename({f"route_{k}": f"route_{v}" for k, v in route.items()
+                              if f"route_{k}" in t.columns})
+        for col in t.columns:
+            if t[col].dtype == pl.String:
+                for old, new in sorted(names.items(), key=lambda kv: -len(kv[0])):
+                    t = t.with_columns(pl.col(col).str.replace_all(rf"\b{re.escape(old)}\b",
+                                                                   new))
+        tabs[name] = t
+    return res, tabs
+
+
+def test_a_second_study_report_uses_its_own_words(run, tmp_path):
+    results, tables = _fictional(*run)
+    paths = write_report(tmp_path, results, tables, dpi=DPI)
+    md = paths["markdown"].read_text(encoding="utf-8")
+    # the embedded PNGs are base64: any four letters occur in them by chance
+    html = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "",
+                  paths["html"].read_text(encoding="utf-8"))
+    for text in (md, html):
+        hits = sorted({m.group(0).lower() for m in _FORBIDDEN.finditer(text)})
+        assert not hits, hits
+    # the fictional study's titles, labels, references and figure names are there
+    for words in ("Club attendance before the call",
+                  "Answer to the club offer (report Chart 5)", "Motives for joining",
+                  "Diary keeping", "Neighbours met", "Pantry survey: households by carer",
+                  "Table Z9 with families as clusters", "Carer a woman", "Pantry used weekly?",
+                  "via the lantern outreach", "sex of the lead carer", "who runs the pantry",
+                  "Report Chart 2: weekly pantry use by carer.", "Attended a club",
+                  "Table Z9 compares children by sex of the lead carer"):
+        assert words in md, words
+    figs = {k.split(":", 1)[1] for k in paths if k.startswith("figure:")}
+    assert {"fig04_attendance", "fig05_offer", "fig_motives", "fig_diary", "fig_neighbours",
+            "fig02_pantry", "fig03_hobbies", "fig01_child_ages"} <= figs
