@@ -51,7 +51,7 @@ class AreaConfig:
 class RolloutConfig:
     """The rollout schedule (``conf/rollout/*.yaml``)."""
 
-    name: str = "thames_valley"
+    name: str = "rollout"
     areas: list[AreaConfig] = field(default_factory=list)
 
 
@@ -59,13 +59,13 @@ class RolloutConfig:
 class DesignConfig:
     """Cohort design (``conf/design/*.yaml``); see :class:`natexp.data.cohort.Design`."""
 
-    name: str = "oxon_vs_rest"
-    kind: str = "treated_counties"
+    name: str = "design"
+    kind: str = "staggered"  # valid without treatment counties
     window_start: str = "2022-07-01"
     window_end: str = "2024-06-30"
     followup_date: str | None = "2024-11-01"
     custody_at_followup: bool = True
-    treatment_counties: list[str] = field(default_factory=lambda: ["Oxfordshire"])
+    treatment_counties: list[str] = field(default_factory=list)
     phases: list[int] | None = None
 
     def __post_init__(self) -> None:
