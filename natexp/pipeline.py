@@ -34,12 +34,6 @@ from natexp.data.tables import children_by_age, secondary_outcomes
 from natexp.data.validate import Inputs, load_inputs, validate_frames
 from natexp.experiments import published_items, replication_table
 
-SYNTHETIC_STATEMENT = (
-    "SYNTHETIC DATA: these results come from natexp's embedded synthetic dataset, generated from "
-    "a seed so that its margins equal the tables published by Bekaert et al. (2025). They are "
-    "not real records and say nothing about real families."
-)
-
 #: Largest group for which the descriptive table also gets the Boschloo exact test.
 BOSCHLOO_MAX_N = 2000
 
@@ -93,7 +87,7 @@ class RunResult:
             f"(design {r['design']['name']})",
         ]
         if r["inputs"]["synthetic"]:
-            lines.append("Data: embedded SYNTHETIC dataset (margins equal the published tables).")
+            lines.append(f"Data: {r['inputs'].get('statement') or 'SYNTHETIC DATA'}")
         lines.append(
             f"Flow: {flow[('input', 'all')]} families in; identified "
             f"{flow[('identified', 'treatment')] + flow[('identified', 'control')]} "

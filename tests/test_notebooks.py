@@ -104,7 +104,7 @@ def test_01_exploring_cohorts(kernel_specs, kernel_home, tmp_path):
     assert png_count(nb) >= 1
     # the run composed with Hydra prints its summary, saying the data are synthetic
     text = "".join(o.get("text", "") for o in outputs(nb) if o.get("output_type") == "stream")
-    assert "Data: embedded SYNTHETIC dataset" in text
+    assert "Data: SYNTHETIC DATA" in text
     assert "Primary outcome" in text
     assert list(tmp_path.iterdir()) == [], "the notebook wrote files"
 

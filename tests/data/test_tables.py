@@ -246,6 +246,14 @@ SECOND = Study.from_dict({
     "outcome": {"column": "joined_club", "reached": "called_back",
                 "route": {"column": "club_route", "labels": {"coach": "By a coach",
                                                              "friend": "By a friend"}}},
+    "columns": {"families": [
+        {"name": "club_route", "kind": "category", "nullable": True, "values": ["coach", "friend"]},
+        {"name": "mood", "kind": "category", "nullable": True, "values": ["calm", "worried"]},
+        {"name": "need_food", "kind": "bool", "nullable": True},
+        {"name": "need_rent", "kind": "bool", "nullable": True},
+        {"name": "survey_ok", "kind": "bool", "nullable": True},
+        {"name": "survey_done", "kind": "bool", "nullable": True},
+    ]},
     "secondary": [
         {"key": "mood", "kind": "category", "column": "mood",
          "labels": {"calm": "Calm", "worried": "Worried"}},
