@@ -25,7 +25,10 @@ _API: dict[str, tuple[str, str]] = {
     # configuration and whole runs
     "compose": ("natexp.config", "compose"),
     "run": ("natexp.pipeline", "run"),
+    "Run": ("natexp.pipeline", "Run"),
     "RunResult": ("natexp.pipeline", "RunResult"),
+    "Study": ("natexp.study", "Study"),
+    "NatexpError": ("natexp.errors", "NatexpError"),
     # data
     "load_inputs": ("natexp.data.validate", "load_inputs"),
     "validate_frames": ("natexp.data.validate", "validate_frames"),

@@ -333,7 +333,9 @@ class NatexpConfig:
     study: Any = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.get_study()
+        from natexp.outputs import declared_tables
+
+        declared_tables(self.get_study())  # a study table may not take a natexp output's name
 
     def get_study(self):
         """The :class:`natexp.study.Study` this config describes (parsed and checked)."""

@@ -18,4 +18,14 @@ __all__ = ["NatexpError"]
 
 
 class NatexpError(Exception):
-    """Base class of every error natexp raises on purpose (bad input, config or design)."""
+    """Base class of every error natexp raises on purpose (bad input, config or design).
+
+    Examples
+    --------
+    >>> from natexp.data.cohort import Design
+    >>> try:
+    ...     Design(name="d", kind="lottery")
+    ... except NatexpError as exc:
+    ...     print(type(exc).__name__)
+    DesignError
+    """

@@ -16,7 +16,7 @@ import io
 import json
 import math
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,16 +38,17 @@ from natexp.experiments import published_items, replication_table
 BOSCHLOO_MAX_N = 2000
 
 
-@dataclass
-class RunResult:
-    """What a run produced.
+@dataclass(frozen=True)
+class Run:
+    """What a run produced (immutable: a field cannot be replaced).
 
     Attributes
     ----------
     results : dict
         Everything written to ``results.json``.
     tables : dict of polars.DataFrame
-        The tables written as CSV (flow, the study's descriptive table, uptake, ...).
+        The tables written as CSV (flow, the study's descriptive table, uptake, ...); every one
+        is declared in :mod:`natexp.outputs` (see :attr:`outputs`).
     cohort : Cohort
     output_dir : Path or None
         Where the outputs were written (None when ``write=False``).
@@ -72,7 +73,24 @@ class RunResult:
     tables: dict[str, pl.DataFrame]
     cohort: Cohort
     output_dir: Path | None = None
-    notices: list[str] = field(default_factory=list)
+    notices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "notices", tuple(self.notices))
+
+    @property
+    def study(self) -> Any:
+        """The :class:`natexp.study.Study` the run used (from its resolved config)."""
+        from natexp.study import Study
+
+        return Study.from_dict((self.results.get("config") or {}).get("study") or {})
+
+    @property
+    def outputs(self) -> tuple:
+        """The declarations (:class:`natexp.outputs.Output`) of the tables this run wrote."""
+        from natexp.outputs import declared_tables
+
+        return tuple(o for o in declared_tables(self.study) if o.name in self.tables)
 
     def summary(self) -> str:
         """Plain-text summary of the headline numbers."""
@@ -124,7 +142,22 @@ class RunResult:
         return "\n".join(lines)
 
 
+#: The former name of :class:`Run`.
+RunResult = Run
+
+
 # --------------------------------------------------------------------------- helpers
+
+
+def _check_declared(tables: dict[str, Any], study: Any) -> None:
+    """Every table a run writes is declared once in :mod:`natexp.outputs` (a bug otherwise)."""
+    from natexp.outputs import declared_tables
+
+    declared = {o.name for o in declared_tables(study)}
+    undeclared = sorted(set(tables) - declared)
+    if undeclared:
+        raise RuntimeError(f"natexp bug: table(s) {undeclared} are not declared in "
+                           "natexp/outputs.py")
 
 
 def _num(value: Any, spec: str) -> str:
@@ -1051,6 +1084,7 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
         bar.update(status="staggered-rollout panel estimators")
         results["staggered"], panel_tables = staggered_panel(inputs, rollout, settings)
         tables.update(panel_tables)
+    _check_declared(tables, study)
     out = None
     bar.update(status="writing outputs, figures and the report" if output else "finishing")
     if output is not None:
@@ -1058,4 +1092,4 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
         _write_outputs(out, results, tables, report=settings.report.enabled,
                        previous=output.previous)
     bar.update(status="done")
-    return RunResult(results, tables, cohort, out, [str(n) for n in inputs.notices])
+    return Run(results, tables, cohort, out, tuple(str(n) for n in inputs.notices))

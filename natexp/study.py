@@ -431,6 +431,41 @@ class Study:
     """A study: everything study-specific the library reads (see the module docstring).
 
     Build one with :meth:`from_dict` (a ``conf/study/*.yaml`` mapping); it is immutable.
+    A run's study is ``settings.get_study()`` or ``Run.study``.
+
+    Parameters
+    ----------
+    name, title, programme : str
+        The study's key (lower-case), its title, and the programme's name in prose.
+    source : str
+        The published report the run is compared with ("" if none).
+    data_holders : str
+        Who holds the record-level data and how access is requested (bundle README).
+    wording : Wording
+        Words for arms, units and people.
+    outcome : OutcomeSpec
+        The primary outcome column and the reached column.
+    columns : Mapping of str to tuple of ColumnSpec
+        The study's own input columns, ``families`` and ``children``.
+    followup_stages : tuple of FollowupStage
+        Follow-up stages after "reached" in the flow diagram.
+    descriptive : DescriptiveSpec or None
+        The descriptive comparison of every child.
+    secondary : tuple of SecondarySpec
+        Secondary tables among reached families.
+    labels : Mapping of str to str
+        The label dictionary (variable -> words) of every table, figure and sentence.
+    synthetic : SyntheticSpec
+        Where synthetic data come from when no extract is given.
+    balance : tuple of str
+        The study's own category columns shown in the baseline balance table.
+
+    Examples
+    --------
+    >>> s = Study.from_dict({"name": "demo", "outcome": {"column": "joined",
+    ...                      "label": "joined a club"}})
+    >>> s.label("joined"), s.outcome.reached
+    ('joined a club', 'followup_reached')
     """
 
     name: str = "study"

@@ -39,7 +39,8 @@ REQUIRED = ("GL08", "SS01", "EX01", "PR02")
 #: and reported; a name leaving this list is fine, a name joining it fails the test.
 UNDOCUMENTED_PARAMETERS = {
     "InputValidationError",  # ``problems`` (an exception class; its docstring names it)
-    "RunResult",  # fields documented as Attributes, as a result container's are
+    "Run",  # fields documented as Attributes, as a result container's are
+    "RunResult",  # the former name of Run
     "validate_frames",  # documented as "same rules as files": see load_inputs
 }
 

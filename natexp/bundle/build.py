@@ -91,58 +91,24 @@ def data_holders(study: Study) -> str:
     return " ".join(study.data_holders.split()) or DATA_HOLDERS_UNKNOWN
 
 
-#: Output name (CSV stem or file) -> (code that produces it, config that drives it); the
-#: study's own tables are added by :func:`output_sources`.
-OUTPUT_SOURCES: dict[str, tuple[str, str]] = {
-    "results.json": ("natexp.pipeline.run", "the whole resolved config"),
-    "flow": ("natexp.data.cohort.flow_table", "design.*, rollout.*"),
-    "uptake": ("natexp.pipeline.primary_outcome (natexp.causal.twobytwo.compare_groups)",
-               "design.*, analysis.confidence_level"),
-    "balance_identified": ("natexp.causal.balance.balance_table", "design.*, rollout.*"),
-    "balance_reached": ("natexp.causal.balance.balance_table", "design.*, rollout.*"),
-    "children_by_age": ("natexp.data.tables.children_by_age", "data.*, synthetic.*"),
-    "randomization_distribution": ("natexp.pipeline.sensitivity "
-                                   "(natexp.causal.randomization)", "assignment.*"),
-    "specification_curve": ("natexp.speccurve.specification_curve", "sensitivity.spec_*"),
-    "replication": ("natexp.experiments.replication_table",
-                    "experiments/<experiment>/published.yaml"),
-    "sensitivity": ("natexp.pipeline.sensitivity", "sensitivity.*"),
-    "tipping_point": ("natexp.pipeline.sensitivity", "sensitivity.*"),
-    "leave_one_area_out": ("natexp.pipeline.sensitivity", "sensitivity.*"),
-    "placebo_in_space": ("natexp.pipeline.sensitivity (natexp.causal.randomization)",
-                         "sensitivity.*, assignment.*"),
-    "placebo_in_time": ("natexp.pipeline.sensitivity (natexp.causal.randomization)",
-                        "sensitivity.placebo_months"),
-    "pattern_mixture": ("natexp.pipeline.sensitivity (natexp.causal.sensitivity)",
-                        "sensitivity.*"),
-    "dowhy": ("natexp.pipeline.sensitivity (natexp.causal.dowhy_model)", "sensitivity.*"),
-    "panel": ("natexp.pipeline.staggered_panel", "panel.*"),
-    "att_gt": ("natexp.pipeline.staggered_panel", "panel.*"),
-    "event_study": ("natexp.pipeline.staggered_panel", "panel.*"),
-}
-
-
 def output_sources(study: Study) -> dict[str, tuple[str, str]]:
-    """:data:`OUTPUT_SOURCES` with the study's declared tables: its descriptive table (named
-    by ``descriptive.key``) and ``secondary_<key>`` for each secondary table.
+    """Output name (CSV stem or file) -> (code that produces it, config that drives it), from
+    the declarations of :mod:`natexp.outputs` (the study's own tables included).
 
     Examples
     --------
     >>> s = Study.from_dict({"name": "demo", "secondary": [{"key": "mood", "kind": "category",
-    ...                      "column": "mood"}]})
+    ...                      "column": "mood"}], "columns": {"families": [
+    ...                      {"name": "mood", "kind": "category", "values": ["ok"]}]}})
     >>> output_sources(s)["secondary_mood"]
-    ('natexp.data.tables (secondary table of kind category)', 'study.secondary, design.*')
+    ('natexp.data.tables.category_table', 'study.secondary, design.*')
     """
-    out = dict(OUTPUT_SOURCES)
-    if study.descriptive is not None:
-        out[study.descriptive.key] = (
-            "natexp.pipeline.descriptive_table (natexp.data.tables.descriptive_counts, "
-            "natexp.causal.twobytwo.compare_groups)",
-            "study.descriptive, analysis.confidence_level")
-    for spec in study.secondary:
-        out[f"secondary_{spec.key}"] = (f"natexp.data.tables.{spec.kind}_table",
-                                        "study.secondary, design.*")
+    from natexp.outputs import declared_tables
+
+    out = {"results.json": ("natexp.pipeline.run", "the whole resolved config")}
+    out.update({o.name: (o.source, o.config) for o in declared_tables(study)})
     return out
+
 
 def render_publication_report(results: dict, tables: dict[str, pl.DataFrame],
                               folder: Path) -> dict[str, dict[str, Any]]:

@@ -907,20 +907,23 @@ UNCLEARED_SENSITIVITY: dict[str, str] = {
         "not a function of cleared counts"),
 }
 
-#: CSV tables of the sensitivity analyses built from counts these rules do not track.
-UNCLEARED_TABLES: dict[str, str] = {
-    "randomization_distribution": UNCLEARED_SENSITIVITY["randomization"],
-    "placebo_in_space": UNCLEARED_SENSITIVITY["placebo_in_space"],
-    "placebo_in_time": UNCLEARED_SENSITIVITY["placebo_in_time"],
-    "leave_one_area_out": UNCLEARED_SENSITIVITY["leave_one_out"],
-    "specification_curve": UNCLEARED_SENSITIVITY["specification_curve"],
-    "dowhy": UNCLEARED_SENSITIVITY["dowhy"],
-}
+#: How each count source of a derived table maps to the counts it uses.
+_DERIVED_FROM: dict[str, tuple[str, ...]] = {"nonresponse": _NONRESPONSE, "primary": _PRIMARY}
 
-#: CSV tables every cell of which is derived from these counts (withheld as a whole when one
-#: of them is suppressed).
-DERIVED_TABLES: dict[str, tuple[str, ...]] = {"tipping_point": _NONRESPONSE,
-                                               "pattern_mixture": _NONRESPONSE}
+
+def _table_classes() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    from natexp.outputs import _FIXED
+
+    uncleared = {o.name: UNCLEARED_SENSITIVITY[o.withheld_because] for o in _FIXED
+                 if o.disclosure == "uncleared"}
+    derived = {o.name: _DERIVED_FROM[o.derived_from] for o in _FIXED if o.disclosure == "derived"}
+    return uncleared, derived
+
+
+#: CSV tables built from counts these rules do not track (declared in :mod:`natexp.outputs`)
+#: and CSV tables every cell of which is derived from cleared counts (withheld as a whole when
+#: one of them is suppressed).
+UNCLEARED_TABLES, DERIVED_TABLES = _table_classes()
 
 #: Rows of the ``sensitivity`` summary table: analysis -> the counts it uses (None: uncleared).
 _SENSITIVITY_ROWS: dict[str, tuple[str, ...] | None] = {
