@@ -32,6 +32,7 @@ from typing import Any
 
 import polars as pl
 
+from natexp._dates import as_date
 from natexp.data.cohort import DESIGN_KINDS, Design, DesignError, arm_counts, build_cohort
 
 #: Choice columns, then the counts and the estimate.
@@ -67,6 +68,28 @@ def _month_end(day: dt.date, months: int) -> dt.date:
 
 def _unique(items: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(items))
+
+
+def _date_list(values: Any, name: str, *, optional: bool = False) -> tuple[dt.date | None, ...]:
+    """``values`` (dates or ISO strings) as dates, checked now: a bad one is a DesignError
+    naming ``name[i]`` (and not a specification silently skipped later)."""
+    if isinstance(values, str | dt.date) or not isinstance(values, Sequence):
+        raise DesignError(f"specification curve: {name} must be a list of dates")
+    return tuple(as_date(v, f"{name}[{i}]", error=DesignError, where="specification curve",
+                         optional=optional) for i, v in enumerate(values))
+
+
+def _window_list(values: Any) -> list[tuple[dt.date, dt.date]]:
+    """``windows`` as (start, end) date pairs, checked now."""
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise DesignError("specification curve: windows must be a list of (start, end) pairs")
+    out = []
+    for i, pair in enumerate(values):
+        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise DesignError(f"specification curve: windows[{i}] must be a (start, end) pair")
+        start, end = _date_list(pair, f"windows[{i}]")
+        out.append((start, end))
+    return out
 
 
 @dataclass(frozen=True)
@@ -141,9 +164,9 @@ def specification_choices(
     primary: Design,
     *,
     designs: Sequence[str | Design] | None = None,
-    window_starts: Sequence[dt.date] | None = None,
-    window_ends: Sequence[dt.date] | None = None,
-    followup_dates: Sequence[dt.date | None] | None = None,
+    window_starts: Sequence[dt.date | str] | None = None,
+    window_ends: Sequence[dt.date | str] | None = None,
+    followup_dates: Sequence[dt.date | str | None] | None = None,
     custody: Sequence[bool] | None = None,
 ) -> SpecChoices:
     """The choices of the specification curve for a primary design.
@@ -167,8 +190,9 @@ def specification_choices(
     ----------
     primary : Design
     designs : sequence of str or Design, optional
-    window_starts, window_ends : sequence of datetime.date, optional
-    followup_dates : sequence of datetime.date or None, optional
+    window_starts, window_ends : sequence of datetime.date or str, optional
+        Dates or ISO strings ``"YYYY-MM-DD"`` (turned into dates here).
+    followup_dates : sequence of datetime.date, str or None, optional
     custody : sequence of bool, optional
 
     Returns
@@ -178,7 +202,8 @@ def specification_choices(
     Raises
     ------
     DesignError
-        A design name that is neither the primary's name nor a design kind.
+        A design name that is neither the primary's name nor a design kind; a value that is
+        not a date (named, e.g. ``window_starts[1]``).
 
     Examples
     --------
@@ -193,6 +218,12 @@ def specification_choices(
     (True, False)
     """
     derived, added = [], []
+    if window_starts is not None:
+        window_starts = _date_list(window_starts, "window_starts")
+    if window_ends is not None:
+        window_ends = _date_list(window_ends, "window_ends")
+    if followup_dates is not None:
+        followup_dates = _date_list(followup_dates, "followup_dates", optional=True)
 
     def choose(key: str, given: Sequence[Any] | None, own: Any, make: Any) -> tuple[Any, ...]:
         if given is None:
@@ -262,8 +293,8 @@ def specification_curve(
     *,
     outcome: str,
     designs: Sequence[str | Design] | None = None,
-    windows: Sequence[tuple[dt.date, dt.date]] | None = None,
-    followup_dates: Sequence[dt.date | None] | None = None,
+    windows: Sequence[tuple[dt.date | str, dt.date | str]] | None = None,
+    followup_dates: Sequence[dt.date | str | None] | None = None,
     custody: Sequence[bool] | None = None,
     choices: SpecChoices | None = None,
     confidence_level: float = 0.95,
@@ -282,7 +313,9 @@ def specification_curve(
     designs, windows, followup_dates, custody : sequences, optional
         The choices, used as given; every combination is one specification. A design given by
         name is ``base``'s name or a design kind (:func:`specification_choices`). A choice not
-        given is derived from ``base`` (:func:`specification_choices`).
+        given is derived from ``base`` (:func:`specification_choices`). Dates may be given as
+        ISO strings ``"YYYY-MM-DD"``; a value that is not a date raises :class:`DesignError`
+        naming it (e.g. ``windows[0]``).
     choices : SpecChoices, optional
         All the choices at once (from :func:`specification_choices`); instead of the four
         sequences. The primary specification's row says so in ``note`` when the configured
@@ -313,8 +346,9 @@ def specification_curve(
         derived = specification_choices(base)
         chosen = (derived.designs if designs is None
                   else tuple(_design_choice(base, d) for d in designs))
-        pairs = derived.windows if windows is None else list(windows)
-        fus = derived.followup_dates if followup_dates is None else tuple(followup_dates)
+        pairs = derived.windows if windows is None else _window_list(windows)
+        fus = (derived.followup_dates if followup_dates is None
+               else _date_list(followup_dates, "followup_dates", optional=True))
         cus = derived.custody if custody is None else tuple(custody)
         primary, flag = base, ""
     else:

@@ -72,7 +72,9 @@ class Result:
     estimate : float
         Point estimate (NaN for a pure test or when undefined; ``note`` says why).
     ci : tuple of float
-        ``(low, high)`` confidence limits, ``(nan, nan)`` when the method gives none.
+        ``(low, high)`` confidence limits, ``(nan, nan)`` when the method gives none. For a
+        ``"bounds.*"`` method (e.g. Manski bounds) the identification region instead, with
+        ``confidence_level`` None.
     confidence_level : float or None
         Coverage of ``ci``; None when the result has no interval.
     statistic : float
@@ -181,7 +183,9 @@ class Result:
             parts.append(f"estimate {_fmt(self.estimate)}")
         if not (math.isnan(self.ci[0]) and math.isnan(self.ci[1])):
             level = f"{100 * self.confidence_level:g}% " if self.confidence_level else ""
-            parts.append(f"{level}CI ({_fmt(self.ci[0])}, {_fmt(self.ci[1])})")
+            # a "bounds.*" method's ci is an identification region, not a confidence interval
+            kind = "bounds" if self.method.startswith("bounds.") else f"{level}CI"
+            parts.append(f"{kind} ({_fmt(self.ci[0])}, {_fmt(self.ci[1])})")
         if not math.isnan(self.statistic):
             parts.append(f"statistic {_fmt(self.statistic)}")
         if not math.isnan(self.pvalue):

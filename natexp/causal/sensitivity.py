@@ -24,6 +24,8 @@ Every function is pure: counts or a :class:`~natexp.data.cohort.Cohort` in, immu
 
 References
 ----------
+Higgins JPT, White IR, Wood AM (2008). Imputation methods for missing outcome data in
+meta-analysis of clinical trials. Clinical Trials 5:225-239.
 Manski CF (1990). Nonparametric bounds on treatment effects. American Economic Review 80:319-323.
 Horowitz JL, Manski CF (2000). Nonparametric analysis of randomized experiments with missing
 covariate and outcome data. JASA 95:77-84.
@@ -159,6 +161,11 @@ def nonresponse_counts(cohort: Cohort, *, outcome: str,
     return NonresponseCounts(x1, r1, n1 - r1, x2, r2, n2 - r2)
 
 
+#: What the ``ci`` of :func:`manski_bounds` is (its ``note``).
+MANSKI_NOTE = ("ci is the identification region (worst- and best-case bounds over every "
+               "outcome of the unreached), not a sampling confidence interval")
+
+
 def manski_bounds(x1, r1, m1, x2, r2, m2) -> Result:
     """Worst- and best-case (Manski) bounds on the risk difference with unreached outcomes.
 
@@ -182,9 +189,11 @@ def manski_bounds(x1, r1, m1, x2, r2, m2) -> Result:
     -------
     Result
         ``method`` "bounds.manski_risk_difference"; ``estimate`` the risk difference among the
-        reached (complete-case; NaN when an arm has nobody reached); ``ci`` is not used (the
-        bounds are an identification region, not a confidence interval) and the bounds are in
-        ``extra["lower"]`` and ``extra["upper"]``, with each arm's risk bounds and the width.
+        reached (complete-case; NaN when an arm has nobody reached); ``ci`` the bounds
+        ``(lower, upper)``: an identification region (every value in it is possible whatever
+        the unreached did), NOT a sampling confidence interval, so ``confidence_level`` is
+        None; ``note`` and ``label`` say so. ``extra`` repeats the bounds as ``lower`` and
+        ``upper`` (for readers of earlier results) with each arm's risk bounds and the width.
 
     Raises
     ------
@@ -194,14 +203,18 @@ def manski_bounds(x1, r1, m1, x2, r2, m2) -> Result:
     Examples
     --------
     >>> b = manski_bounds(4, 20, 26, 2, 15, 24)
-    >>> round(b.extra["lower"], 4), round(b.extra["upper"], 4)
+    >>> round(b.ci_low, 4), round(b.ci_high, 4)
     (-0.5797, 0.6009)
+    >>> b.confidence_level is None, b.ci == (b.extra["lower"], b.extra["upper"])
+    (True, True)
     """
     x1, r1, m1, x2, r2, m2 = _check_nonresponse(x1, r1, m1, x2, r2, m2)
     n1, n2 = r1 + m1, r2 + m2
-    method, label = "bounds.manski_risk_difference", "Manski bounds on the risk difference"
+    method = "bounds.manski_risk_difference"
+    label = "Manski bounds on the risk difference (identification region, not a confidence " \
+            "interval)"
     rd_reached = _rd(x1, r1, x2, r2)
-    notes = []
+    notes = [MANSKI_NOTE]
     if n1 == 0 or n2 == 0:
         return Result(method=method, n=(n1, n2), label=label,
                       note="an arm has no identified families: no bounds",
@@ -212,7 +225,8 @@ def manski_bounds(x1, r1, m1, x2, r2, m2) -> Result:
     p2 = (x2 / n2, (x2 + m2) / n2)
     lower, upper = p1[0] - p2[1], p1[1] - p2[0]
     return Result(
-        method=method, estimate=rd_reached, n=(n1, n2), label=label, note="; ".join(notes),
+        method=method, estimate=rd_reached, ci=(lower, upper), n=(n1, n2), label=label,
+        note="; ".join(notes),
         extra={"lower": lower, "upper": upper, "width": upper - lower,
                "p1_bounds": p1, "p2_bounds": p2, "counts": dict(NonresponseCounts(
                    x1, r1, m1, x2, r2, m2)._asdict())},
@@ -480,7 +494,8 @@ def _expit(v: float) -> float:
 
 
 def _pm_arm(x: int, r: int, m: int, delta: float) -> tuple[float, float]:
-    """Arm risk among all identified families and its delta-method variance."""
+    """Arm risk among all identified families and its variance (Higgins, White and Wood 2008,
+    as R ``metasens::metamiss`` computes it with ``IMOR = exp(delta)``)."""
     n = r + m
     p = x / r
     if x == 0 or x == r:  # a logit shift cannot move a proportion of 0 or 1
@@ -488,7 +503,12 @@ def _pm_arm(x: int, r: int, m: int, delta: float) -> tuple[float, float]:
     q = _expit(math.log(p / (1 - p)) + delta)
     pi = (x + m * q) / n
     grad = (r + m * q * (1 - q) / (p * (1 - p))) / n
-    return pi, grad ** 2 * p * (1 - p) / r
+    # the binomial variance of x / r carried through the risk, plus the variance of the
+    # proportion not reached m / n (the reached and unreached risks differ when delta != 0);
+    # without the second term the variance is conditional on the numbers reached, and smaller
+    # than multiple imputation's (Rubin's rules) and metamiss's
+    pm = m / n
+    return pi, grad ** 2 * p * (1 - p) / r + pm * (1 - pm) / n * (p - q) ** 2
 
 
 def pattern_mixture(x1, r1, m1, x2, r2, m2, *, delta1: float = 0.0, delta2: float = 0.0,
@@ -501,8 +521,12 @@ def pattern_mixture(x1, r1, m1, x2, r2, m2, *, delta1: float = 0.0, delta2: floa
     informative-missingness odds ratio of Higgins, White and Wood 2008). The arm's risk among
     all ``n_j = r_j + m_j`` identified families is ``(x_j + m_j q_j) / n_j``, the expected value
     of the completed-data risk over imputations (so no imputed outcome is treated as data); its
-    variance is the delta-method variance from the binomial variance of ``x_j / r_j``, with the
-    numbers reached and not reached held fixed. The interval and two-sided p-value are Wald
+    variance is the delta-method variance of Higgins, White and Wood (2008): the binomial
+    variance of ``x_j / r_j`` carried through, plus that of the proportion not reached
+    ``m_j / n_j`` times ``(x_j / r_j - q_j) ** 2`` (zero at ``delta = 0``), as R's
+    ``metasens::metamiss(..., method.miss = "IMOR")`` computes it for a risk difference and as
+    multiple imputation with Rubin's rules gives in large samples. The interval and two-sided
+    p-value are Wald
     (normal) on the risk difference. With ``delta1 = delta2 = 0`` the result is the
     complete-case Wald analysis of the reached families.
 

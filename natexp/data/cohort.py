@@ -19,12 +19,14 @@ study's follow-up stages (``Study.followup_stages``) among the reached.
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
+from natexp._dates import as_date
 from natexp.data.rollout import live_at
 from natexp.errors import NatexpError
 
@@ -57,10 +59,11 @@ class Design:
         The study's name for the design (any name; the example study's is ``"oxon_vs_rest"``).
     kind : str
         What the design does: ``"treated_counties"`` or ``"staggered"`` (:data:`DESIGN_KINDS`).
-    window_start, window_end : datetime.date
-        Reception dates included (both ends inclusive).
-    followup_date : datetime.date or None
-        Date of the follow-up contact.
+    window_start, window_end : datetime.date or str
+        Reception dates included (both ends inclusive). A date or an ISO string
+        ``"YYYY-MM-DD"`` (turned into a date here; a datetime only at midnight).
+    followup_date : datetime.date, str or None
+        Date of the follow-up contact (a date or an ISO string).
     custody_at_followup : bool
         Keep only families whose parent was still in custody on the follow-up date
         (release date missing or after it).
@@ -76,6 +79,12 @@ class Design:
     ...            window_end=dt.date(2024, 6, 30))
     >>> d.name, d.kind
     ('design', 'treated_counties')
+    >>> Design(treatment_counties=("Oxfordshire",), window_start="2022-07-01") == d
+    True
+    >>> Design(treatment_counties=("Oxfordshire",), window_end="2024-06-31")
+    Traceback (most recent call last):
+    ...
+    natexp.data.cohort.DesignError: design: window_end is not a calendar date: '2024-06-31'
     >>> Design()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -94,8 +103,26 @@ class Design:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise DesignError("design: name must be a non-empty string")
-        if self.kind not in DESIGN_KINDS:
+        if not isinstance(self.kind, str) or self.kind not in DESIGN_KINDS:
             raise DesignError(f"design: kind must be one of {DESIGN_KINDS}, got {self.kind!r}")
+        # dates: ISO strings or dates, converted here so that a bad value fails now, named
+        for key in ("window_start", "window_end", "followup_date"):
+            value = as_date(getattr(self, key), key, error=DesignError, where="design",
+                            optional=key == "followup_date")
+            object.__setattr__(self, key, value)
+        if not isinstance(self.custody_at_followup, bool):
+            raise DesignError("design: custody_at_followup must be True or False, got a value "
+                              f"of type {type(self.custody_at_followup).__name__}")
+        counties = self.treatment_counties
+        if isinstance(counties, str) or not isinstance(counties, Sequence) or not all(
+                isinstance(c, str) and c for c in counties):
+            raise DesignError("design: treatment_counties must be a list of county names "
+                              "(non-empty strings), not a single string")
+        if self.phases is not None:
+            phases = self.phases
+            if isinstance(phases, str) or not isinstance(phases, Sequence) or not all(
+                    isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in phases):
+                raise DesignError("design: phases must be None or a list of integers")
         if self.window_end < self.window_start:
             raise DesignError("design: window_end is before window_start")
         if self.custody_at_followup and self.followup_date is None:
@@ -105,7 +132,7 @@ class Design:
         if self.kind == "treated_counties" and not self.treatment_counties:
             raise DesignError("design: a treated_counties design needs at least one treatment "
                               "county")
-        object.__setattr__(self, "treatment_counties", tuple(self.treatment_counties))
+        object.__setattr__(self, "treatment_counties", tuple(counties))
         if self.phases is not None:
             object.__setattr__(self, "phases", tuple(int(p) for p in self.phases))
 

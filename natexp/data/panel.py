@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from natexp._dates import as_date
 from natexp.causal.result import InvalidInputError
 
 PERIODS = ("quarter", "month")
@@ -91,8 +92,8 @@ def area_period_panel(
     *,
     outcome: str,
     period: str = "quarter",
-    start: dt.date,
-    end: dt.date,
+    start: dt.date | str,
+    end: dt.date | str,
 ) -> pl.LazyFrame:
     """Build the lazy area x period panel of family counts and outcome counts (uptake).
 
@@ -112,8 +113,8 @@ def area_period_panel(
         says so) is not counted as an uptake; such a family still counts in ``families``.
     period : {"quarter", "month"}
         Length of a period. Periods are calendar quarters (Jan, Apr, Jul, Oct) or months.
-    start, end : datetime.date
-        Inclusive range of reception dates. The panel covers every period from the one that
+    start, end : datetime.date or str
+        Inclusive range of reception dates (dates or ISO strings ``"YYYY-MM-DD"``). The panel covers every period from the one that
         contains ``start`` to the one that contains ``end``; the first and last period are partial
         when ``start``/``end`` are not period boundaries.
 
@@ -132,7 +133,8 @@ def area_period_panel(
     Raises
     ------
     InvalidInputError
-        On an unknown ``period``, ``end`` before ``start``, or a missing/ill-typed column.
+        On an unknown ``period``, a ``start`` or ``end`` that is not a date, ``end`` before
+        ``start``, or a missing/ill-typed column.
 
     Examples
     --------
@@ -151,10 +153,8 @@ def area_period_panel(
     """
     if period not in PERIODS:
         raise InvalidInputError(f"period must be one of {PERIODS}, got {period!r}")
-    if not isinstance(start, dt.date) or not isinstance(end, dt.date):
-        raise InvalidInputError("start and end must be datetime.date values")
-    if isinstance(start, dt.datetime) or isinstance(end, dt.datetime):
-        start, end = (d.date() if isinstance(d, dt.datetime) else d for d in (start, end))
+    start = as_date(start, "start", error=InvalidInputError)
+    end = as_date(end, "end", error=InvalidInputError)
     if end < start:
         raise InvalidInputError(f"end ({end}) is before start ({start})")
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from natexp._dates import as_date
+from natexp.causal.result import InvalidInputError
 from natexp.data.schema import CONTENT_RULES, CORE, ID_COLUMNS, Column, contract, identifier_kind
 from natexp.errors import NatexpError
 
@@ -608,8 +610,9 @@ def load_inputs(
     study : natexp.study.Study
         The study whose input contract applies (:func:`natexp.data.schema.contract`: the core
         columns, the study's outcome and reached columns and its own declared columns).
-    as_of : datetime.date, optional
-        Dates after this day are impossible (default: today).
+    as_of : datetime.date or str, optional
+        Dates after this day are impossible (default: today); a date or an ISO string
+        ``"YYYY-MM-DD"``.
 
     Returns
     -------
@@ -652,7 +655,7 @@ def _validate_both(
     study: Any,
 ) -> Inputs:
     """Validate both tables (files or frames), then the link between them."""
-    as_of = as_of or dt.date.today()
+    as_of = as_date(as_of, "as_of", error=InvalidInputError, optional=True) or dt.date.today()
     areas = list(areas)
     columns = contract(study)
     problems: list[Problem] = []

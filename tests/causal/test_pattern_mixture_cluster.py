@@ -62,17 +62,107 @@ def test_point_estimate_is_the_expected_completion(d1, d2):
 
 
 def test_delta_method_se_matches_the_exact_sampling_sd():
-    # brute force: the arm risk as a function of x ~ Bin(r, p), its exact SD over all x
-    r_, m_, p, d = 4000, 3000, 0.3, 1.2
-    xs = np.arange(1, r_)
-    w = binom.pmf(xs, r_, p)
-    pis = np.array([(x + m_ * expit(logit(x / r_) + d)) / (r_ + m_) for x in xs])
-    mean = np.sum(w * pis) / w.sum()
-    sd = math.sqrt(np.sum(w * (pis - mean) ** 2) / w.sum())
-    x = round(r_ * p)
-    res = pattern_mixture(x, r_, m_, x, r_, m_, delta1=d, delta2=0.0)
-    se_arm1 = math.sqrt(res.extra["se"] ** 2 - (p * (1 - p) / r_))  # control arm: MAR
+    # brute force: the arm risk as a function of the number reached r ~ Bin(n, 1 - pm) and
+    # the outcomes among them x | r ~ Bin(r, p); its exact SD over every (r, x) within 8 SD
+    # of the mean (the rest has negligible probability). The numbers reached are random too:
+    # this is the variance Higgins, White and Wood (2008) give.
+    n, pm, p, d = 3000, 0.5, 0.5, 2.0
+    r_mean = round(n * (1 - pm))
+    rs = np.arange(r_mean - 250, r_mean + 251)
+    w_r = binom.pmf(rs, n, 1 - pm)
+    moments = np.zeros(3)
+    for r_, wr in zip(rs, w_r, strict=True):
+        xs = np.arange(max(1, round(r_ * p) - 200), min(r_ - 1, round(r_ * p) + 200))
+        w = wr * binom.pmf(xs, r_, p)
+        pis = (xs + (n - r_) * expit(logit(xs / r_) + d)) / n
+        moments += [w.sum(), np.sum(w * pis), np.sum(w * pis ** 2)]
+    mean = moments[1] / moments[0]
+    sd = math.sqrt(moments[2] / moments[0] - mean ** 2)
+    m_ = n - r_mean
+    x = round(r_mean * p)
+    res = pattern_mixture(x, r_mean, m_, x, r_mean, m_, delta1=d, delta2=0.0)
+    se_arm1 = math.sqrt(res.extra["se"] ** 2 - (x / r_mean * (1 - x / r_mean) / r_mean))
     assert se_arm1 == pytest.approx(sd, rel=0.01)
+    # holding the numbers reached fixed (the variance natexp gave before issue 19) is too small
+    q = expit(logit(x / r_mean) + d)
+    held = math.sqrt(se_arm1 ** 2 - pm * (1 - pm) / n * (x / r_mean - q) ** 2)
+    assert held < sd * 0.95
+
+
+# Higgins, White and Wood (2008) as R's metasens 1.5-2 computes it (R/metamiss.R, the
+# "IMOR" branch, sm = "RD", no continuity increment), transcribed here term by term with its
+# own names (n.e = reached, miss.e = not reached, IMOR.e = exp(delta)):
+#   p.star.e <- p.e * (1 - pmiss.e) + p.e * IMOR.e * pmiss.e / (p.e * IMOR.e + 1 - p.e)
+#   var.p.star.e <- p.e * (1 - p.e) / n.e *
+#     (1 - pmiss.e + pmiss.e * IMOR.e / (p.e * IMOR.e + 1 - p.e)^2)^2 +
+#     pmiss.e * (1 - pmiss.e) / (n.e + miss.e) *
+#     (p.e * (1 - p.e) * (IMOR.e - 1) / (p.e * IMOR.e + 1 - p.e))^2
+# on the Beasley trial of haloperidol vs placebo from metamiss's own example (Higgins et al.
+# 2008): response 29 of 47 reached, 22 dropped out (haloperidol); 20 of 34, 34 (placebo).
+def _metamiss_rd(event_e, n_e, miss_e, event_c, n_c, miss_c, imor_e, imor_c):
+    def arm(event, n, miss, imor):
+        p = event / n
+        pmiss = miss / (n + miss)
+        star = p * (1 - pmiss) + p * imor * pmiss / (p * imor + 1 - p)
+        var = (p * (1 - p) / n * (1 - pmiss + pmiss * imor / (p * imor + 1 - p) ** 2) ** 2
+               + pmiss * (1 - pmiss) / (n + miss)
+               * (p * (1 - p) * (imor - 1) / (p * imor + 1 - p)) ** 2)
+        return star, var
+
+    (se_, ve), (sc, vc) = arm(event_e, n_e, miss_e, imor_e), arm(event_c, n_c, miss_c, imor_c)
+    return se_ - sc, math.sqrt(ve + vc)
+
+
+@pytest.mark.parametrize("imor_e,imor_c", [(2.0, 2.0), (1.0, 1.0), (0.5, 3.0), (5.0, 0.2)])
+def test_pattern_mixture_equals_metamiss_imor(imor_e, imor_c):
+    counts = (29, 47, 22, 20, 34, 34)
+    te, se = _metamiss_rd(*counts, imor_e, imor_c)
+    r = pattern_mixture(*counts, delta1=math.log(imor_e), delta2=math.log(imor_c))
+    assert r.estimate == pytest.approx(te, rel=1e-12)
+    assert r.extra["se"] == pytest.approx(se, rel=1e-12)
+    z = 1.959963984540054
+    assert r.ci == pytest.approx((te - z * se, te + z * se), rel=1e-9)
+
+
+@pytest.mark.parametrize("counts,d1,d2", [
+    ((500, 1000, 1000, 300, 1200, 700), 2.0, -0.5),
+    ((290, 470, 220, 200, 340, 340), math.log(2), math.log(2)),
+])
+def test_pattern_mixture_agrees_with_multiple_imputation(counts, d1, d2):
+    # an independent implementation: proper multiple imputation as trialists do it (Carpenter
+    # and Kenward 2013, Multiple Imputation and its Application, ch. 10: delta-adjusted MNAR
+    # imputation): per arm, fit the observed-data logistic model (statsmodels Logit, intercept
+    # only: no covariates), draw its parameter from the approximate posterior N(beta_hat, var),
+    # impute every unreached outcome as Bernoulli(expit(beta* + delta)), then combine the
+    # completed-data risk differences with Rubin's rules. In large samples the MI estimate and
+    # total standard error equal the pattern mixture's (within Monte Carlo error).
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(20250101)
+    n_imp = 10_000
+
+    def impute(x, r, m, delta):
+        y = np.r_[np.ones(x), np.zeros(r - x)]
+        fit = sm.Logit(y, np.ones((r, 1))).fit(disp=0)
+        beta = rng.normal(fit.params[0], math.sqrt(fit.cov_params()[0, 0]), n_imp)
+        k = rng.binomial(m, expit(beta + delta))  # sum of m Bernoulli draws per imputation
+        pi = (x + k) / (r + m)
+        return pi, pi * (1 - pi) / (r + m)
+
+    x1, r1, m1, x2, r2, m2 = counts
+    e1, w1 = impute(x1, r1, m1, d1)
+    e2, w2 = impute(x2, r2, m2, d2)
+    q = e1 - e2
+    within, between = float(np.mean(w1 + w2)), float(np.var(q, ddof=1))
+    mi_est = float(np.mean(q))
+    mi_se = math.sqrt(within + (1 + 1 / n_imp) * between)
+    mc_err = math.sqrt(between / n_imp)
+    r = pattern_mixture(*counts, delta1=d1, delta2=d2)
+    assert abs(r.estimate - mi_est) < 4 * mc_err + 2e-3
+    # SE: Monte Carlo error of the between-imputation variance is about sqrt(2 / n_imp); the
+    # variance holding the numbers reached fixed (natexp before issue 19) is 3.5% too small in
+    # the first case
+    assert r.extra["se"] == pytest.approx(mi_se, rel=0.015)
 
 
 def test_pattern_mixture_degenerate_and_invalid():

@@ -69,7 +69,58 @@ def test_manski_bounds_default():
     assert b.extra["upper"] == pytest.approx(30 / 46 - 2 / 39)
     assert b.estimate == pytest.approx(4 / 20 - 2 / 15)
     assert b.extra["width"] == pytest.approx(26 / 46 + 24 / 39)
-    assert math.isnan(b.ci_low)  # the bounds are not a confidence interval
+    # issue 19: the bounds are the result's ci (an identification region, said so in the
+    # label and note; no coverage level), and extra keeps them for earlier readers
+    assert b.ci == (b.extra["lower"], b.extra["upper"])
+    assert b.confidence_level is None
+    assert "identification region" in b.label and "not a sampling confidence" in b.note
+    assert "bounds (" in b.summary() and "CI (" not in b.summary()
+    d = b.to_dict()
+    assert (d["ci_low"], d["ci_high"]) == (d["extra"]["lower"], d["extra"]["upper"])
+
+
+def test_manski_bounds_textbook_example_homelessness():
+    # Manski CF (2003), Partial Identification of Probability Distributions (Springer),
+    # Section 1.2 (also Manski 1995, Identification Problems in the Social Sciences, ch. 2):
+    # Piliavin and Sosin's follow-up of 137 people homeless in Minneapolis; 106 were located
+    # six months later and 64 of them had exited homelessness. P(exit | located) = 64/106 =
+    # .60, P(located) = 106/137 = .77, and the worst-case bound on P(exit) is [.47, .69].
+    # (Quoted from the textbook as recalled; the counts reproduce its rounded figures.)
+    b = manski_bounds(64, 106, 31, 1, 2, 0)
+    lo, hi = b.extra["p1_bounds"]
+    assert (round(lo, 2), round(hi, 2)) == (0.47, 0.69)
+    assert round(64 / 106, 2) == 0.60 and round(106 / 137, 2) == 0.77
+    # the second arm fully observed: the difference's bounds are the first arm's, shifted
+    assert b.ci == pytest.approx((lo - 0.5, hi - 0.5))
+    # Horowitz and Manski (2000, JASA 95:77-84, Section 2): with outcomes in [0, 1] the width
+    # of the bound on a difference of means is the sum of the arms' missing fractions
+    b = manski_bounds(*PUBLISHED)
+    assert b.ci_high - b.ci_low == pytest.approx(26 / 46 + 24 / 39)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 5),
+                 st.integers(0, 5)).flatmap(
+    lambda t: st.tuples(st.integers(0, t[0]), st.just(t[0]), st.just(t[1]),
+                        st.integers(0, t[2]), st.just(t[2]), st.just(t[3]))))
+def test_manski_bounds_equal_the_extremes_over_every_completion(c):
+    # brute-force oracle: give every unreached family its own outcome (0 or 1), all
+    # 2 ** (m1 + m2) ways, compute the risk difference of each completed table and take the
+    # min and max; the bounds must be exactly these extremes (sharpness and validity)
+    import itertools
+
+    x1, r1, m1, x2, r2, m2 = c
+    b = manski_bounds(*c)
+    if r1 + m1 == 0 or r2 + m2 == 0:
+        assert math.isnan(b.ci_low) and math.isnan(b.ci_high)
+        return
+    rds = [
+        (x1 + sum(y1)) / (r1 + m1) - (x2 + sum(y2)) / (r2 + m2)
+        for y1 in itertools.product((0, 1), repeat=m1)
+        for y2 in itertools.product((0, 1), repeat=m2)
+    ]
+    assert b.ci_low == pytest.approx(min(rds), abs=1e-15)
+    assert b.ci_high == pytest.approx(max(rds), abs=1e-15)
 
 
 counts = st.tuples(st.integers(0, 8), st.integers(0, 6), st.integers(0, 8),

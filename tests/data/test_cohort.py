@@ -133,3 +133,92 @@ def test_rows_in_equal_rows_accounted_for(rows, kind, custody):
     assigned = cohort.frame.collect()
     assert assigned.height == len(rows)
     assert assigned["box"].null_count() == 0
+
+
+# ------------------------------------------------------------------ dates given as ISO strings
+# (issue 19): Design and the other public functions that take dates accept "YYYY-MM-DD"
+# strings and dates, convert them at construction and refuse anything else there, naming the
+# parameter (before this, a string went through and failed inside a polars query plan).
+
+
+def test_string_dated_design_gives_the_same_cohort_as_a_date_dated_one():
+    as_dates = Design(treatment_counties=("Oxfordshire",), window_start=D(2022, 7, 1),
+                      window_end=D(2024, 6, 30), followup_date=D(2024, 11, 1))
+    as_text = Design(treatment_counties=("Oxfordshire",), window_start="2022-07-01",
+                     window_end="2024-06-30", followup_date="2024-11-01")
+    assert as_text == as_dates
+    assert isinstance(as_text.window_start, dt.date)
+    assert as_text.to_dict() == as_dates.to_dict()
+    got = build_cohort(families(CASES), ROLLOUT, as_text)
+    want = build_cohort(families(CASES), ROLLOUT, as_dates)
+    assert got.flow().equals(want.flow())
+    assert got.frame.collect().equals(want.frame.collect())
+    # a datetime at midnight (what YAML or pandas give for a plain date) is its date
+    assert Design(treatment_counties=("Oxfordshire",),
+                  window_start=dt.datetime(2022, 7, 1)) == as_dates
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("window_start", 20220701, "window_start must be a date .* type int"),
+    ("window_start", "2022-7-1", "window_start must be a date .*'2022-7-1'"),
+    ("window_end", "20240630", "window_end must be a date"),
+    ("window_end", "2024-02-30", "window_end is not a calendar date"),
+    ("window_end", "2024-06-30T00:00", "window_end must be a date"),
+    ("followup_date", "1 Nov 2024", "followup_date must be a date"),
+    ("followup_date", dt.datetime(2024, 11, 1, 9, 30), "followup_date .*time of day"),
+    ("window_start", None, "window_start is required"),
+    ("window_start", 2022.5, "window_start must be a date .* type float"),
+    ("custody_at_followup", "yes", "custody_at_followup must be True or False"),
+    ("treatment_counties", "Oxfordshire", "treatment_counties must be a list"),
+    ("phases", ("1",), "phases must be None or a list of integers"),
+])
+def test_bad_design_values_raise_at_construction_naming_the_parameter(key, value, message):
+    kw = {"treatment_counties": ("Oxfordshire",), key: value}
+    with pytest.raises(DesignError, match=f"^design: {message}"):
+        Design(**kw)
+
+
+def test_string_dates_are_still_checked_for_consistency():
+    with pytest.raises(DesignError, match="window_end is before window_start"):
+        Design(window_start="2024-01-01", window_end="2023-01-01",
+               treatment_counties=("Oxfordshire",))
+    with pytest.raises(DesignError, match="followup_date is before the end of the window"):
+        Design(followup_date="2024-01-01", treatment_counties=("Oxfordshire",))
+
+
+def test_other_public_functions_accept_iso_strings_and_name_a_bad_date():
+    from natexp.causal.result import InvalidInputError
+    from natexp.data.panel import area_period_panel
+    from natexp.speccurve import specification_choices
+
+    fam = families(CASES)
+    a = area_period_panel(fam, ROLLOUT, outcome="chas_support", start="2022-07-01",
+                          end="2024-06-30").collect()
+    b = area_period_panel(fam, ROLLOUT, outcome="chas_support", start=D(2022, 7, 1),
+                          end=D(2024, 6, 30)).collect()
+    assert a.equals(b)
+    with pytest.raises(InvalidInputError, match="^end must be a date"):
+        area_period_panel(fam, ROLLOUT, outcome="chas_support", start="2022-07-01",
+                          end="30/06/2024")
+    primary = Design(treatment_counties=("Oxfordshire",))
+    c = specification_choices(primary, window_starts=["2022-07-01", "2023-01-01"],
+                              followup_dates=["2024-11-01", None])
+    assert c.window_starts == (D(2022, 7, 1), D(2023, 1, 1)) and not c.added
+    assert c.followup_dates == (D(2024, 11, 1), None)
+    with pytest.raises(DesignError, match=r"window_ends\[1\] must be a date"):
+        specification_choices(primary, window_ends=["2024-06-30", 2024])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dates(min_value=D(1900, 1, 1), max_value=D(2100, 12, 31)),
+       st.integers(0, 4000), st.integers(0, 4000))
+def test_iso_string_and_date_forms_give_equal_designs(start, days, after):
+    end = start + dt.timedelta(days=days)
+    fu = end + dt.timedelta(days=after)
+    as_dates = Design(name="d", kind="staggered", window_start=start, window_end=end,
+                      followup_date=fu)
+    as_text = Design(name="d", kind="staggered", window_start=start.isoformat(),
+                     window_end=end.isoformat(), followup_date=fu.isoformat())
+    assert as_text == as_dates
+    assert hash(as_text) == hash(as_dates)
+    assert Design(**{**as_text.to_dict(), "treatment_counties": ()}) == as_dates
