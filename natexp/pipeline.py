@@ -810,7 +810,7 @@ def specification_curve(cohort: Cohort, inputs: Inputs, settings: NatexpConfig
             window_ends=dates(cfg.spec_window_ends),
             followup_dates=dates(cfg.spec_followup_dates), custody=cfg.spec_custody)
     except DesignError as err:
-        raise ConfigError(f"config: sensitivity.spec_designs: {err}") from None
+        raise ConfigError(f"config: sensitivity.spec_* (specification-curve choices): {err}") from None
     table = curve(inputs.families, cohort.rollout, cohort.design,
                   outcome=settings.get_study().outcome.column, choices=choices,
                   confidence_level=settings.analysis.confidence_level)
