@@ -500,18 +500,28 @@ def _secondary_figure(study: Study, spec: SecondarySpec) -> FigureSpec:
             columns=("yes", "no", "n", "percent"), policy="mask")
     if spec.kind == "category":
         return FigureSpec(name, "secondary", caption, _secondary(
-            spec.key, lambda t: F.fig_referral_response(t, title=title,
-                                                        subtitle=spec.title)), 7.0, 4.5,
+            spec.key, lambda t: F.fig_referral_response(
+                _row_column(t, spec.row, "response"), title=title, subtitle=spec.title)),
+            7.0, 4.5,
             table=f"secondary_{spec.key}", columns=arms, policy="mask")
     if spec.kind == "flags":
         return FigureSpec(name, "secondary", caption, _secondary(
-            spec.key, lambda t: F.fig_reasons(t, title=title, subtitle=spec.title)), 7.0, 3.6,
+            spec.key, lambda t: F.fig_reasons(_row_column(t, spec.row, "reason"), title=title,
+                                              subtitle=spec.title)), 7.0, 3.6,
             table=f"secondary_{spec.key}", columns=("yes", "no", "n", "percent_yes"),
             policy="mask")
     return FigureSpec(name, "secondary", caption, _secondary(  # consent
         spec.key, lambda t: F.fig_interview(t, title=title)),
         table=f"secondary_{spec.key}", rows=("measure", ("agreed", "not_agreed", "completed")),
         columns=arms, policy="mask")
+
+
+def _row_column(t: Any, row: str, name: str) -> Any:
+    """A secondary table whose value column (the study's ``row``) is named ``name``, as the
+    figure expects (the study chooses the CSV column's name)."""
+    if isinstance(t, pl.DataFrame) and row != name and row in t.columns and name not in t.columns:
+        return t.rename({row: name})
+    return t
 
 
 def _descriptive_figures(study: Study) -> list[FigureSpec]:
