@@ -587,9 +587,41 @@ def _build_placebo(results, tables):
         population="Control families" + (f" with {among}" if among else ""))
 
 
+#: Words for the specification curve's choice columns (any other: its study label).
+_SPEC_CHOICES = {"design": "Design", "window": "Window", "followup_date": "Follow-up date",
+                 "custody": "Custody", "method": "Method", "among": "Among"}
+
+
+def method_words(method: str) -> str:
+    """A ``;``-separated list of natexp method names in words.
+
+    Examples
+    --------
+    >>> method_words("risk_difference.newcombe; test.boschloo")
+    'Newcombe interval; Boschloo test'
+    """
+    out = []
+    for part in str(method).split(";"):
+        family, _, name = part.strip().partition(".")
+        words = name.replace("_", " ")
+        words = words[:1].upper() + words[1:]
+        out.append(f"{words} test" if family == "test" else
+                   f"{words} interval" if name else family.replace("_", " "))
+    return "; ".join(out)
+
+
+def _spec_labels(results: Mapping[str, Any], t: pl.DataFrame) -> dict[str, str]:
+    study = study_of(results)
+    words = {c: _SPEC_CHOICES.get(c) or _cap(study.label(c)) for c in t.columns}
+    if "method" in t.columns:
+        words.update({m: method_words(m) for m in t["method"].drop_nulls().unique()})
+    return words
+
+
 def _build_spec(results, tables):
     t = _frame(tables, "specification_curve", _sens(results, "specification_curve", "table"))
-    return None if t is None or t.height == 0 else F.fig_specification_curve(t)
+    return None if t is None or t.height == 0 else F.fig_specification_curve(
+        t, labels=_spec_labels(results, t))
 
 
 def _build_event(results, tables):
