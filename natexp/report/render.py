@@ -1469,7 +1469,7 @@ def _pp(text: str) -> str:
     'missing at random: difference 6.7 percentage points (-17.9 to 31.2), not significant'
     >>> _pp("moves the difference between 0.009524 (without A) and 0.1286 (without B); "
     ...     "full cohort 0.06667")
-    'moves the difference between 0.9 (without A) and 12.9 (without B) percentage points; full cohort 6.7'
+    'moves the difference between 1.0 (without A) and 12.9 (without B) percentage points; full cohort 6.7'
     """
     def ci(m):
         a, lo, hi = (float(v) for v in m.groups())
