@@ -1564,7 +1564,9 @@ _SPEC_RESERVED = {"estimate", "ci_low", "ci_high", "pvalue", "significant", "spe
 
 
 def fig_specification_curve_data(specs: Any, *, choices: Sequence[str] | None = None,
-                                 scale: float = 100.0) -> tuple[pl.DataFrame, pl.DataFrame]:
+                                 scale: float = 100.0,
+                                 labels: Mapping[str, str] | None = None
+                                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Data of :func:`fig_specification_curve`: the curve and the choice indicators.
 
     Parameters
@@ -1577,6 +1579,9 @@ def fig_specification_curve_data(specs: Any, *, choices: Sequence[str] | None = 
         The choice columns (default: every other column that is not numeric).
     scale : float, default 100
         Multiplier of the estimates (100: risk differences in percentage points).
+    labels : mapping of str to str, optional
+        Words for choice names and levels (``{"followup_date": "Follow-up date"}``); a name
+        or level without one is shown as it is.
 
     Returns
     -------
@@ -1591,7 +1596,10 @@ def fig_specification_curve_data(specs: Any, *, choices: Sequence[str] | None = 
     >>> curve, marks = fig_specification_curve_data(s)
     >>> curve["rank"].to_list(), marks["level"].to_list()
     ([1, 2], ['2021-25', '2022-24'])
+    >>> fig_specification_curve_data(s, labels={"window": "Window"})[1]["ylabel"][0]
+    'Window: 2021-25'
     """
+    words = dict(labels or {})
     t = _frame(specs, "specifications", ("estimate", "ci_low", "ci_high"))
     if choices is None:
         choices = [c for c in t.columns
@@ -1614,9 +1622,10 @@ def fig_specification_curve_data(specs: Any, *, choices: Sequence[str] | None = 
     for choice in choices:
         for level in sorted(str(v) for v in t[choice].unique().to_list()):
             row += 1
+            ylabel = f"{words.get(choice, choice)}: {words.get(level, level)}"
             for r in t.filter(pl.col(choice).cast(pl.String) == level)["rank"].to_list():
                 marks.append({"rank": r, "row": row, "choice": choice, "level": level,
-                              "ylabel": f"{choice}: {level}"})
+                              "ylabel": ylabel})
     indicators = pl.DataFrame(marks, schema={"rank": pl.Int64, "row": pl.Int64,
                                              "choice": pl.String, "level": pl.String,
                                              "ylabel": pl.String})
@@ -1625,11 +1634,15 @@ def fig_specification_curve_data(specs: Any, *, choices: Sequence[str] | None = 
 
 def fig_specification_curve(specs: Any, *, choices: Sequence[str] | None = None,
                             scale: float = 100.0,
-                            ylab: str = "Difference in uptake (percentage points)") -> ggplot:
+                            ylab: str = "Difference in uptake (percentage points)",
+                            labels: Mapping[str, str] | None = None) -> ggplot:
     """Specification curve: estimates sorted, intervals, and which choices each one made.
 
     One panel: the sorted estimates with intervals on top; under them a dot matrix with one
-    row per (choice, level), a dot where a specification made that choice.
+    row per (choice, level), a dot where a specification made that choice. The choices are
+    the y-axis labels of the dot rows (laid out by matplotlib, so none is cut off) and the
+    quantity of the curve is named in the subtitle, not by an axis title that would run down
+    the dot matrix as well.
 
     Parameters
     ----------
@@ -1638,6 +1651,9 @@ def fig_specification_curve(specs: Any, *, choices: Sequence[str] | None = None,
     choices : sequence of str, optional
     scale : float, default 100
     ylab : str
+        The quantity of the curve, with its unit.
+    labels : mapping of str to str, optional
+        Words for choice names and levels (see :func:`fig_specification_curve_data`).
 
     Returns
     -------
@@ -1650,7 +1666,8 @@ def fig_specification_curve(specs: Any, *, choices: Sequence[str] | None = None,
     >>> type(fig_specification_curve(s)).__name__
     'ggplot'
     """
-    curve, marks = fig_specification_curve_data(specs, choices=choices, scale=scale)
+    curve, marks = fig_specification_curve_data(specs, choices=choices, scale=scale,
+                                                labels=labels)
     lo = min([v for v in curve["ci_low"].to_list() if v is not None] + [0.0])
     hi = max([v for v in curve["ci_high"].to_list() if v is not None] + [0.0])
     span = max(hi - lo, 1.0)
@@ -1659,12 +1676,13 @@ def fig_specification_curve(specs: Any, *, choices: Sequence[str] | None = None,
     row_h = 0.09 * span
     # the dot matrix sits below the curve, in the same coordinates (layout only)
     marks = marks.with_columns((lo - gap - pl.col("row") * row_h).alias("y"))
-    labels = marks.unique("row", keep="first", maintain_order=True).select("row", "y",
-                                                                           "ylabel")
+    rows = marks.unique("row", keep="first", maintain_order=True).sort("row")
     n = curve.height
     breaks = [float(b) for b in breaks_extended(n=5)((lo, hi)) if lo <= b <= hi]
+    tick_labels = [f"{b:g}" for b in breaks] + [_wrap(v, 48) for v in rows["ylabel"]]
     colours = {"Interval excludes 0": OKABE_ITO["vermillion"],
                "Interval includes 0": OKABE_ITO["blue"]}
+    first = ylab[:1].lower() + ylab[1:]
     return (
         ggplot()
         + geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
@@ -1673,19 +1691,17 @@ def fig_specification_curve(specs: Any, *, choices: Sequence[str] | None = None,
                          size=0.6)
         + geom_point(curve, aes(x="rank", y="estimate", colour="kind"), size=1.8)
         + geom_point(marks, aes(x="rank", y="y"), size=1.4, colour="#333333")
-        + geom_text(labels, aes(y="y", label="ylabel"), x=0.3, ha="right", size=7.5,
-                    family=FONT)
         + scale_colour_manual(values=colours)
-        + scale_x_continuous(limits=(-0.35 * max(n, 4), n + 0.7),
+        + scale_x_continuous(limits=(0.3, n + 0.7),
                              breaks=list(range(1, n + 1)) if n <= 30 else None)
-        + scale_y_continuous(breaks=breaks,
+        + scale_y_continuous(breaks=breaks + rows["y"].to_list(), labels=tick_labels,
                              limits=(lo - gap - (n_rows + 0.7) * row_h, hi + 0.03 * span))
-        + labs(x="Specification (sorted by estimate)", y=ylab, title="Specification curve",
-               subtitle="Each specification's estimate and interval; dots below mark its "
-                        "choices")
+        + labs(x="Specification (sorted by estimate)", y="", title="Specification curve",
+               subtitle=_wrap(f"Above: each specification's estimate and interval, {first}. "
+                              "Below: a dot marks each choice it made.", 90))
         + _theme()
         + theme(panel_grid_major_x=element_blank(), panel_grid_major_y=element_line(
-            colour="#EEEEEE"))
+            colour="#EEEEEE"), axis_text_y=element_text(size=7.5))
     )
 
 

@@ -597,9 +597,41 @@ def _build_placebo(results, tables):
         population="Control families" + (f" with {among}" if among else ""))
 
 
+#: Words for the specification curve's choice columns (any other: its study label).
+_SPEC_CHOICES = {"design": "Design", "window": "Window", "followup_date": "Follow-up date",
+                 "custody": "Custody", "method": "Method", "among": "Among"}
+
+
+def method_words(method: str) -> str:
+    """A ``;``-separated list of natexp method names in words.
+
+    Examples
+    --------
+    >>> method_words("risk_difference.newcombe; test.boschloo")
+    'Newcombe interval; Boschloo test'
+    """
+    out = []
+    for part in str(method).split(";"):
+        family, _, name = part.strip().partition(".")
+        words = name.replace("_", " ")
+        words = words[:1].upper() + words[1:]
+        out.append(f"{words} test" if family == "test" else
+                   f"{words} interval" if name else family.replace("_", " "))
+    return "; ".join(out)
+
+
+def _spec_labels(results: Mapping[str, Any], t: pl.DataFrame) -> dict[str, str]:
+    study = study_of(results)
+    words = {c: _SPEC_CHOICES.get(c) or _cap(study.label(c)) for c in t.columns}
+    if "method" in t.columns:
+        words.update({m: method_words(m) for m in t["method"].drop_nulls().unique()})
+    return words
+
+
 def _build_spec(results, tables):
     t = _frame(tables, "specification_curve", _sens(results, "specification_curve", "table"))
-    return None if t is None or t.height == 0 else F.fig_specification_curve(t)
+    return None if t is None or t.height == 0 else F.fig_specification_curve(
+        t, labels=_spec_labels(results, t))
 
 
 def _build_event(results, tables):
@@ -715,6 +747,57 @@ def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
 _ARM = {"treatment": "Treatment", "control": "Control", "all": "All", "total": "Total"}
 
 
+def flow_diagram(flow: Sequence[Mapping[str, Any]]) -> dict | None:
+    """The cohort flow as boxes the HTML report lays out with text (legible on a phone).
+
+    Parameters
+    ----------
+    flow : sequence of dict
+        ``results["flow"]``: ``step``, ``arm``, ``label``, ``n`` in flow order.
+
+    Returns
+    -------
+    dict or None
+        ``input`` (label, n), ``excluded`` (n and its ``(label, n)`` parts), ``arms``: per arm
+        its ``title`` and ``steps``, each ``{"label", "n", "loss"}`` (``loss``: families lost
+        before the next box, drawn at the side); None without a flow.
+
+    Examples
+    --------
+    >>> d = flow_diagram([{"step": "input", "arm": "all", "label": "In", "n": 9},
+    ...                   {"step": "outside_window", "arm": "all", "label": "Out", "n": 3},
+    ...                   {"step": "identified", "arm": "treatment", "label": "Id", "n": 4},
+    ...                   {"step": "identified", "arm": "control", "label": "Id", "n": 2}])
+    >>> d["input"], d["excluded"]["n"], [a["title"] for a in d["arms"]]
+    (('In', '9'), '3', ['Treatment', 'Control'])
+    """
+    rows = [r for r in flow if isinstance(r, Mapping)]
+    if not rows:
+        return None
+    first = next((r for r in rows if r.get("step") == "input"), None)
+    excl = [r for r in rows if r.get("arm") == "all" and r.get("step") != "input"]
+    total = (SUPPRESSED if any(_is_marker(r.get("n")) or r.get("n") is None for r in excl)
+             else sum(int(r["n"]) for r in excl))
+    arms = []
+    for arm in ("treatment", "control"):
+        steps = []
+        for r in rows:
+            if r.get("arm") != arm:
+                continue
+            loss = r.get("step") in F._LOSS_STEPS
+            if loss and not _is_marker(r.get("n")) and not r.get("n"):
+                continue  # nobody lost at this step: no side box
+            steps.append({"label": str(r.get("label") or r.get("step")),
+                          "n": fmt_num(r.get("n")), "loss": loss})
+        if steps:
+            arms.append({"title": _ARM[arm], "steps": steps})
+    return {"input": (str(first.get("label")), fmt_num(first.get("n"))) if first else None,
+            "excluded": {"n": fmt_num(total), "parts": [(str(r.get("label")),
+                                                          fmt_num(r.get("n"))) for r in excl]}
+            if excl else None,
+            "arms": arms}
+
+
 def _design_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> dict:
     d = results.get("design", {}) or {}
     blocks: list[dict] = []
@@ -748,7 +831,7 @@ def _design_section(results: Mapping[str, Any], tables: Mapping[str, Any]) -> di
             + (f" {lost} identified families ({fmt_pct(_div(lost, tot_i))}) "
                "have no recorded follow-up outcome." if tot_i and tot_r else "")
         ))
-    blocks.append({"type": "figure", "name": "flow"})
+    blocks.append({"type": "figure", "name": "flow", "diagram": flow_diagram(flow)})
     if flow:
         blocks.append(_table(
             "Cohort flow", ["Step", "Arm", "Families"],
@@ -1270,7 +1353,7 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
                 "(delta-adjusted pattern mixture); the list below gives the delta at which "
                 f"the conclusion changes. Estimand: {_estimand_text(pest)}."))
             if pm.get("notes"):
-                blocks.append(_ul(pm["notes"]))
+                blocks.append(_ul([_pp(n) for n in pm["notes"]]))
         man = _get(nr, "manski", "extra", default={}) or {}
         if man and not _is_marker(man):
             blocks.append(_p(
@@ -1304,7 +1387,7 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
         blocks.append({"type": "h3", "text": "Leaving out one area at a time"})
         withheld("leave_one_out")
         if loo.get("notes"):
-            blocks.append(_ul(loo["notes"]))
+            blocks.append(_ul([_pp(n) for n in loo["notes"]]))
         if "leave_one_out" not in wh:
             blocks.append({"type": "figure", "name": "leave_one_out"})
     for key, title, first in (
@@ -1379,6 +1462,96 @@ def _sensitivity_section(results: Mapping[str, Any], tables: Mapping[str, Any],
         if "specification_curve" not in wh:
             blocks.append({"type": "figure", "name": "specification_curve"})
     return {"id": "sensitivity", "title": "Sensitivity analyses", "blocks": blocks}
+
+
+_NUM = r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)"
+_RE_DIFF_CI = __import__("re").compile(rf"difference {_NUM} \({_NUM} to {_NUM}\)")
+_RE_DIFF_RANGE = __import__("re").compile(
+    rf"difference between {_NUM} (\([^)]*\)) and {_NUM} (\([^)]*\)); full cohort {_NUM}")
+
+
+def _pp(text: str) -> str:
+    """Risk differences written as proportions in a note, in percentage points.
+
+    Examples
+    --------
+    >>> _pp("missing at random: difference 0.06667 (-0.1789 to 0.3123), not significant")
+    'missing at random: difference 6.7 percentage points (-17.9 to 31.2), not significant'
+    >>> _pp("moves the difference between 0.009524 (without A) and 0.1286 (without B); "
+    ...     "full cohort 0.06667")
+    'moves the difference between 1.0 (without A) and 12.9 (without B) percentage points; full cohort 6.7'
+    """
+    def ci(m):
+        a, lo, hi = (float(v) for v in m.groups())
+        return (f"difference {fmt_pp(a)} percentage points ({fmt_pp(lo)} to "
+                f"{fmt_pp(hi)})")
+
+    def rng(m):
+        a, wa, b, wb, full = m.groups()
+        return (f"difference between {fmt_pp(float(a))} {wa} and {fmt_pp(float(b))} {wb} "
+                f"percentage points; full cohort {fmt_pp(float(full))}")
+    return _RE_DIFF_RANGE.sub(rng, _RE_DIFF_CI.sub(ci, str(text)))
+
+
+def raw_names(study: Study) -> dict[str, str]:
+    """Variable names of the study's input (``snake_case``) -> the words the report uses.
+
+    Words come from :meth:`natexp.study.Study.label`; a name without a label is written with
+    spaces for underscores.
+
+    Examples
+    --------
+    >>> raw_names(Study())["followup_reached"]
+    'followup reached'
+    """
+    from natexp.data.schema import contract
+
+    names = {c.name for cols in contract(study).values() for c in cols}
+    names |= set(study.labels) | {study.outcome.column}
+    out = {}
+    for n in sorted(names, key=lambda n: (-len(n), n)):
+        if "_" in n:
+            words = (study.outcome.short_label or study.label(n) if n == study.outcome.column
+                     else study.label(n))
+            out[n] = words if words != n else n.replace("_", " ")
+    return out
+
+
+def in_words(text: Any, words: Mapping[str, str]) -> Any:
+    """``text`` with every raw variable name of ``words`` replaced by its words.
+
+    ``NAME True`` / ``NAME False`` (a condition) become the words / ``not`` the words.
+
+    Examples
+    --------
+    >>> in_words("among families with followup_reached True (followup_reached)",
+    ...          {"followup_reached": "reached by the follow-up call"})
+    'among families with reached by the follow-up call (reached by the follow-up call)'
+    """
+    import re
+
+    if not isinstance(text, str) or "_" not in text:
+        return text
+    for name, w in words.items():
+        if name in text:
+            text = re.sub(rf"(?<![\w.]){re.escape(name)} True\b", w, text)
+            text = re.sub(rf"(?<![\w.]){re.escape(name)} False\b", f"not {w}", text)
+            text = re.sub(rf"(?<![\w.]){re.escape(name)}(?!\w|\.\w)", w, text)
+    return text
+
+
+def _words_in_blocks(sections: list[dict], words: Mapping[str, str]) -> None:
+    """Every sentence, list item and table cell of ``sections`` in words (in place)."""
+    for sec in sections:
+        for b in sec["blocks"]:
+            if b["type"] in ("p", "h3", "callout"):
+                b["text"] = in_words(b["text"], words)
+            elif b["type"] == "ul":
+                b["items"] = [in_words(i, words) for i in b["items"]]
+            elif b["type"] == "table":
+                b["caption"] = in_words(b["caption"], words)
+                b["rows"] = [[in_words(c, words) for c in row] for row in b["rows"]]
+                b["notes"] = [in_words(n, words) for n in b.get("notes") or []]
 
 
 def _sentence(text: Any) -> str:
@@ -1774,6 +1947,7 @@ def render_report(results: Mapping[str, Any], tables: Mapping[str, Any],
         _about_section(results, names, publication is not None),
     ]
     sections = [s for s in sections if s]
+    _words_in_blocks(sections, raw_names(study_of(results)))
     captions = {s.name: s.caption for s in figure_specs(study_of(results))}
     notes = dict((publication or {}).get("figure_notes") or {})
     withheld = dict((publication or {}).get("withheld_figures") or {})

@@ -10,6 +10,12 @@ rendered from a real pipeline run, then checks that
   ``data:``/``file:`` (the report must work offline; its Content-Security-Policy forbids the rest),
 * on a phone-sized viewport (390 x 844 CSS px) nothing overflows horizontally (wide tables
   scroll inside their own box),
+* at 1280 px and 390 px no table or figure is wider than the viewport unless its own scroll
+  container (itself inside the viewport) holds it; at 1280 px every results table's key columns
+  (estimate, interval, p, chi-squared) are visible at scrollLeft 0; at 390 px a table of at most
+  five columns fits without scrolling,
+* at 390 px the cohort-flow diagram's text is laid out by the browser at no less than 75% of
+  the body's font size (a picture of text would shrink with the screen),
 
 and saves screenshots (phone and desktop) to ``outputs/test-artifacts/`` (or
 ``$NATEXP_ARTIFACTS``). Without Chromium the test is skipped, except under CI (``CI`` set),
@@ -23,6 +29,7 @@ import fcntl
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import threading
@@ -146,6 +153,72 @@ class DevTools:
         self._log.close()
 
 
+#: Measures the page's layout: elements wider than the viewport and the scroll container that
+#: holds each; per table its columns' right edges against the visible right edge of its scroll
+#: container at scrollLeft 0; the flow diagram's text sizes against the body's.
+LAYOUT_JS = r"""JSON.stringify((() => {
+  const vw = document.documentElement.clientWidth;
+  const body = parseFloat(getComputedStyle(document.body).fontSize);
+  const name = el => {
+    const w = el.closest('.table-wrap, figure, .flow');
+    return (w && (w.getAttribute('aria-label') || w.id || w.className)) || el.tagName;
+  };
+  const scroller = el => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      const ox = getComputedStyle(p).overflowX;
+      if (ox === 'auto' || ox === 'scroll') return p;
+    }
+    return null;
+  };
+  const overflowing = [];
+  for (const el of document.querySelectorAll('table, figure, img, svg, .flow')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || (r.left >= -0.5 && r.right <= vw + 0.5)) continue;
+    const s = scroller(el);
+    const sr = s && s.getBoundingClientRect();
+    if (!s || sr.left < -0.5 || sr.right > vw + 0.5) {
+      overflowing.push({element: el.tagName.toLowerCase(), name: name(el),
+                        left: r.left, right: r.right, viewport: vw,
+                        container: s ? [sr.left, sr.right] : null});
+    }
+  }
+  const tables = [];
+  for (const table of document.querySelectorAll('table')) {
+    const s = scroller(table);
+    if (s) s.scrollLeft = 0;
+    const box = s ? s.getBoundingClientRect() : {left: 0};
+    const right = Math.min(s ? box.left + s.clientLeft + s.clientWidth : vw, vw);
+    const heads = Array.from(table.querySelectorAll('thead th'));
+    const columns = heads.map((th, i) => {
+      const cells = [th, ...Array.from(table.querySelectorAll(
+        `tbody tr > :nth-child(${i + 1})`))];
+      return {header: th.textContent.trim(),
+              right: Math.max(...cells.map(c => c.getBoundingClientRect().right))};
+    });
+    tables.push({name: name(table), visible_right: right, columns,
+                 scrolls: s ? s.scrollWidth > s.clientWidth + 0.5 : false});
+  }
+  const flow = document.querySelector('.flow');
+  const flowText = [];
+  if (flow) {
+    const walker = document.createTreeWalker(flow, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (!n.textContent.trim()) continue;
+      const el = n.parentElement;
+      const range = document.createRange();
+      range.selectNodeContents(n);
+      const rects = Array.from(range.getClientRects());
+      // SVG text: its rendered height (the viewBox scales it); HTML: its font size
+      const size = el.closest('svg') ? el.getBoundingClientRect().height / 1.15
+        : parseFloat(getComputedStyle(el).fontSize);
+      flowText.push({text: n.textContent.trim().slice(0, 40), size, lines: rects.length});
+    }
+  }
+  return {viewport: vw, body_font: body, overflowing, tables, flow: flowText,
+          flow_kind: flow ? flow.tagName.toLowerCase() : null};
+})())"""
+
+
 def inspect_page(chromium: str, page: Path, workdir: Path, shots: dict[str, Path]) -> dict:
     """Load ``page`` at each view of ``shots`` and save a screenshot of each.
 
@@ -183,6 +256,10 @@ def inspect_page(chromium: str, page: Path, workdir: Path, shots: dict[str, Path
             res = cdp.send("Runtime.evaluate", {"expression": expr, "returnByValue": True},
                            session=session)
             out["views"][view] = json.loads(res["result"]["value"])
+            if not anchor:
+                res = cdp.send("Runtime.evaluate", {"expression": LAYOUT_JS,
+                                                    "returnByValue": True}, session=session)
+                out["views"][view]["layout"] = json.loads(res["result"]["value"])
             if anchor:  # scroll a section to the top before the screenshot
                 cdp.send("Runtime.evaluate", {"expression": f"document.getElementById("
                                               f"{json.dumps(anchor)}).scrollIntoView()"},
@@ -245,13 +322,27 @@ def report(tmp_path_factory) -> Path:
     return write_report(out, res.results, res.tables, dpi=100)["html"]
 
 
-def test_report_in_headless_chromium(chromium, report, tmp_path):
-    artifacts = Path(os.environ.get("NATEXP_ARTIFACTS", REPO / "outputs" / "test-artifacts"))
-    shots = {"phone": artifacts / "report-phone.png",
-             "phone@primary": artifacts / "report-phone-primary.png",
-             "desktop": artifacts / "report-desktop.png"}
-    got = inspect_page(chromium, report, tmp_path, shots)
+ARTIFACTS = Path(os.environ.get("NATEXP_ARTIFACTS", REPO / "outputs" / "test-artifacts"))
+SHOTS = {"phone": ARTIFACTS / "report-phone.png",
+         "phone@primary": ARTIFACTS / "report-phone-primary.png",
+         "phone@fig-flow": ARTIFACTS / "report-phone-flow.png",
+         "desktop": ARTIFACTS / "report-desktop.png",
+         "desktop@descriptive": ARTIFACTS / "report-desktop-descriptive.png"}
+#: Headers of the columns a reader needs from a results table: the estimate, its interval, the
+#: p-values and test statistics (measured at the desktop width without scrolling).
+KEY_COLUMN = re.compile(r"estimate|interval|\bci\b|(^|[\s(])p($|[\s(])|p-value|chi-squared",
+                        re.IGNORECASE)
+#: A table with at most this many columns fits a phone without scrolling.
+PHONE_COLUMNS = 5
 
+
+@pytest.fixture(scope="module")
+def inspected(chromium, report, tmp_path_factory) -> dict:
+    return inspect_page(chromium, report, tmp_path_factory.mktemp("chromium"), SHOTS)
+
+
+def test_report_in_headless_chromium(inspected):
+    got = inspected
     for view, info in got["views"].items():
         images = info["images"]
         assert len(images) >= 8, (view, images)
@@ -268,5 +359,40 @@ def test_report_in_headless_chromium(chromium, report, tmp_path):
     assert got["failed"] == [], got["failed"]
     offline = [u for u in got["requests"] if not u.startswith(("data:", "file:"))]
     assert offline == [], f"the report made network requests: {offline}"
-    for path in shots.values():
+    for path in SHOTS.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("view", ["phone", "desktop"])
+def test_nothing_wider_than_the_screen_unless_its_own_box_scrolls(inspected, view):
+    layout = inspected["views"][view]["layout"]
+    assert layout["tables"], "no table measured"
+    assert layout["overflowing"] == [], (
+        f"{view}: wider than the {layout['viewport']} px viewport without a scroll container "
+        f"of its own: {layout['overflowing']}")
+
+
+def test_key_columns_visible_without_scrolling_on_a_desktop(inspected):
+    layout = inspected["views"]["desktop"]["layout"]
+    hidden = [(t["name"], c["header"], round(c["right"]), round(t["visible_right"]))
+              for t in layout["tables"] for c in t["columns"]
+              if KEY_COLUMN.search(c["header"]) and c["right"] > t["visible_right"] + 0.5]
+    assert hidden == [], f"key columns behind horizontal scrolling at 1280 px: {hidden}"
+
+
+def test_small_tables_fit_a_phone(inspected):
+    layout = inspected["views"]["phone"]["layout"]
+    cut = [(t["name"], c["header"], round(c["right"]), round(t["visible_right"]))
+           for t in layout["tables"] if len(t["columns"]) <= PHONE_COLUMNS
+           for c in t["columns"] if c["right"] > t["visible_right"] + 0.5]
+    assert cut == [], f"columns cut off at 390 px: {cut}"
+
+
+def test_flow_diagram_text_legible_on_a_phone(inspected):
+    layout = inspected["views"]["phone"]["layout"]
+    assert layout["flow"], ("the flow diagram has no text a browser lays out (a picture of "
+                            "text shrinks with the screen)")
+    small = [(t["text"], round(t["size"], 1)) for t in layout["flow"]
+             if t["size"] < 0.75 * layout["body_font"]]
+    assert small == [], (f"flow text below 75% of the body's {layout['body_font']} px at "
+                         f"390 px: {small}")

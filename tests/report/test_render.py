@@ -356,6 +356,21 @@ FICTIONAL = {
                 "route": {"column": "club_route", "programme": "club",
                           "labels": {"club": "via the lantern outreach",
                                      "library": "via the library", "other": "otherwise"}}},
+    # every column its tables and route use is declared (issue 16: Study checks references)
+    "columns": {
+        "families": [
+            {"name": "attended_club", "kind": "bool"},
+            {"name": "club_route", "kind": "category", "nullable": True,
+             "values": ["club", "library", "other"]},
+            {"name": "offer_answer", "kind": "category", "nullable": True,
+             "values": ["accepted", "re_referral", "declined", "already_supported",
+                        "not_applicable"]},
+            *({"name": n, "kind": "bool", "nullable": True}
+              for n in ("m_child", "m_self", "m_legal", "diary_yes", "diary_done",
+                        "has_contact", "wants_contact", "court_order")),
+            {"name": "contact_view", "kind": "category", "nullable": True,
+             "values": ["positive", "negative"]}],
+        "children": [{"name": n, "kind": "bool"} for n in ("carer", "cwcf", "sgo")]},
     "descriptive": {
         "key": "pantry_survey", "title": "Pantry survey: households by carer",
         "published": "Table Z9", "by": "parent_sex", "groups": {"F": "female", "M": "male"},
