@@ -828,7 +828,8 @@ def _git_state() -> str:
 
 
 def e2e(args: argparse.Namespace) -> int:
-    """Time ``python -m natexp run +experiment=oxon_vs_rest`` against bare dependency imports."""
+    """Time ``python -m natexp run [OVERRIDES]`` (default: the default run) against bare
+    dependency imports."""
     import io
     import pstats
     import shutil
@@ -837,11 +838,15 @@ def e2e(args: argparse.Namespace) -> int:
     info = C.machine()
     info["natexp commit"] = _git_state()
     work = Path(tempfile.mkdtemp(prefix="natexp-e2e-"))
-    run_cmd = [C.PYTHON, "-m", "natexp", "run", "+experiment=oxon_vs_rest",
-               f"output_dir={work / 'out'}"]
-    # What the run imports: -X importtime, once (not timed).
+    overrides = list(args.overrides or [])
+    run_cmd = [C.PYTHON, "-m", "natexp", "run", *overrides, f"output_dir={work / 'out'}"]
+    run_text = " ".join(["python -m natexp run", *overrides])
+    # What the run imports: -X importtime, once (not timed), with the helper process's work
+    # (natexp.workers: DoWhy, part of the figures) done in-process so that one process imports
+    # everything the run needs, and the nesting of the import lines stays readable.
     probe = subprocess.run([C.PYTHON, "-X", "importtime", *run_cmd[1:]], cwd=work,
-                           capture_output=True, text=True, check=False)
+                           capture_output=True, text=True, check=False,
+                           env={**os.environ, "NATEXP_WORKERS": "0"})
     if probe.returncode != 0:
         tail = [ln for ln in probe.stderr.splitlines() if not ln.startswith("import time:")]
         raise RuntimeError("the natexp run failed:\n" + "\n".join(tail[-30:]))
@@ -867,16 +872,18 @@ def e2e(args: argparse.Namespace) -> int:
         print(f"  repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
               file=sys.stderr, flush=True)
 
-    # The run's own profile (cProfile): where the time goes, by cumulative time.
-    prof_file = work / "run.prof"
-    subprocess.run([C.PYTHON, "-m", "cProfile", "-o", str(prof_file), *run_cmd[1:]], cwd=work,
-                   capture_output=True, check=True)
-    buf = io.StringIO()
-    stats = pstats.Stats(str(prof_file), stream=buf)
-    stats.sort_stats("cumulative").print_stats(r"natexp/|dowhy/causal_model|hydra/main", 30)
-    profile_text = "\n".join(ln for ln in buf.getvalue().splitlines()[6:] if ln.strip())
-    profile_text = profile_text.replace(str(C.REPO_DIR) + "/", "").replace(
-        str(Path(C.PYTHON).parent.parent) + "/lib/python3.11/site-packages/", "")
+    # The run's own profile (cProfile of the main process; the helper process is not in it).
+    profile_text = "(skipped: --no-profile)"
+    if not args.no_profile:
+        prof_file = work / "run.prof"
+        subprocess.run([C.PYTHON, "-m", "cProfile", "-o", str(prof_file), *run_cmd[1:]],
+                       cwd=work, capture_output=True, check=True)
+        buf = io.StringIO()
+        stats = pstats.Stats(str(prof_file), stream=buf)
+        stats.sort_stats("cumulative").print_stats(r"natexp/|dowhy/causal_model|hydra/main", 30)
+        profile_text = "\n".join(ln for ln in buf.getvalue().splitlines()[6:] if ln.strip())
+        profile_text = profile_text.replace(str(C.REPO_DIR) + "/", "").replace(
+            str(Path(C.PYTHON).parent.parent) + "/lib/python3.11/site-packages/", "")
 
     med = {k: C.median(v) for k, v in times.items()}
     ratio_top, ratio_floor = med["run"] / med["top"], med["run"] / med["floor"]
@@ -887,7 +894,7 @@ def e2e(args: argparse.Namespace) -> int:
          "—"],
         [f"import of the {len(asked)} modules the run asks for (below)",
          C.fmt_times(times["floor"]), f"{med['floor'] / med['top']:.2f}", "1"],
-        ["`python -m natexp run +experiment=oxon_vs_rest`", C.fmt_times(times["run"]),
+        [f"`{run_text}`", C.fmt_times(times["run"]),
          f"{ratio_top:.2f}", f"{ratio_floor:.2f}"],
     ]
     text = [
@@ -902,9 +909,10 @@ def e2e(args: argparse.Namespace) -> int:
         C.md_table(["process", "wall time median (min–max)", "ratio to top-level imports",
                     "ratio to modules asked for"], rows),
         "",
-        f"Target run <= 3x the bare import time: **{'met' if ratio_top <= 3 else 'missed'}** "
+        f"Target run <= {args.target:g}x the bare import time: "
+        f"**{'met' if ratio_top <= args.target else 'missed'}** "
         f"against the top-level package imports (ratio {ratio_top:.2f}); "
-        f"**{'met' if ratio_floor <= 3 else 'missed'}** against importing exactly the modules "
+        f"**{'met' if ratio_floor <= args.target else 'missed'}** against importing exactly the modules "
         f"the run asks for (ratio {ratio_floor:.2f}).",
         "",
         "Top-level packages: natexp's declared dependencies (pyproject.toml) that the run "
@@ -919,7 +927,8 @@ def e2e(args: argparse.Namespace) -> int:
         C.md_table(["module", "cumulative import time"], [[f"`{m}`", f"{t:.3f} s"]
                                                           for m, t in slow]),
         "",
-        "cProfile of one run (cumulative time; natexp, DoWhy and Hydra entry points):",
+        "cProfile of one run's main process (cumulative time; natexp, DoWhy and Hydra "
+        "entry points; the helper process's DoWhy refits and figures are not in it):",
         "",
         "```",
         profile_text,
@@ -974,6 +983,10 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("e2e", help="end-to-end run vs bare dependency imports")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--target", type=float, default=2.5, help="target ratio (issue 20: 2.5)")
+    p.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides of the run (default: none, "
+                   "the default run), e.g. +experiment=oxon_vs_rest")
     p.add_argument("--out")
     p.set_defaults(fn=e2e)
 

@@ -704,13 +704,29 @@ def _intention_to_treat(cohort: Cohort, level: float, *, outcome: str,
     }
 
 
+def start_dowhy(cohort: Cohort, inputs: Inputs, settings: NatexpConfig) -> Any:
+    """Start the DoWhy model of the primary comparison (in the run's helper process when there
+    is one, :mod:`natexp.workers`); None when the config does not ask for it. Pass the result to
+    :func:`sensitivity`."""
+    cfg = settings.sensitivity
+    if not (cfg.enabled and cfg.dowhy):
+        return None
+    from natexp.causal.dowhy_model import start_dowhy_analysis
+
+    outcome = settings.get_study().outcome
+    return start_dowhy_analysis(
+        cohort, inputs.children, outcome=outcome.column, among=outcome.reached,
+        confidence_level=settings.analysis.confidence_level, n_simulations=cfg.dowhy_simulations,
+        n_permutations=cfg.dowhy_permutations, rng=cfg.seed)
+
+
 def sensitivity(
-    cohort: Cohort, inputs: Inputs, settings: NatexpConfig
+    cohort: Cohort, inputs: Inputs, settings: NatexpConfig, *, dowhy: Any = None
 ) -> tuple[dict, dict[str, pl.DataFrame]]:
     """Sensitivity analyses and the DoWhy model of the primary comparison (config
     ``sensitivity``; assignment mechanisms from config ``assignment``). Every analysis targets
     the primary estimand (the reached families' comparison) unless its ``estimand`` says
-    otherwise."""
+    otherwise. ``dowhy``: what :func:`start_dowhy` returned (default: started here)."""
     from natexp.causal.assignment import enumerate_assignments
     from natexp.causal.randomization import unit_randomization_distribution
     from natexp.causal.result import InvalidInputError
@@ -777,11 +793,7 @@ def sensitivity(
         out["specification_curve"], tables["specification_curve"] = specification_curve(
             cohort, inputs, settings)
     if cfg.dowhy:
-        from natexp.causal.dowhy_model import dowhy_analysis
-
-        dw = dowhy_analysis(cohort, inputs.children, outcome=outcome, among=reached,
-                            confidence_level=level, n_simulations=cfg.dowhy_simulations,
-                            n_permutations=cfg.dowhy_permutations, rng=cfg.seed)
+        dw = (dowhy or start_dowhy(cohort, inputs, settings))()
         out["dowhy"] = {**dw.to_dict(), "estimand": out["estimand"]}
         tables["dowhy"] = dw.to_polars().with_columns(
             pl.lit(f"{out['estimand']['contrast']} in {out['estimand']['outcome']} among "
@@ -982,13 +994,20 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
     # bits of least-squares results between runs (Non-negotiable 6: byte-identical results).
     from threadpoolctl import threadpool_limits
 
+    from natexp.workers import pool
+
+    dowhy = settings.sensitivity.enabled and settings.sensitivity.dowhy
+    figures = write and settings.report.enabled
+    warm = (["dowhy"] if dowhy else []) + (["natexp.report.render", "plotnine"] if figures else [])
     with threadpool_limits(limits=1):
         out = None
         if write:  # refused, locked and checked before the analysis starts
             out = _Output(Path(output_dir or settings.output_dir
                                or Path("outputs") / settings.experiment), tolerate)
         try:
-            return _run(settings, output=out, data=data)
+            # a helper process for DoWhy and part of the figures (same results, less wall time)
+            with pool(warm=warm, active=bool(warm)):
+                return _run(settings, output=out, data=data)
         except BaseException:
             if out is not None:
                 out.release()
@@ -1026,6 +1045,7 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
     flow = cohort.flow()
     if not accounted(flow):  # an internal invariant, not a user error
         raise AssertionError("cohort flow does not account for every input family")
+    dowhy = start_dowhy(cohort, inputs, settings)  # runs beside the steps below
     level = settings.analysis.confidence_level
     desc = study.descriptive
     bar.update(status=f"{desc.title if desc is not None else 'descriptive table'} "
@@ -1078,7 +1098,7 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
         tables["replication"] = replication
     if settings.sensitivity.enabled:
         bar.update(status="sensitivity analyses and DoWhy")
-        results["sensitivity"], sens_tables = sensitivity(cohort, inputs, settings)
+        results["sensitivity"], sens_tables = sensitivity(cohort, inputs, settings, dowhy=dowhy)
         tables.update(sens_tables)
     if settings.panel.enabled:
         bar.update(status="staggered-rollout panel estimators")

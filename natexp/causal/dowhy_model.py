@@ -50,13 +50,15 @@ graph (they make the design matrix singular). dowhy and pandas are imported only
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import json
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -524,8 +526,75 @@ def dowhy_analysis(
     >>> sorted(a.refutations)[:2], a.adjustment_set[-1]
     (['data_subset', 'placebo_permutation'], 'months_at_risk')
     """
-    import logging
+    return start_dowhy_analysis(
+        cohort, children, outcome=outcome, among=among, method=method,
+        confidence_level=confidence_level, n_simulations=n_simulations,
+        n_permutations=n_permutations, unobserved_strength=unobserved_strength, rng=rng,
+        helper=False)()
 
+
+def start_dowhy_analysis(
+    cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = None, *,
+    outcome: str, among: str | None = "followup_reached",
+    method: str = "backdoor.linear_regression", confidence_level: float = 0.95,
+    n_simulations: int = 100, n_permutations: int = 9_999,
+    unobserved_strength: tuple[float, float] = (0.1, 0.1), rng: Any = None,
+    helper: bool = True,
+) -> Callable[[], DoWhyAnalysis]:
+    """:func:`dowhy_analysis` started now, finished when the returned function is called.
+
+    The analysis frame is built here; DoWhy itself runs in the run's helper process
+    (:mod:`natexp.workers`) when there is one and ``helper`` is True, otherwise in this
+    process when the returned function is called. The result is the same either way. An error
+    (e.g. an empty arm) is raised when the returned function is called.
+
+    Parameters
+    ----------
+    helper : bool, default True
+        False: never use the helper process.
+    **kwargs
+        As :func:`dowhy_analysis`.
+
+    Returns
+    -------
+    callable
+        ``finish() -> DoWhyAnalysis``.
+    """
+    try:
+        job = _prepare(cohort, children, outcome=outcome, among=among, method=method,
+                       confidence_level=confidence_level, n_simulations=n_simulations,
+                       n_permutations=n_permutations,
+                       unobserved_strength=unobserved_strength, rng=rng)
+    except Exception as exc:  # raised when the result is asked for, as before
+        err = exc
+
+        def failed() -> DoWhyAnalysis:
+            raise err
+
+        return failed
+    fut = None
+    if helper:
+        from natexp.workers import submit
+
+        fut = submit(_fit_parts, job)
+    if fut is None:
+        return lambda: _fit(job)
+
+    def finish() -> DoWhyAnalysis:
+        from concurrent.futures import BrokenExecutor
+
+        try:
+            return _from_parts(fut.result())
+        except BrokenExecutor:  # the helper died: the same analysis here
+            return _fit(job)
+
+    return finish
+
+
+def _prepare(cohort: Cohort, children: Any, *, outcome: str, among: str | None, method: str,
+             confidence_level: float, n_simulations: int, n_permutations: int,
+             unobserved_strength: tuple[float, float], rng: Any) -> dict[str, Any]:
+    """Check the arguments and build the analysis frame (everything but DoWhy)."""
     if not 0 < float(confidence_level) < 1:
         raise InvalidInputError("confidence_level must be in (0, 1)")
     if not method.startswith("backdoor."):
@@ -546,7 +615,91 @@ def dowhy_analysis(
     n0 = len(df) - n1
     if n1 == 0 or n0 == 0:
         raise InvalidInputError("both arms need families for the DoWhy model")
-    data = df[[TREATMENT, outcome, *causes]]
+    return {"data": df[[TREATMENT, outcome, *causes]], "outcome": outcome, "among": among,
+            "causes": causes, "diagnostics": diagnostics, "n1": n1, "n0": n0, "n": len(df),
+            "method": method, "confidence_level": confidence_level,
+            "n_simulations": n_simulations, "n_permutations": n_permutations,
+            "unobserved_strength": unobserved_strength, "seeds": seeds}
+
+
+def _thaw(value: Any) -> Any:
+    """Read-only mappings as dicts (picklable); tuples stay tuples."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_thaw(v) for v in value)
+    return value
+
+
+def _result_parts(r: Result) -> dict[str, Any]:
+    return {f.name: _thaw(getattr(r, f.name)) for f in dataclass_fields(Result)}
+
+
+def _fit_parts(job: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`_fit` in a helper process: the analysis as picklable parts."""
+    a = _fit(job)
+    return {"graph": a.graph, "estimand": a.estimand, "adjustment_set": a.adjustment_set,
+            "estimate": _result_parts(a.estimate),
+            "refutations": {k: _result_parts(v) for k, v in a.refutations.items()},
+            "diagnostics": a.diagnostics, "settings": _thaw(a.settings),
+            "assumptions": a.assumptions}
+
+
+def _from_parts(parts: Mapping[str, Any]) -> DoWhyAnalysis:
+    return DoWhyAnalysis(**{**parts, "estimate": Result(**parts["estimate"]),
+                            "refutations": {k: Result(**v)
+                                            for k, v in parts["refutations"].items()}})
+
+
+@contextlib.contextmanager
+def _object_labels(fast: bool) -> Iterator[bool]:
+    """pandas' pre-3.0 object column labels for the block, when pandas still allows them.
+
+    DoWhy selects columns by name in every refit; with pandas 3's Arrow-backed string labels
+    each selection goes through pyarrow (a third of the refuters' time). The labels' type does
+    not enter any number (tested: the same results either way). Yields whether it is set.
+    """
+    import pandas as pd
+
+    if not fast:
+        yield False
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas 3 deprecates the option (gone in pandas 4)
+        try:
+            ctx = pd.option_context("future.infer_string", False)
+            ctx.__enter__()
+        except (KeyError, ValueError, pd.errors.OptionError):
+            yield False
+            return
+    try:
+        yield True
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ctx.__exit__(None, None, None)
+
+
+def _fit(job: Mapping[str, Any], *, fast: bool = True) -> DoWhyAnalysis:
+    """DoWhy's model, estimate and refuters on a prepared frame (:func:`_prepare`)."""
+    with _object_labels(fast) as plain:
+        if plain:
+            import pandas as pd
+
+            d = job["data"]
+            job = {**job, "data": pd.DataFrame({c: d[c].to_numpy() for c in d.columns})}
+        return _fit_model(job)
+
+
+def _fit_model(job: Mapping[str, Any]) -> DoWhyAnalysis:
+    import logging
+
+    data, outcome, among, causes = job["data"], job["outcome"], job["among"], job["causes"]
+    method, confidence_level = job["method"], job["confidence_level"]
+    n_simulations, n_permutations = job["n_simulations"], job["n_permutations"]
+    unobserved_strength, seeds = job["unobserved_strength"], job["seeds"]
+    diagnostics = list(job["diagnostics"])
+    n1, n0 = job["n1"], job["n0"]
     graph_dot = causal_graph(outcome=outcome, common_causes=tuple(causes))
 
     CausalModel = _causal_model_class()  # noqa: N806
@@ -637,7 +790,7 @@ def dowhy_analysis(
         label=f"DoWhy backdoor estimate ({method.split('.', 1)[1]}), {outcome}",
         note="interval and p-value from the regression (classical OLS standard errors)"
         if method == "backdoor.linear_regression" else "",
-        extra={"outcome": outcome, "among": among, "n": len(df)},
+        extra={"outcome": outcome, "among": among, "n": job["n"]},
     )
     return DoWhyAnalysis(
         graph=graph_dot, estimand=describe_estimand(estimand),

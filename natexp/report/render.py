@@ -699,6 +699,10 @@ def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
                   out_dir: str | Path, *, dpi: int = F.DPI) -> dict[str, Path]:
     """Draw every figure whose inputs the run produced and save it as PNG.
 
+    During a run with a helper process (:mod:`natexp.workers`) the helper renders figures from
+    the front of the list while this process renders from the back; the helper sends PNG bytes
+    back and this process writes every file (the same bytes as rendering here: tested).
+
     Parameters
     ----------
     results : Mapping
@@ -725,7 +729,11 @@ def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
     ...     sorted(paths), paths["flow"].name
     (['flow'], 'flow.png')
     """
+    import contextlib
+    from concurrent.futures import BrokenExecutor
+
     from natexp.progress import progress
+    from natexp.workers import current
 
     out = Path(out_dir)
     plots = []
@@ -733,11 +741,46 @@ def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
         plot = spec.build(results, tables)
         if plot is not None:
             plots.append((spec, plot))
+    helper = current() if len(plots) > 1 else None
+    futures: list[Any] = [None] * len(plots)
+    if helper is not None:
+        plain = dict(results)
+        with contextlib.suppress(RuntimeError):  # the helper is gone: the rest render here
+            for i, (spec, _) in enumerate(plots):
+                futures[i] = helper.submit(_figure_png, plain, dict(tables), spec.name, dpi)
+
+    def render(i: int) -> bytes:
+        spec, plot = plots[i]
+        return F.png_bytes(plot, width=spec.width, height=spec.height, dpi=dpi)
+
+    done: dict[int, bytes] = {}
+    for i in reversed(range(len(plots))):  # from the back; the helper works from the front
+        if futures[i] is None or futures[i].cancel():
+            done[i] = render(i)
     paths: dict[str, Path] = {}
-    for spec, plot in progress(plots, "figures"):
-        paths[spec.name] = F.save_png(plot, out / f"{spec.name}.png", width=spec.width,
-                                      height=spec.height, dpi=dpi)
+    for i in progress(range(len(plots)), "figures"):
+        spec = plots[i][0]
+        if i not in done:
+            try:
+                done[i] = futures[i].result()
+            except BrokenExecutor:  # the helper died: render it here
+                done[i] = render(i)
+        data = done[i]
+        path = out / f"{spec.name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        paths[spec.name] = path
     return paths
+
+
+def _figure_png(results: Mapping[str, Any], tables: Mapping[str, Any], name: str,
+                dpi: int) -> bytes:
+    """One figure's PNG bytes (in the helper process: built from the same inputs)."""
+    for spec in figure_specs(study_of(results)):
+        if spec.name == name:
+            plot = spec.build(results, tables)
+            return F.png_bytes(plot, width=spec.width, height=spec.height, dpi=dpi)
+    raise KeyError(name)  # pragma: no cover - the main process found it
 
 
 # --------------------------------------------------------------------------------------------
