@@ -412,21 +412,6 @@ FICTIONAL = {
          "heading": "Club attendance before the call", "published": "Chart 4"}],
     "labels": {"parent_sex": "sex of the lead carer", "carer": "who runs the pantry",
                "child_age_band": "age group"},
-    "columns": {
-        "families": [
-            {"name": "club_route", "kind": "category", "nullable": True,
-             "values": ["club", "library", "other"]},
-            {"name": "offer_answer", "kind": "category", "nullable": True,
-             "values": ["accepted", "re_referral", "declined", "already_supported",
-                        "not_applicable"]},
-            *({"name": n, "kind": "bool", "nullable": True} for n in (
-                "m_child", "m_self", "m_legal", "diary_yes", "diary_done", "has_contact",
-                "wants_contact", "court_order")),
-            {"name": "contact_view", "kind": "category", "nullable": True,
-             "values": ["positive", "negative"]}],
-        "children": [
-            {"name": "carer", "kind": "category", "values": ["mother", "father", "other"]},
-            {"name": "cwcf", "kind": "bool"}, {"name": "sgo", "kind": "bool"}]},
 }
 _FICTIONAL_KEYS = {"contact": "neighbours", "uptake": "attendance", "referral_response": "offer",
                    "reasons": "motives", "interview": "diary"}
