@@ -259,8 +259,14 @@ def test_a_scaffolded_study_runs_bundles_and_verifies(tmp_path):
     out = home / "outputs" / NAME
     _no_paramount(out)
     assert "SYNTHETIC" in (out / "report.md").read_text(encoding="utf-8").upper()
+    # the scaffold's small synthetic cohort has counts below the threshold: disclosure control
+    # refuses the bundle (exit 2) until they are suppressed, as docs/new-study.md says
     proc = natexp("bundle", "--config-dir", "conf", f"+experiment={NAME}",
                   "sensitivity.dowhy=false", "--out", "b.zip", cwd=home)
+    assert proc.returncode == 2 and "disclosure control failed" in proc.stderr
+    assert not (home / "b.zip").exists()
+    proc = natexp("bundle", "--config-dir", "conf", f"+experiment={NAME}",
+                  "sensitivity.dowhy=false", "--suppress", "--out", "b.zip", cwd=home)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = natexp("verify", "b.zip", cwd=home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -499,10 +499,10 @@ def runtime_bucket(seconds: float) -> str:
 # --------------------------------------------------------------------------- payload
 
 
-def _json_bytes(obj: Any) -> bytes:
+def _json_bytes(obj: Any, *, sort_keys: bool = True) -> bytes:
     from natexp.pipeline import json_safe
 
-    return (json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False,
+    return (json.dumps(json_safe(obj), indent=2, sort_keys=sort_keys, allow_nan=False,
                        ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -851,7 +851,9 @@ def build_bundle(
         scrubbed = scrub_config(cfg)
         ovr = scrub_overrides(overrides)
         extra_files = {
-            "data/config/resolved_config.json": _json_bytes(scrubbed),
+            # in the config's own key order: a study's mappings (labels, cells) are ordered, and
+            # verify must run the same config (deterministic: the composition order is fixed)
+            "data/config/resolved_config.json": _json_bytes(scrubbed, sort_keys=False),
             "data/config/overrides.txt": ("\n".join(ovr) + "\n").encode("utf-8"),
             "data/environment/environment.json": _json_bytes(env),
         }

@@ -1141,10 +1141,12 @@ def _map_table(m: _Model, name: str, frame: pl.DataFrame, results: Mapping,
         return _csv_generic(m, rows, lambda r, col, v: META if col in ("measure", "label") else
                             _count_or_unknown(m, _sec(sec_key, col, str(r.get("measure"))),
                                               v))
+    # the value column of a category or flags table is named by the study (``row``)
+    row_col = m.study.secondary_spec(sec_key).row if sec_kind in ("flags", "category") else ""
     if sec_kind == "flags":
         def reasons(r, col, value):
-            reason = str(r.get("reason"))
-            if col in ("reason", "label"):
+            reason = str(r.get(row_col))
+            if col in (row_col, "label"):
                 return META
             if col == "n":
                 return _count_or_unknown(m, _sec(sec_key, "n"), value)
@@ -1154,8 +1156,8 @@ def _map_table(m: _Model, name: str, frame: pl.DataFrame, results: Mapping,
         return _csv_generic(m, rows, reasons)
     if sec_kind == "category":
         def referral(r, col, value):
-            resp = str(r.get("response"))
-            if col in ("response", "label"):
+            resp = str(r.get(row_col))
+            if col in (row_col, "label"):
                 return META
             if col == "percent":
                 return m.deps([_sec(sec_key, "total", resp), _sec(sec_key, "total", "n")])
