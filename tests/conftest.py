@@ -98,3 +98,67 @@ def write_inputs(tmp_path):
         )
 
     return _write
+
+
+# --------------------------------------------------------------------------- one shared run
+
+#: The overrides of the in-process run the report tests share: the default experiment with
+#: DoWhy's refuters off (about 10 s; the report only lays out their numbers).
+REPORT_RUN_OVERRIDES = ("+experiment=oxon_vs_rest", "sensitivity.dowhy=false")
+
+
+@pytest.fixture(scope="session")
+def example_run():
+    """One in-process run (``write=False``) of :data:`REPORT_RUN_OVERRIDES`, computed once per
+    test session (per xdist worker; its users share an xdist group). A ``RunResult``: users
+    take :func:`run_copy` of it, so no test sees what another changed."""
+    from natexp.config import compose
+    from natexp.pipeline import run
+
+    return run(compose(list(REPORT_RUN_OVERRIDES)), write=False)
+
+
+def run_copy(res) -> tuple[dict, dict]:
+    """(results, tables) of a ``RunResult``: the results deep-copied, the tables' dict copied
+    (polars frames are immutable)."""
+    import copy
+
+    return copy.deepcopy(res.results), dict(res.tables)
+
+
+# --------------------------------------------------------------------------- pytest-xdist groups
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep tests that share an expensive fixture on one xdist worker (``--dist loadgroup``).
+
+    A fixture of this suite scoped wider than a function (a module's pipeline run, a bundle, a
+    fresh virtual environment) is computed once per worker that uses it. Tests that share one
+    (transitively: a test using fixtures A and B joins A's and B's users) get one
+    ``xdist_group``, so each such fixture is computed once; every other test is free to go to
+    whichever worker is idle. Without xdist the marks change nothing.
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    shared_of = {}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("xdist_group"):
+            continue
+        keys = sorted(
+            f"{defs[-1].baseid}::{name}"
+            for name, defs in info.name2fixturedefs.items()
+            if defs and defs[-1].scope != "function" and defs[-1].baseid.startswith("tests")
+        )
+        if keys:
+            shared_of[item] = keys
+            for key in keys[1:]:
+                parent[find(key)] = find(keys[0])
+    for item, keys in shared_of.items():
+        item.add_marker(pytest.mark.xdist_group(find(keys[0])))
