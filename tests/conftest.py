@@ -129,6 +129,22 @@ def run_copy(res) -> tuple[dict, dict]:
 # --------------------------------------------------------------------------- pytest-xdist groups
 
 
+#: Tests that take minutes (measured: bench/README.md, "Test suite time"), started first.
+LONGEST_FIRST = (
+    "tests/test_install.py",
+    "tests/test_output_safety.py::test_killed_run_bundle_and_verify_leave_no_record_behind",
+    "tests/test_launchers.py",
+    "tests/causal/test_unconditional.py::test_interval_excludes_the_null_exactly_when_the_test",
+    "tests/bundle/",
+    "tests/test_notebooks.py",
+)
+
+
+def _first_rank(nodeid: str) -> int:
+    return next((i for i, p in enumerate(LONGEST_FIRST) if nodeid.startswith(p)),
+                len(LONGEST_FIRST))
+
+
 def pytest_collection_modifyitems(config, items):
     """Keep tests that share an expensive fixture on one xdist worker (``--dist loadgroup``).
 
@@ -138,6 +154,9 @@ def pytest_collection_modifyitems(config, items):
     ``xdist_group``, so each such fixture is computed once; every other test is free to go to
     whichever worker is idle. Without xdist the marks change nothing.
     """
+    # The longest tests and groups first: with two workers, one that starts late would leave
+    # the other idle at the end (xdist hands out work in collection order).
+    items.sort(key=lambda item: _first_rank(item.nodeid))
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
