@@ -145,18 +145,25 @@ def _first_rank(nodeid: str) -> int:
                 len(LONGEST_FIRST))
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Keep tests that share an expensive fixture on one xdist worker (``--dist loadgroup``).
 
     A fixture of this suite scoped wider than a function (a module's pipeline run, a bundle, a
     fresh virtual environment) is computed once per worker that uses it. Tests that share one
-    (transitively: a test using fixtures A and B joins A's and B's users) get one
-    ``xdist_group``, so each such fixture is computed once; every other test is free to go to
-    whichever worker is idle. Without xdist the marks change nothing.
+    (transitively: a test using fixtures A and B joins A's and B's users) form one group, so
+    each such fixture is computed once; every other test goes to whichever worker is idle.
+
+    The group is the ``@name`` suffix of the test's id that xdist's loadgroup scheduler reads.
+    It is written here rather than through ``xdist_group`` marks: pytest-xdist 3.8 writes the
+    suffix into ``item._nodeid``, which pytest 9.2's structured node ids no longer read, so the
+    marks are silently ignored (pytest-xdist issue #1386). Without xdist nothing changes.
     """
     # The longest tests and groups first: with two workers, one that starts late would leave
     # the other idle at the end (xdist hands out work in collection order).
     items.sort(key=lambda item: _first_rank(item.nodeid))
+    if not config.getoption("loadgroup", default=False):  # set by xdist in its workers
+        return
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -168,11 +175,9 @@ def pytest_collection_modifyitems(config, items):
     shared_of = {}
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
-        if info is None or item.get_closest_marker("xdist_group"):
-            continue
         keys = sorted(
-            f"{defs[-1].baseid}::{name}"
-            for name, defs in info.name2fixturedefs.items()
+            f"{defs[-1].baseid}-{name}"
+            for name, defs in (info.name2fixturedefs.items() if info else ())
             if defs and defs[-1].scope != "function" and defs[-1].baseid.startswith("tests")
         )
         if keys:
@@ -180,4 +185,19 @@ def pytest_collection_modifyitems(config, items):
             for key in keys[1:]:
                 parent[find(key)] = find(keys[0])
     for item, keys in shared_of.items():
-        item.add_marker(pytest.mark.xdist_group(find(keys[0])))
+        _set_group(item, find(keys[0]))
+
+
+def _set_group(item, group: str) -> None:
+    """Append ``@group`` to the item's node id (pytest 9.2: ``_id``; before: ``_nodeid``)."""
+    structured = getattr(item, "_id", None)
+    if structured is not None and hasattr(structured, "names"):
+        # the suffix goes after the parameters ("test[a]@group"): the whole last name, so that
+        # the id prints (and reaches xdist's scheduler) as exactly that string
+        last = structured.names[-1]
+        if structured.params is not None:
+            last += f"[{structured.params}]"
+        item._id = type(structured)(path=structured.path,
+                                    names=(*structured.names[:-1], f"{last}@{group}"))
+    else:
+        item._nodeid = f"{item.nodeid}@{group}"
