@@ -98,3 +98,108 @@ def write_inputs(tmp_path):
         )
 
     return _write
+
+
+# --------------------------------------------------------------------------- one shared run
+
+#: The overrides of the in-process run the report tests share: the default experiment with
+#: DoWhy's refuters off (about 10 s; the report only lays out their numbers).
+REPORT_RUN_OVERRIDES = ("+experiment=oxon_vs_rest", "sensitivity.dowhy=false")
+
+
+@pytest.fixture(scope="session")
+def example_run():
+    """One in-process run (``write=False``) of :data:`REPORT_RUN_OVERRIDES`, computed once per
+    test session (per xdist worker; its users share an xdist group). A ``RunResult``: users
+    take :func:`run_copy` of it, so no test sees what another changed."""
+    from natexp.config import compose
+    from natexp.pipeline import run
+
+    return run(compose(list(REPORT_RUN_OVERRIDES)), write=False)
+
+
+def run_copy(res) -> tuple[dict, dict]:
+    """(results, tables) of a ``RunResult``: the results deep-copied, the tables' dict copied
+    (polars frames are immutable)."""
+    import copy
+
+    return copy.deepcopy(res.results), dict(res.tables)
+
+
+# --------------------------------------------------------------------------- pytest-xdist groups
+
+
+#: Tests that take minutes (measured: bench/README.md, "Test suite time"), started first.
+LONGEST_FIRST = (
+    "tests/test_install.py",
+    "tests/test_output_safety.py::test_killed_run_bundle_and_verify_leave_no_record_behind",
+    "tests/test_launchers.py",
+    "tests/test_new_study.py::test_lantern_runs_end_to_end_on_synthetic_data",
+    "tests/test_new_study.py::test_a_scaffolded_study_runs_bundles_and_verifies",
+    "tests/causal/test_unconditional.py::test_interval_excludes_the_null_exactly_when_the_test",
+    "tests/bundle/",
+    "tests/test_notebooks.py",
+)
+
+
+def _first_rank(nodeid: str) -> int:
+    return next((i for i, p in enumerate(LONGEST_FIRST) if nodeid.startswith(p)),
+                len(LONGEST_FIRST))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep tests that share an expensive fixture on one xdist worker (``--dist loadgroup``).
+
+    A fixture of this suite scoped wider than a function (a module's pipeline run, a bundle, a
+    fresh virtual environment) is computed once per worker that uses it. Tests that share one
+    (transitively: a test using fixtures A and B joins A's and B's users) form one group, so
+    each such fixture is computed once; every other test goes to whichever worker is idle.
+
+    The group is the ``@name`` suffix of the test's id that xdist's loadgroup scheduler reads.
+    It is written here rather than through ``xdist_group`` marks: pytest-xdist 3.8 writes the
+    suffix into ``item._nodeid``, which pytest 9.2's structured node ids no longer read, so the
+    marks are silently ignored (pytest-xdist issue #1386). Without xdist nothing changes.
+    """
+    # The longest tests and groups first: with two workers, one that starts late would leave
+    # the other idle at the end (xdist hands out work in collection order).
+    items.sort(key=lambda item: _first_rank(item.nodeid))
+    if not config.getoption("loadgroup", default=False):  # set by xdist in its workers
+        return
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    shared_of = {}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        keys = sorted(
+            f"{defs[-1].baseid}-{name}"
+            for name, defs in (info.name2fixturedefs.items() if info else ())
+            if defs and defs[-1].scope != "function" and defs[-1].baseid.startswith("tests")
+        )
+        if keys:
+            shared_of[item] = keys
+            for key in keys[1:]:
+                parent[find(key)] = find(keys[0])
+    for item, keys in shared_of.items():
+        _set_group(item, find(keys[0]))
+
+
+def _set_group(item, group: str) -> None:
+    """Append ``@group`` to the item's node id (pytest 9.2: ``_id``; before: ``_nodeid``)."""
+    structured = getattr(item, "_id", None)
+    if structured is not None and hasattr(structured, "names"):
+        # the suffix goes after the parameters ("test[a]@group"): the whole last name, so that
+        # the id prints (and reaches xdist's scheduler) as exactly that string
+        last = structured.names[-1]
+        if structured.params is not None:
+            last += f"[{structured.params}]"
+        item._id = type(structured)(path=structured.path,
+                                    names=(*structured.names[:-1], f"{last}@{group}"))
+    else:
+        item._nodeid = f"{item.nodeid}@{group}"

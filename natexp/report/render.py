@@ -1168,7 +1168,7 @@ def _secondary_section(results: Mapping[str, Any], tables: Mapping[str, Any]) ->
         tab = None
         if spec.kind == "category":
             tab = _arm_table(caption, _frame(tables, f"secondary_{spec.key}"), "label",
-                             lambda r: not (r[spec.row] == "missing" and not r["total"]))
+                             lambda r, row=spec.row: not (r[row] == "missing" and not r["total"]))
         elif spec.kind == "consent":
             tab = _arm_table(caption, _frame(tables, f"secondary_{spec.key}"), "label",
                              lambda r: r["measure"] != "consent_missing" or r["total"])

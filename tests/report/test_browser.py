@@ -287,17 +287,6 @@ def inspect_page(chromium: str, page: Path, workdir: Path, shots: dict[str, Path
     return out
 
 
-def _config():
-    """The default experiment; DoWhy off when the config has the switch (it adds ~10 s and
-    the report only lays out its numbers)."""
-    from natexp.config import compose
-
-    try:
-        return compose(["+experiment=oxon_vs_rest", "sensitivity.dowhy=false"])
-    except Exception:  # noqa: BLE001 - a config without the sensitivity group
-        return compose(["+experiment=oxon_vs_rest"])
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
     path = find_chromium()
@@ -311,15 +300,16 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    """The report of a real (in-process) run of the default experiment."""
-    from natexp.pipeline import run
+def report(example_run, tmp_path_factory) -> Path:
+    """The report of a real (in-process) run of the default experiment (DoWhy off: the report
+    only lays out its numbers), the session's shared run (tests/conftest.py)."""
     from natexp.report.render import write_report
+    from tests.conftest import run_copy
 
-    res = run(_config(), write=False)
+    results, tables = run_copy(example_run)
     out = tmp_path_factory.mktemp("report")
     # 100 dpi keeps the test fast; the pipeline writes 300 dpi
-    return write_report(out, res.results, res.tables, dpi=100)["html"]
+    return write_report(out, results, tables, dpi=100)["html"]
 
 
 ARTIFACTS = Path(os.environ.get("NATEXP_ARTIFACTS", REPO / "outputs" / "test-artifacts"))

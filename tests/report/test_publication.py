@@ -40,21 +40,13 @@ SETUPS = {
 }
 
 
-def _config():
-    from natexp.config import compose
-
-    try:
-        return compose(["+experiment=oxon_vs_rest", "sensitivity.dowhy=false"])
-    except Exception:  # noqa: BLE001 - a config without the switch
-        return compose(["+experiment=oxon_vs_rest"])
-
-
 @pytest.fixture(scope="module")
-def run():
-    from natexp.pipeline import run as run_pipeline
+def run(example_run):
+    """The default experiment with DoWhy off: the session's shared run (tests/conftest.py),
+    copied."""
+    from tests.conftest import run_copy
 
-    res = run_pipeline(_config(), write=False)
-    return res.results, dict(res.tables)
+    return run_copy(example_run)
 
 
 @pytest.fixture(scope="module")

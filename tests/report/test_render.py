@@ -29,31 +29,20 @@ from natexp.report.render import (
     write_figures,
     write_report,
 )
+from tests.conftest import run_copy
 
 DPI = 50  # keeps the tests fast; the pipeline uses 300
 
 
-def _config():
-    """The default experiment; DoWhy off when the config has the switch (it adds ~10 s and
-    the report only lays out its numbers)."""
-    from natexp.config import compose
-
-    try:
-        return compose(["+experiment=oxon_vs_rest", "sensitivity.dowhy=false"])
-    except Exception:  # noqa: BLE001 - a config without the sensitivity group
-        return compose(["+experiment=oxon_vs_rest"])
-
-
 @pytest.fixture(scope="module")
-def run():
-    from natexp.pipeline import run as run_pipeline
-
-    res = run_pipeline(_config(), write=False)
-    tables = dict(res.tables)
+def run(example_run):
+    """The default experiment with DoWhy off (it adds ~10 s and the report only lays out its
+    numbers): the session's shared run (tests/conftest.py), copied."""
+    results, tables = run_copy(example_run)
     # the count table Figure 3 needs (the pipeline is asked to add it as children_by_age)
     tables.setdefault("children_by_age",
                       pl.DataFrame({"age": list(range(18)), "n": [3] * 18}))
-    return res.results, tables
+    return results, tables
 
 
 @pytest.fixture(scope="module")
