@@ -48,8 +48,8 @@ def _natexp(*args: str) -> list[str]:
 def _expected() -> list[dict]:
     fam, _ = generate()
     same = specification_curve(
-        fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)),
-        designs=["oxon_vs_rest"],
+        fam.lazy(), load_rollout(),
+        Design(name="oxon_vs_rest", treatment_counties=("Oxfordshire",)), designs=["oxon_vs_rest"],
         windows=[(dt.date(2022, 7, 1), dt.date(2024, 6, 30))],
         followup_dates=[dt.date(2024, 11, 1)], custody=[True, False], outcome="chas_support",
     )
