@@ -376,11 +376,11 @@ FICTIONAL = {
                     {"key": "hobbies", "questions": ["cwcf", "sgo"], "title": "Hobbies",
                      "caption": "lanterns and choirs", "published": "Chart 3"}]},
     "secondary": [
-        {"key": "offer", "kind": "category", "column": "offer_answer",
+        {"key": "offer", "kind": "category", "column": "offer_answer", "row": "response",
          "title": "Answer to the club offer", "published": "Chart 5",
          "labels": {"accepted": "Took it", "re_referral": "Took it again", "declined": "Said no",
                     "already_supported": "Already a member", "not_applicable": "Too old"}},
-        {"key": "motives", "kind": "flags", "title": "Motives for joining",
+        {"key": "motives", "kind": "flags", "title": "Motives for joining", "row": "reason",
          "columns": {"child": "m_child", "self": "m_self", "legal": "m_legal"},
          "labels": {"child": "Fun", "self": "Friends", "legal": "Lanterns"}},
         {"key": "diary", "kind": "consent", "title": "Diary keeping",
