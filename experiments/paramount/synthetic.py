@@ -329,21 +329,14 @@ def _shuffled(rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
 
 
 def _check_rollout(rollout: Any) -> pl.DataFrame:
+    from natexp.data.synthetic import checked_rollout
+
     if rollout is None:
         from natexp.data.rollout import load_rollout
         from natexp.paths import CONF_DIR
 
         return load_rollout(CONF_DIR / "rollout" / "thames_valley.yaml")
-    if isinstance(rollout, pl.LazyFrame):
-        rollout = rollout.collect()
-    if not isinstance(rollout, pl.DataFrame):
-        raise InvalidInputError("rollout must be a polars DataFrame (see natexp.data.rollout)")
-    missing = {"area", "county", "go_live"} - set(rollout.columns)
-    if missing:
-        raise InvalidInputError(f"rollout lacks the column(s) {sorted(missing)}")
-    if rollout.height == 0 or rollout["area"].n_unique() != rollout.height:
-        raise InvalidInputError("rollout must list each area exactly once")
-    return rollout.with_columns(pl.col("go_live").cast(pl.Date))
+    return checked_rollout(rollout)
 
 
 def _cells(rollout: pl.DataFrame, as_of: dt.date) -> dict[str, np.ndarray]:

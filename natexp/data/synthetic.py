@@ -337,8 +337,18 @@ def _day(d: dt.date) -> int:
 
 
 def _rollout_frame(rollout: Any) -> pl.DataFrame:
-    if rollout is None:
-        return default_rollout()
+    return default_rollout() if rollout is None else checked_rollout(rollout)
+
+
+def checked_rollout(rollout: Any) -> pl.DataFrame:
+    """A rollout schedule a generator can use: a polars frame listing each area once with its
+    ``county`` and ``go_live`` (a Date); also for study hooks (e.g. the example study's).
+
+    Raises
+    ------
+    InvalidInputError
+        When it is not a frame, lacks a column or lists an area twice (or none).
+    """
     if isinstance(rollout, pl.LazyFrame):
         rollout = rollout.collect()
     if not isinstance(rollout, pl.DataFrame):
