@@ -126,6 +126,33 @@ def run_copy(res) -> tuple[dict, dict]:
     return copy.deepcopy(res.results), dict(res.tables)
 
 
+# --------------------------------------------------------------------------- on-disk caches
+
+
+def pytest_configure(config):
+    """One on-disk cache for the whole session (every xdist worker and every ``natexp``
+    process a test starts inherit it), so natexp's wheel is built once per session rather than
+    once per bundle, and nothing is written into the user's own cache folder. A
+    ``NATEXP_CACHE_DIR`` set by the caller is kept."""
+    import os
+    import tempfile
+
+    if "NATEXP_CACHE_DIR" not in os.environ and not hasattr(config, "workerinput"):
+        os.environ["NATEXP_CACHE_DIR"] = tempfile.mkdtemp(prefix="natexp-test-cache-")
+        config._natexp_cache_dir = os.environ["NATEXP_CACHE_DIR"]
+
+
+def pytest_unconfigure(config):
+    import os
+    import shutil
+
+    made = getattr(config, "_natexp_cache_dir", None)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+        if os.environ.get("NATEXP_CACHE_DIR") == made:
+            del os.environ["NATEXP_CACHE_DIR"]
+
+
 # --------------------------------------------------------------------------- pytest-xdist groups
 
 

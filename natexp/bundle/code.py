@@ -39,11 +39,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 __all__ = [
+    "CACHE_ENV",
     "CodeWheel",
     "install_footprint_mb",
     "locked_runtime",
     "natexp_wheel",
     "runtime_requirements",
+    "wheel_cache_dir",
 ]
 
 #: Fixed timestamp for the wheel's zip entries (1980-01-01, the earliest a zip can hold).
@@ -86,14 +88,23 @@ def natexp_wheel() -> CodeWheel:
     """natexp's own wheel, built or re-used as the module docstring describes.
 
     The result is cached for the life of the process (keyed by the source's content when built
-    from a checkout), so repeated bundles do not rebuild it.
+    from a checkout), so repeated bundles do not rebuild it. A wheel built from a checkout is
+    also kept on disk (:func:`wheel_cache_dir`), keyed by the same digest of the source files,
+    the commit and the build tools' versions, so later processes re-use it; the cache holds
+    natexp's code only (never data), and an entry whose bytes no longer match its recorded
+    SHA-256 is ignored and rebuilt.
     """
     from natexp.paths import SOURCE_DIR
 
     if SOURCE_DIR is not None:
         key = "src:" + _source_digest(SOURCE_DIR)
         if key not in _CACHE:
-            _CACHE[key] = _build_from_source(SOURCE_DIR)
+            digest = key[4:]
+            wheel = _cached_wheel(digest)
+            if wheel is None:
+                wheel = _build_from_source(SOURCE_DIR)
+                _store_wheel(digest, wheel)
+            _CACHE[key] = wheel
         return _CACHE[key]
     if "installed" not in _CACHE:
         _CACHE["installed"] = _from_installed()
@@ -115,10 +126,22 @@ def _source_files(root: Path) -> list[Path]:
     return files
 
 
+def _tool_versions() -> dict[str, str | None]:
+    """Versions of what builds the wheel (its bytes may depend on them)."""
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for name in ("pip", "setuptools", "wheel"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def _source_digest(root: Path) -> str:
     from natexp.version import build_info
 
-    h = hashlib.sha256(json.dumps(build_info(), sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps({"build": build_info(), "tools": _tool_versions()},
+                                  sort_keys=True).encode())
     for p in _source_files(root):
         h.update(p.relative_to(root).as_posix().encode() + b"\0")
         h.update(p.read_bytes() + b"\0")
@@ -178,6 +201,102 @@ def _build_from_source(root: Path) -> CodeWheel:
             notes = ("the checkout had uncommitted changes: the wheel, not the commit, holds "
                      "the exact code",)
         return CodeWheel(wheels[0].name, wheels[0].read_bytes(), origin, None, notes)
+
+
+# --------------------------------------------------------------------------- on-disk wheel cache
+
+#: Environment variable: the folder of natexp's on-disk cache (empty: no on-disk cache).
+CACHE_ENV = "NATEXP_CACHE_DIR"
+
+
+def wheel_cache_dir() -> Path | None:
+    """Where built wheels are kept between processes, or None when the cache is off.
+
+    ``$NATEXP_CACHE_DIR/wheels`` when that variable is set (an empty value turns the cache
+    off), else ``$XDG_CACHE_HOME/natexp/wheels`` or ``~/.cache/natexp/wheels``. Only natexp's
+    own wheels are kept there, never data.
+
+    Returns
+    -------
+    pathlib.Path or None
+    """
+    raw = os.environ.get(CACHE_ENV)
+    if raw is not None:
+        return Path(raw).expanduser() / "wheels" if raw.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    root = Path(base) if base else Path.home() / ".cache"
+    return root / "natexp" / "wheels"
+
+
+def _cached_wheel(digest: str) -> CodeWheel | None:
+    """The wheel kept under ``digest``, if present and its bytes match the recorded hash."""
+    folder = wheel_cache_dir()
+    if folder is None:
+        return None
+    entry = folder / digest
+    try:
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        name = meta["name"]
+        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".whl"):
+            return None
+        data = (entry / name).read_bytes()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        return None
+    return CodeWheel(name, data, str(meta.get("origin", "")), None,
+                     tuple(str(n) for n in meta.get("notes", ())))
+
+
+def _store_wheel(digest: str, wheel: CodeWheel) -> None:
+    """Keep a freshly built wheel under ``digest`` (best effort; never replaces an entry).
+
+    The entry is written into a private temporary folder inside the cache and renamed into
+    place, so a reader never sees half an entry; a folder left by a killed process holds only
+    natexp's code and is removed by the next store once its process is gone.
+    """
+    folder = wheel_cache_dir()
+    if folder is None or wheel.name is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(folder)
+        if (folder / digest).exists():
+            return
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=folder))
+        try:
+            (tmp / wheel.name).write_bytes(wheel.data)
+            meta = {"name": wheel.name, "sha256": hashlib.sha256(wheel.data).hexdigest(),
+                    "origin": wheel.origin, "notes": list(wheel.notes)}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n",
+                                           encoding="utf-8")
+            os.rename(tmp, folder / digest)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # our own folder (another process won)
+    except OSError:
+        return
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Remove ``.tmp-<pid>-*`` folders of this cache whose process no longer runs."""
+    for p in folder.glob(".tmp-*-*"):
+        try:
+            pid = int(p.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------- installed natexp
