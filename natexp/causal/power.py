@@ -103,6 +103,10 @@ def rejection_region(
     alpha = 1.0 - _check_confidence_level(confidence_level)
     _check_test(test)
     _check_alternative(alternative)
+    if test == "fisher" and alternative == "two-sided":
+        from natexp.causal.unconditional import _fisher_two_sided_rejects
+
+        return _fisher_two_sided_rejects(n1, n2, alpha)  # == pvalues_all_tables(...) < alpha
     pv = pvalues_all_tables(
         n1, n2, test=test, alternative=alternative, refine_band=(0.5 * alpha, alpha)
     )

@@ -214,6 +214,38 @@ def _fisher_two_sided(n1: int, n2: int) -> np.ndarray:
     return out
 
 
+def _fisher_two_sided_rejects(n1: int, n2: int, alpha: float) -> np.ndarray:
+    """``_fisher_two_sided(n1, n2) < alpha`` for every table, without every p-value.
+
+    Exact power and the sample-size search need only which tables Fisher's two-sided test
+    rejects. Within a margin ``m`` the p-value of ``x`` is ``c[k - 1]`` where ``c`` is the
+    cumulative sum of the margin's sorted probabilities divided by their total and ``k`` the
+    number of probabilities at most ``pmf(x) (1 + 1e-7)``. ``c`` never decreases, so ``x`` is
+    rejected exactly when ``pmf(x) (1 + 1e-7)`` is below the sorted probability at position
+    ``k*`` (the number of ``c < alpha``). All margins are handled at once: each is a row of
+    its probabilities padded with zeros (which sort first and change neither the cumulative
+    sums nor the comparisons), sorted by rows. The sums and comparisons are the same
+    floating-point operations as :func:`_fisher_two_sided`, so the result is identical (tested
+    against it), and two to three times faster at several hundred per arm (no loop over
+    margins).
+    """
+    sp = _space(n1, n2)
+    big_n, width = n1 + n2, min(n1, n2) + 1
+    m = np.arange(big_n + 1)
+    lo = np.maximum(0, m - n2)
+    length = np.minimum(n1, m) - lo + 1
+    col = np.arange(width)
+    # row m, column c: the table (lo + c, m - lo - c), at flat index x * (n2 + 1) + (m - x)
+    rows = np.take(sp.hyp.ravel(), (lo * n2 + m)[:, None] + n2 * col, mode="clip")
+    rows[col >= length[:, None]] = 0.0  # beyond the margin's support
+    rows.sort(axis=1, kind="stable")
+    cum = np.cumsum(rows, axis=1)
+    kstar = np.count_nonzero(cum / cum[:, -1:] < alpha, axis=1)
+    threshold = rows[m, np.minimum(kstar, width - 1)]
+    threshold[kstar >= width] = np.inf
+    return sp.hyp * (1.0 + 1e-7) < threshold[sp.m]
+
+
 def _rd_restricted_mle(
     x1: np.ndarray, n1: int, x2: np.ndarray, n2: int, d: float
 ) -> tuple[np.ndarray, np.ndarray]:

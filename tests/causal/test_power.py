@@ -55,6 +55,40 @@ def scipy_unconditional_p(fn, n1, n2, alternative, **kw):
     return p
 
 
+def test_fisher_two_sided_region_equals_scipy_on_every_table():
+    """The Fisher two-sided rejection region (computed for all margins at once) is the set of
+    tables scipy's ``fisher_exact`` rejects, at several levels and shapes."""
+    for n1, n2 in [(7, 7), (12, 9), (4, 15), (1, 6), (20, 20)]:
+        p = np.array([[fisher_exact([[a, n1 - a], [b, n2 - b]]).pvalue for b in range(n2 + 1)]
+                      for a in range(n1 + 1)])
+        for level in (0.95, 0.9, 0.99, 0.5):
+            alpha = 1.0 - level
+            ours = rejection_region(n1, n2, test="fisher", confidence_level=level)
+            # scipy sums with its own tolerance: compare away from its p-values' last digits
+            clear = np.abs(p - alpha) > 1e-9 * alpha
+            assert np.array_equal(ours[clear], (p < alpha)[clear]), (n1, n2, level)
+
+
+def test_fisher_two_sided_region_equals_the_per_margin_pvalues_exactly():
+    """Oracle: the region is exactly ``p < alpha`` for natexp's per-margin p-values (the same
+    floating-point sums), also when alpha is itself one of the attained p-values (ties), and at
+    the several hundred per arm the sample-size search reaches."""
+    from natexp.causal.unconditional import _fisher_two_sided
+
+    rng = np.random.default_rng(20261201)
+    sizes = [(a, b) for a in range(1, 16) for b in range(1, 16)]
+    sizes += [tuple(int(v) for v in rng.integers(1, 260, 2)) for _ in range(25)]
+    sizes += [(515, 515), (413, 566), (1, 700), (700, 2)]
+    for n1, n2 in sizes:
+        pv = _fisher_two_sided(n1, n2)
+        attained = np.unique(pv[(pv > 1e-12) & (pv < 1.0 - 1e-12)])
+        levels = [0.05, 0.01, 0.2, 1e-6, 0.9]
+        levels += [float(v) for v in rng.choice(attained, min(4, attained.size), replace=False)]
+        for alpha in levels:
+            ours = rejection_region(n1, n2, test="fisher", confidence_level=1.0 - alpha)
+            assert np.array_equal(ours, pv < 1.0 - (1.0 - alpha)), (n1, n2, alpha)
+
+
 def test_published_fisher_power_mathews():
     # Mathews' fisherspower macro: 0.211135 (one-sided Fisher, p1 = 0.01 < p2 = 0.05, n = 80 + 80)
     r = exact_power(80, 80, 0.01, 0.05, alternative="less")
