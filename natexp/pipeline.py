@@ -721,12 +721,14 @@ def start_dowhy(cohort: Cohort, inputs: Inputs, settings: NatexpConfig) -> Any:
 
 
 def sensitivity(
-    cohort: Cohort, inputs: Inputs, settings: NatexpConfig, *, dowhy: Any = None
+    cohort: Cohort, inputs: Inputs, settings: NatexpConfig, *, dowhy: Any = None,
+    wait_for_dowhy: bool = True,
 ) -> tuple[dict, dict[str, pl.DataFrame]]:
     """Sensitivity analyses and the DoWhy model of the primary comparison (config
     ``sensitivity``; assignment mechanisms from config ``assignment``). Every analysis targets
     the primary estimand (the reached families' comparison) unless its ``estimand`` says
-    otherwise. ``dowhy``: what :func:`start_dowhy` returned (default: started here)."""
+    otherwise. ``dowhy``: what :func:`start_dowhy` returned (default: started here).
+    ``wait_for_dowhy=False`` leaves DoWhy's results out; :func:`add_dowhy` adds them later."""
     from natexp.causal.assignment import enumerate_assignments
     from natexp.causal.randomization import unit_randomization_distribution
     from natexp.causal.result import InvalidInputError
@@ -792,14 +794,18 @@ def sensitivity(
     if cfg.spec_curve:
         out["specification_curve"], tables["specification_curve"] = specification_curve(
             cohort, inputs, settings)
-    if cfg.dowhy:
-        dw = (dowhy or start_dowhy(cohort, inputs, settings))()
-        out["dowhy"] = {**dw.to_dict(), "estimand": out["estimand"]}
-        tables["dowhy"] = dw.to_polars().with_columns(
-            pl.lit(f"{out['estimand']['contrast']} in {out['estimand']['outcome']} among "
-                   f"{out['estimand']['population']}, adjusted for "
-                   f"{', '.join(dw.adjustment_set) or 'nothing'}").alias("estimand"))
+    if cfg.dowhy and wait_for_dowhy:
+        add_dowhy(out, tables, (dowhy or start_dowhy(cohort, inputs, settings))())
     return out, tables
+
+
+def add_dowhy(out: dict, tables: dict[str, pl.DataFrame], dw: Any) -> None:
+    """Put a finished DoWhy analysis into the sensitivity results ``out`` and ``tables``."""
+    out["dowhy"] = {**dw.to_dict(), "estimand": out["estimand"]}
+    tables["dowhy"] = dw.to_polars().with_columns(
+        pl.lit(f"{out['estimand']['contrast']} in {out['estimand']['outcome']} among "
+               f"{out['estimand']['population']}, adjusted for "
+               f"{', '.join(dw.adjustment_set) or 'nothing'}").alias("estimand"))
 
 
 def specification_curve(cohort: Cohort, inputs: Inputs, settings: NatexpConfig
@@ -844,7 +850,8 @@ def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _write_outputs(target: Path, results: dict, tables: dict[str, pl.DataFrame], *,
-                   report: bool = True, previous: dict[str, str] | None = None) -> None:
+                   report: bool = True, previous: dict[str, str] | None = None,
+                   figures: dict[str, bytes] | None = None) -> None:
     """Write everything into a staging folder beside ``target``, then move it into place.
 
     ``previous`` is what :func:`natexp.safety.check_target` allowed to be replaced (the files
@@ -866,7 +873,7 @@ def _write_outputs(target: Path, results: dict, tables: dict[str, pl.DataFrame],
         if report:
             from natexp.report.render import write_report
 
-            write_report(stage, results, tables)
+            write_report(stage, results, tables, figures=figures)
         checkpoint("run.written")
         commit_outputs(stage, target, previous or {})
     except BaseException:
@@ -1032,6 +1039,7 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
            data: tuple[Inputs, dict] | None, bar: Any) -> RunResult:
     """The run's steps; ``bar`` shows which one is running (on a terminal only)."""
     from natexp.safety import checkpoint
+    from natexp.workers import current as current_helper
 
     rollout = rollout_frame([asdict(a) for a in settings.rollout.areas])
     design = settings.design.to_design()
@@ -1096,20 +1104,35 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
         replication = replication_table(published, results)
         results["replication"] = replication.to_dicts()
         tables["replication"] = replication
+    # With DoWhy in the helper process, this process renders the figures (none shows DoWhy)
+    # while the helper finishes, instead of waiting for it.
+    early = (dowhy is not None and output is not None and settings.report.enabled
+             and current_helper() is not None)
     if settings.sensitivity.enabled:
         bar.update(status="sensitivity analyses and DoWhy")
-        results["sensitivity"], sens_tables = sensitivity(cohort, inputs, settings, dowhy=dowhy)
+        results["sensitivity"], sens_tables = sensitivity(cohort, inputs, settings, dowhy=dowhy,
+                                                          wait_for_dowhy=not early)
         tables.update(sens_tables)
     if settings.panel.enabled:
         bar.update(status="staggered-rollout panel estimators")
         results["staggered"], panel_tables = staggered_panel(inputs, rollout, settings)
         tables.update(panel_tables)
+    figures = None
+    if early:
+        bar.update(status="figures, beside DoWhy")
+        from natexp.report.render import render_figures
+
+        figures = render_figures(results, tables)
+        before = list(tables)  # DoWhy's table goes where sensitivity() would have put it
+        add_dowhy(results["sensitivity"], tables, dowhy())
+        cut = max(before.index(k) for k in sens_tables) + 1 if sens_tables else len(before)
+        tables = {k: tables[k] for k in [*before[:cut], "dowhy", *before[cut:]]}
     _check_declared(tables, study)
     out = None
     bar.update(status="writing outputs, figures and the report" if output else "finishing")
     if output is not None:
         out = output.target
         _write_outputs(out, results, tables, report=settings.report.enabled,
-                       previous=output.previous)
+                       previous=output.previous, figures=figures)
     bar.update(status="done")
     return Run(results, tables, cohort, out, tuple(str(n) for n in inputs.notices))

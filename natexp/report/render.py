@@ -54,7 +54,7 @@ import polars as pl
 from natexp.report import figures as F
 from natexp.study import SecondarySpec, Study
 
-__all__ = ["FIGURES", "FigureSpec", "render_report", "write_figures",
+__all__ = ["FIGURES", "FigureSpec", "render_figures", "render_report", "write_figures",
            "write_publication_report", "write_report"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -696,7 +696,8 @@ FIGURES: tuple[FigureSpec, ...] = figure_specs(Study())
 
 
 def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
-                  out_dir: str | Path, *, dpi: int = F.DPI) -> dict[str, Path]:
+                  out_dir: str | Path, *, dpi: int = F.DPI,
+                  rendered: Mapping[str, bytes] | None = None) -> dict[str, Path]:
     """Draw every figure whose inputs the run produced and save it as PNG.
 
     During a run with a helper process (:mod:`natexp.workers`) the helper renders figures from
@@ -712,6 +713,9 @@ def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
     out_dir : str or Path
         Folder of the PNGs (created).
     dpi : int, default 300
+    rendered : Mapping of str to bytes, optional
+        What :func:`render_figures` returned for these results (the pipeline renders while
+        its helper finishes DoWhy, which no figure shows); default: rendered here.
 
     Returns
     -------
@@ -729,13 +733,52 @@ def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
     ...     sorted(paths), paths["flow"].name
     (['flow'], 'flow.png')
     """
+    out = Path(out_dir)
+    pngs = render_figures(results, tables, dpi=dpi) if rendered is None else rendered
+    paths: dict[str, Path] = {}
+    for name, data in pngs.items():
+        path = out / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        paths[name] = path
+    return paths
+
+
+def render_figures(results: Mapping[str, Any], tables: Mapping[str, Any], *,
+                   dpi: int = F.DPI) -> dict[str, bytes]:
+    """Every figure whose inputs the run produced, as PNG bytes (nothing is written).
+
+    With a helper process (:mod:`natexp.workers`) the helper renders from the front of the
+    list, once it is free, while this process renders from the back.
+
+    Parameters
+    ----------
+    results : Mapping
+        The run's results dict.
+    tables : Mapping of str to polars.DataFrame
+        The run's tables.
+    dpi : int, default 300
+
+    Returns
+    -------
+    dict of str to bytes
+        Figure name -> PNG bytes, in report order.
+
+    Examples
+    --------
+    >>> flow = pl.DataFrame({"order": [0, 1, 1], "step": ["input", "identified", "identified"],
+    ...                      "arm": ["all", "treatment", "control"],
+    ...                      "label": ["In", "Identified", "Identified"], "n": [6, 3, 3]})
+    >>> pngs = render_figures({}, {"flow": flow}, dpi=40)
+    >>> list(pngs), pngs["flow"][:4]
+    (['flow'], b'\\x89PNG')
+    """
     import contextlib
     from concurrent.futures import BrokenExecutor
 
     from natexp.progress import progress
     from natexp.workers import current
 
-    out = Path(out_dir)
     plots = []
     for spec in figure_specs(study_of(results)):
         plot = spec.build(results, tables)
@@ -757,20 +800,15 @@ def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
     for i in reversed(range(len(plots))):  # from the back; the helper works from the front
         if futures[i] is None or futures[i].cancel():
             done[i] = render(i)
-    paths: dict[str, Path] = {}
+    pngs: dict[str, bytes] = {}
     for i in progress(range(len(plots)), "figures"):
-        spec = plots[i][0]
         if i not in done:
             try:
                 done[i] = futures[i].result()
             except BrokenExecutor:  # the helper died: render it here
                 done[i] = render(i)
-        data = done[i]
-        path = out / f"{spec.name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        paths[spec.name] = path
-    return paths
+        pngs[plots[i][0].name] = done[i]
+    return pngs
 
 
 def _figure_png(results: Mapping[str, Any], tables: Mapping[str, Any], name: str,
@@ -2045,7 +2083,8 @@ def render_report(results: Mapping[str, Any], tables: Mapping[str, Any],
 
 
 def write_report(out_dir: str | Path, results: Mapping[str, Any],
-                 tables: Mapping[str, Any], *, dpi: int = F.DPI) -> dict[str, Path]:
+                 tables: Mapping[str, Any], *, dpi: int = F.DPI,
+                 figures: Mapping[str, bytes] | None = None) -> dict[str, Path]:
     """Draw the figures and write ``report.html`` and ``report.md`` into ``out_dir``.
 
     The pipeline calls this on its staging folder, before the folder is moved into place.
@@ -2059,6 +2098,8 @@ def write_report(out_dir: str | Path, results: Mapping[str, Any],
     tables : Mapping of str to polars.DataFrame
         The run's tables.
     dpi : int, default 300
+    figures : Mapping of str to bytes, optional
+        The figures already rendered (:func:`render_figures`); default: rendered here.
 
     Returns
     -------
@@ -2075,7 +2116,7 @@ def write_report(out_dir: str | Path, results: Mapping[str, Any],
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figs = write_figures(results, tables, out / "figures", dpi=dpi)
+    figs = write_figures(results, tables, out / "figures", dpi=dpi, rendered=figures)
     html, md = render_report(results, tables, figs, base_dir=out)
     paths = {"html": out / "report.html", "markdown": out / "report.md"}
     paths["html"].write_text(html, encoding="utf-8")
