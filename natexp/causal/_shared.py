@@ -85,11 +85,11 @@ def _fisher_p(x1: int, n1: int, x2: int, n2: int) -> float:
     return float(fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]).pvalue)
 
 
-def _all_tables(n1: int, n2: int, test: str) -> np.ndarray:
-    """p-value of every table a/n1 vs b/n2, shape (n1 + 1, n2 + 1)."""
+def _all_tables(n1: int, n2: int, test: str, only: np.ndarray | None = None) -> np.ndarray:
+    """p-value of every table a/n1 vs b/n2, shape (n1 + 1, n2 + 1) (NaN outside ``only``)."""
     from natexp.causal.unconditional import pvalues_all_tables
 
-    return pvalues_all_tables(n1, n2, test=test)
+    return pvalues_all_tables(n1, n2, test=test, only=only)
 
 
 def _newcombe(x1: int, n1: int, x2: int, n2: int, cl: float) -> tuple[float, float]:

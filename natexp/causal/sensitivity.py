@@ -361,8 +361,10 @@ def tipping_point(x1, r1, m1, x2, r2, m2, *, confidence_level: float = 0.95,
 
     Boschloo p-values come from one pass over the whole sample space
     (:func:`natexp.causal.unconditional.pvalues_all_tables`, about 0.7 s for 46 vs 39, the same
-    values as ``scipy.stats.boschloo_exact`` table by table, which would take ~20 s); Fisher
-    p-values from the same engine (``scipy.stats.fisher_exact``'s definition).
+    values as ``scipy.stats.boschloo_exact`` table by table, which would take ~20 s), with the
+    supremum searched only for the completions' tables (``only=``: about 25 s instead of two
+    minutes for 169 vs 282 identified families with 16,000 completions); Fisher p-values from
+    the same engine (``scipy.stats.fisher_exact``'s definition).
 
     Parameters
     ----------
@@ -422,7 +424,9 @@ def tipping_point(x1, r1, m1, x2, r2, m2, *, confidence_level: float = 0.95,
         boschloo = (n1 + 1) * (n2 + 1) <= MAX_BOSCHLOO_TABLES
     p_fisher = _all_tables(n1, n2, "fisher")[cx1, cx2]
     if boschloo:
-        p_bos = _all_tables(n1, n2, "boschloo")[cx1, cx2]
+        completions = np.zeros((n1 + 1, n2 + 1), dtype=bool)
+        completions[cx1, cx2] = True
+        p_bos = _all_tables(n1, n2, "boschloo", only=completions)[cx1, cx2]
     else:
         p_bos = np.full(rd.shape, np.nan)
         notes.append(f"Boschloo's test skipped: {(n1 + 1) * (n2 + 1)} tables in the sample "

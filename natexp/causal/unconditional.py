@@ -112,9 +112,25 @@ def _binom_pmf_rows(n: int, p: np.ndarray) -> np.ndarray:
     (grid x counts) tables evaluated here many times; this is the textbook log-space formula.
     """
     p = np.minimum(np.maximum(np.asarray(p, dtype=float).reshape(-1, 1), 0.0), 1.0)
+    return np.exp(_log_pmf(n, p))
+
+
+def _log_pmf(n: int, p: np.ndarray) -> np.ndarray:
+    """``log C(n, k) + xlogy(k, p) + xlog1py(n - k, -p)`` for a column ``p`` and k = 0..n.
+
+    The two logarithms are taken once per row and broadcast (the same products and sums in the
+    same order, so the same numbers as with scipy's xlogy / xlog1py, tested), instead of once
+    per element. Rows with p = 0 or 1, where 0 * log(0) must be 0, use xlogy / xlog1py.
+    """
     k, n_minus_k = _counts(n)
-    # xlogy / xlog1py give 0 * log(0) = 0 and -inf for log(0), hence exp -> exact 0 or 1
-    return np.exp(_log_choose(n) + xlogy(k, p) + xlog1py(n_minus_k, -p))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = _log_choose(n) + k * np.log(p) + n_minus_k * np.log1p(-p)
+    edge = np.flatnonzero((p <= 0.0).ravel() | (p >= 1.0).ravel())
+    if edge.size:
+        # xlogy / xlog1py give 0 * log(0) = 0 and -inf for log(0), hence exp -> exact 0 or 1
+        pe = p[edge]
+        out[edge] = _log_choose(n) + xlogy(k, pe) + xlog1py(n_minus_k, -pe)
+    return out
 
 
 class _Space:
@@ -1230,13 +1246,17 @@ def _ci(x1, n1, x2, n2, measure, confidence_level, inversion) -> Result:
 
 
 def _all_tables_unconditional(
-    stat: np.ndarray, n1: int, n2: int, kind: str, band: tuple[float, float] | None
+    stat: np.ndarray, n1: int, n2: int, kind: str, band: tuple[float, float] | None,
+    want: np.ndarray | None = None,
 ) -> np.ndarray:
     """sup-over-pi p-value of every table for an ordering ``stat`` (larger = more extreme).
 
     ``kind`` "z" (absolute tie tolerance scaled by max(1, |T|)) or "fisher" (stat = -Fisher p,
     relative tolerance). With ``band=(lo, hi)`` only tables whose grid maximum lies in
     [lo, hi) are refined; the others get the grid maximum (a lower bound on the supremum).
+    With ``want`` (boolean, the shape of ``stat``; no ``band``) only the wanted tables' p-values
+    are computed and the others are NaN: the supremum search, the expensive part, runs once per
+    distinct statistic value among the wanted tables instead of once per value in the space.
     """
     sp = _space(n1, n2)
     n_total = sp.N
@@ -1264,7 +1284,9 @@ def _all_tables_unconditional(
     w_sorted = sp.hyp.ravel()[order]
 
     grid_max = np.zeros(lengths.size)
-    if band is None:
+    if band is None and want is not None:
+        select = np.unique(inverse[np.asarray(want, dtype=bool).ravel()])
+    elif band is None:
         select = np.arange(lengths.size)
     else:
         # grid pass by cumulative sums of table probabilities, chunked over the grid
@@ -1299,7 +1321,10 @@ def _all_tables_unconditional(
             base = h[-1].copy()
             start_item = stop_item
             grid_max[sel] = _refine_rows(h, bgrid, theta, n_total)
-    return grid_max[inverse].reshape(stat.shape)
+    out = grid_max[inverse].reshape(stat.shape)
+    if band is None and want is not None:
+        out[~np.asarray(want, dtype=bool)] = np.nan
+    return out
 
 
 def _refine_rows(h: np.ndarray, bgrid: np.ndarray, theta: np.ndarray, n_total: int) -> np.ndarray:
@@ -1318,13 +1343,10 @@ def _refine_rows(h: np.ndarray, bgrid: np.ndarray, theta: np.ndarray, n_total: i
     rows, k = rows[ok], k[ok]
     a = theta[np.maximum(k - 1, 0)]
     b = theta[np.minimum(k + 1, g - 1)]
-    lc = _log_choose(n_total)
-    mm = np.arange(n_total + 1, dtype=float)
 
     def f(th: np.ndarray) -> np.ndarray:
         p = np.clip(np.sin(th) ** 2, 0.0, 1.0)[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pmf = np.exp(lc + xlogy(mm, p) + xlog1py(n_total - mm, -p))
+        pmf = np.exp(_log_pmf(n_total, p))
         return np.einsum("ij,ij->i", pmf, h[rows])
 
     invphi = (math.sqrt(5.0) - 1.0) / 2.0
@@ -1350,7 +1372,7 @@ def _refine_rows(h: np.ndarray, bgrid: np.ndarray, theta: np.ndarray, n_total: i
 
 def pvalues_all_tables(
     n1: int, n2: int, *, test: str = "barnard_pooled", alternative: str = "two-sided",
-    refine_band: tuple[float, float] | None = None,
+    refine_band: tuple[float, float] | None = None, only: np.ndarray | None = None,
 ) -> np.ndarray:
     """p-value of every table (x1, x2) of the sample space of two binomials, in one pass.
 
@@ -1368,6 +1390,11 @@ def pvalues_all_tables(
         the grid maximum (a slight underestimate) for the others. Exact power uses
         ``(alpha / 2, alpha)``; the rejection decision ``p < alpha`` is then still exact unless
         the grid misses half the supremum. Default: refine every table.
+    only : numpy.ndarray of bool, optional
+        Shape ``(n1 + 1, n2 + 1)``: compute the p-values of these tables only (the others are
+        NaN). The whole sample space still defines every tail; only the supremum searches of
+        the tables not asked for are skipped, which is most of the time in a large space.
+        Not with ``refine_band``.
 
     Returns
     -------
@@ -1387,19 +1414,32 @@ def pvalues_all_tables(
     if test not in _TESTS:
         raise InvalidInputError(f"test must be one of {_TESTS}, got {test!r}")
     _check_alternative(alternative)
+    want = None
+    if only is not None:
+        if refine_band is not None:
+            raise InvalidInputError("pass either only or refine_band, not both")
+        want = np.asarray(only, dtype=bool)
+        if want.shape != (n1 + 1, n2 + 1):
+            raise InvalidInputError(f"only must have shape {(n1 + 1, n2 + 1)}, got {want.shape}")
     if test == "fisher":
         if alternative == "two-sided":
-            return _fisher_two_sided(n1, n2).copy()
-        return _fisher_one_sided(n1, n2, alternative).copy()
+            out = _fisher_two_sided(n1, n2).copy()
+        else:
+            out = _fisher_one_sided(n1, n2, alternative).copy()
+        if want is not None:
+            out[~want] = np.nan
+        return out
     if test.startswith("barnard"):
         z = _wald_z(n1, n2, test == "barnard_pooled")
         stat = {"two-sided": np.abs(z), "greater": z, "less": -z}[alternative]
-        return _all_tables_unconditional(stat, n1, n2, "z", refine_band)
+        return _all_tables_unconditional(stat, n1, n2, "z", refine_band, want)
     if alternative != "two-sided":
         return _all_tables_unconditional(
-            -_fisher_one_sided(n1, n2, alternative), n1, n2, "fisher", refine_band
+            -_fisher_one_sided(n1, n2, alternative), n1, n2, "fisher", refine_band, want
         )
     band = None if refine_band is None else (refine_band[0] / 2.0, refine_band[1] / 2.0)
-    p_less = _all_tables_unconditional(-_fisher_one_sided(n1, n2, "less"), n1, n2, "fisher", band)
-    p_gr = _all_tables_unconditional(-_fisher_one_sided(n1, n2, "greater"), n1, n2, "fisher", band)
+    p_less = _all_tables_unconditional(-_fisher_one_sided(n1, n2, "less"), n1, n2, "fisher",
+                                       band, want)
+    p_gr = _all_tables_unconditional(-_fisher_one_sided(n1, n2, "greater"), n1, n2, "fisher",
+                                     band, want)
     return np.minimum(2.0 * np.minimum(p_less, p_gr), 1.0)

@@ -545,6 +545,48 @@ def test_all_tables_equal_single_table_p_values(test):
                 assert (banded[a, b] < 0.05) == (single < 0.05)
 
 
+@pytest.mark.parametrize("test", ["barnard_pooled", "boschloo", "fisher"])
+def test_p_values_of_some_tables_equal_those_of_all_tables(test):
+    """``only=``: the p-values asked for are exactly those of the whole-space pass (the oracle),
+    the others are NaN; a tipping-point grid asks for a block of completions this way."""
+    rng = np.random.default_rng(7)
+    for n1, n2 in [(9, 6), (14, 14), (23, 11)]:
+        for alt in ALTS:
+            full = pvalues_all_tables(n1, n2, test=test, alternative=alt)
+            only = rng.random((n1 + 1, n2 + 1)) < 0.3
+            only[n1 // 2:, : n2 // 2] = True  # a block, as completions are
+            part = pvalues_all_tables(n1, n2, test=test, alternative=alt, only=only)
+            assert np.array_equal(part[only], full[only]), (n1, n2, alt)
+            assert np.isnan(part[~only]).all()
+    with pytest.raises(InvalidInputError):
+        pvalues_all_tables(3, 3, test=test, only=np.ones((3, 3), dtype=bool))
+    with pytest.raises(InvalidInputError):
+        pvalues_all_tables(3, 3, test=test, only=np.ones((4, 4), dtype=bool),
+                           refine_band=(0.025, 0.05))
+
+
+def test_binomial_log_pmf_equals_scipy_xlogy_formula_and_binom():
+    """The broadcast logarithms give the same numbers as scipy's xlogy / xlog1py formula
+    (exactly) and as scipy.stats.binom.logpmf (to rounding), also at p = 0 and p = 1."""
+    from scipy.special import xlog1py, xlogy
+    from scipy.stats import binom
+
+    from natexp.causal.unconditional import _counts, _log_choose, _log_pmf
+
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 60, 451):
+        p = np.concatenate([[0.0, 1.0, 1e-300, 1 - 1e-16], rng.random(200)])[:, None]
+        k, rest = _counts(n)
+        ref = _log_choose(n) + xlogy(k, p) + xlog1py(rest, -p)
+        ours = _log_pmf(n, p)
+        assert np.array_equal(ours, ref)
+        with np.errstate(divide="ignore"):
+            sp = binom.logpmf(np.arange(n + 1), n, p)
+        finite = np.isfinite(sp)
+        assert np.array_equal(finite, np.isfinite(ours))
+        assert np.allclose(ours[finite], sp[finite], rtol=1e-9, atol=1e-9)
+
+
 def test_all_tables_agree_with_scipy_on_a_small_space():
     n1, n2 = 4, 2
     for alt in ALTS:
