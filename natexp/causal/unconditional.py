@@ -1394,7 +1394,11 @@ def pvalues_all_tables(
         Shape ``(n1 + 1, n2 + 1)``: compute the p-values of these tables only (the others are
         NaN). The whole sample space still defines every tail; only the supremum searches of
         the tables not asked for are skipped, which is most of the time in a large space.
-        Not with ``refine_band``.
+        The searches run in blocks of rows; while all wanted tables fit in one block (about
+        2 million / (n1 + n2 + 1) distinct statistics) the values are exactly those of the
+        whole-space pass, otherwise they can differ in the last digits (3e-14 relative,
+        measured on a 170 x 283 space), well inside the search's own tolerance. Not with
+        ``refine_band``.
 
     Returns
     -------

@@ -547,8 +547,9 @@ def test_all_tables_equal_single_table_p_values(test):
 
 @pytest.mark.parametrize("test", ["barnard_pooled", "boschloo", "fisher"])
 def test_p_values_of_some_tables_equal_those_of_all_tables(test):
-    """``only=``: the p-values asked for are exactly those of the whole-space pass (the oracle),
-    the others are NaN; a tipping-point grid asks for a block of completions this way."""
+    """``only=``: the p-values asked for are exactly those of the whole-space pass (the oracle;
+    these spaces fit one block of supremum searches), the others are NaN; a tipping-point grid
+    asks for a block of completions this way."""
     rng = np.random.default_rng(7)
     for n1, n2 in [(9, 6), (14, 14), (23, 11)]:
         for alt in ALTS:
