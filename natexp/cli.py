@@ -14,12 +14,13 @@ from natexp.config import CONF_DIR, ConfigError, register, unknown_key_message
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
 
-def _hydra_command(prog: str, args: list[str], task, usage_errors: tuple) -> int:
+def _hydra_command(prog: str, args: list[str], task, usage_errors) -> int:
     """Run ``task(cfg, hydra_config)`` as a Hydra app (``hydra.main``), as ``prog ARGS``.
 
-    ``usage_errors`` raised by the task are reported (exit 2, "nothing was written"); a config
-    that cannot be composed is exit 2 too. The task returns nothing, so the job results that
-    launchers pickle (submitit, Ray) hold no run data.
+    ``usage_errors`` (a tuple of exception types, or a function returning one, so that their
+    modules are imported only once the config is composed) raised by the task are reported
+    (exit 2, "nothing was written"); a config that cannot be composed is exit 2 too. The task
+    returns nothing, so the job results that launchers pickle (submitit, Ray) hold no run data.
     """
     import hydra
     from hydra.core.hydra_config import HydraConfig
@@ -37,9 +38,10 @@ def _hydra_command(prog: str, args: list[str], task, usage_errors: tuple) -> int
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
     def _task(cfg) -> None:
         state["started"] = True
+        errors = usage_errors() if callable(usage_errors) else usage_errors
         try:
             task(cfg, HydraConfig.get())
-        except usage_errors as exc:
+        except errors as exc:
             print(f"natexp: {exc}", file=sys.stderr)
             print("natexp: nothing was written.", file=sys.stderr)
             state["status"] = max(state["status"], EXIT_USAGE)
@@ -79,19 +81,29 @@ def run_main(args: list[str]) -> int:
     invalid or the output folder cannot be used (not natexp's, locked by another run,
     read-only, full); in each case nothing is written.
     """
-    from natexp.data.validate import InputValidationError
-    from natexp.pipeline import run
-    from natexp.safety import OutputDirError
+    def usage_errors() -> tuple[type[BaseException], ...]:
+        from natexp.data.validate import InputValidationError
+        from natexp.safety import OutputDirError
+
+        return (InputValidationError, ConfigError, OutputDirError)
 
     def task(cfg, hc) -> None:
-        out, tolerate = _job_output(cfg, hc, Path("outputs") / str(cfg.experiment))
-        result = run(cfg, output_dir=out, tolerate=tolerate)
+        from natexp.workers import helper_modules, pool
+
+        # The helper process starts as soon as the config says what it is for, so that its
+        # imports (DoWhy, plotnine) overlap with this process's (natexp.pipeline, scipy).
+        warm = helper_modules(dowhy=bool(cfg.sensitivity.enabled and cfg.sensitivity.dowhy),
+                              figures=bool(cfg.report.enabled))
+        with pool(warm=warm, active=bool(warm)):
+            from natexp.pipeline import run
+
+            out, tolerate = _job_output(cfg, hc, Path("outputs") / str(cfg.experiment))
+            result = run(cfg, output_dir=out, tolerate=tolerate)
         print(result.summary())
         for notice in result.notices:
             print(f"notice: {notice}")
 
-    return _hydra_command("python -m natexp run", args, task,
-                          (InputValidationError, ConfigError, OutputDirError))
+    return _hydra_command("python -m natexp run", args, task, usage_errors)
 
 
 def synth_main(args: list[str]) -> int:

@@ -1001,11 +1001,10 @@ def run(config: Any, *, output_dir: str | Path | None = None, write: bool = True
     # bits of least-squares results between runs (Non-negotiable 6: byte-identical results).
     from threadpoolctl import threadpool_limits
 
-    from natexp.workers import pool
+    from natexp.workers import helper_modules, pool
 
-    dowhy = settings.sensitivity.enabled and settings.sensitivity.dowhy
-    figures = write and settings.report.enabled
-    warm = (["dowhy"] if dowhy else []) + (["natexp.report.render", "plotnine"] if figures else [])
+    warm = helper_modules(dowhy=settings.sensitivity.enabled and settings.sensitivity.dowhy,
+                          figures=write and settings.report.enabled)
     with threadpool_limits(limits=1):
         out = None
         if write:  # refused, locked and checked before the analysis starts

@@ -39,7 +39,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Future
 from typing import Any
 
-__all__ = ["WORKERS_ENV", "Helper", "current", "enabled", "pool", "submit"]
+__all__ = ["WORKERS_ENV", "Helper", "current", "enabled", "helper_modules", "pool",
+           "submit"]
 
 #: Environment variable: ``0`` runs every step in the main process.
 WORKERS_ENV = "NATEXP_WORKERS"
@@ -144,6 +145,30 @@ class Helper:
         self._reader.join(10)
         with contextlib.suppress(OSError, ValueError):
             self._proc.stdout.close()
+
+
+def helper_modules(*, dowhy: bool, figures: bool) -> list[str]:
+    """What a run's helper imports as it starts (empty: the run needs no helper).
+
+    Parameters
+    ----------
+    dowhy : bool
+        The run fits the DoWhy model.
+    figures : bool
+        The run draws figures.
+
+    Returns
+    -------
+    list of str
+        Module names for :func:`pool` (``"dowhy"``: DoWhy's CausalModel).
+
+    Examples
+    --------
+    >>> helper_modules(dowhy=True, figures=False), helper_modules(dowhy=False, figures=False)
+    (['dowhy'], [])
+    """
+    return (["dowhy"] if dowhy else []) + (["natexp.report.render", "plotnine"] if figures
+                                           else [])
 
 
 def _warm(modules: Sequence[str]) -> None:
