@@ -50,13 +50,12 @@ graph (they make the design matrix singular). dowhy and pandas are imported only
 
 from __future__ import annotations
 
-import contextlib
 import html
 import itertools
 import json
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from types import MappingProxyType
@@ -651,33 +650,16 @@ def _from_parts(parts: Mapping[str, Any]) -> DoWhyAnalysis:
                                             for k, v in parts["refutations"].items()}})
 
 
-@contextlib.contextmanager
-def _object_labels(fast: bool) -> Iterator[bool]:
-    """pandas' pre-3.0 object column labels for the block, when pandas still allows them.
+def _object_labels(fast: bool):
+    """pandas' pre-3.0 object column labels for the refits (:func:`natexp._pandas.object_strings`).
 
     DoWhy selects columns by name in every refit; with pandas 3's Arrow-backed string labels
     each selection goes through pyarrow (a third of the refuters' time). The labels' type does
     not enter any number (tested: the same results either way). Yields whether it is set.
     """
-    import pandas as pd
+    from natexp._pandas import object_strings
 
-    if not fast:
-        yield False
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas 3 deprecates the option (gone in pandas 4)
-        try:
-            ctx = pd.option_context("future.infer_string", False)
-            ctx.__enter__()
-        except (KeyError, ValueError, pd.errors.OptionError):
-            yield False
-            return
-    try:
-        yield True
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ctx.__exit__(None, None, None)
+    return object_strings(fast)
 
 
 def _fit(job: Mapping[str, Any], *, fast: bool = True) -> DoWhyAnalysis:

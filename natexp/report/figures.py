@@ -223,6 +223,10 @@ def _num(v: Any, digits: int = 1) -> str:
     return f"{v:.{digits}f}"
 
 
+#: Draw with pandas' object strings (False only to compare bytes in the tests).
+_OBJECT_STRINGS = True
+
+
 def png_bytes(plot: ggplot, *, width: float = 7.0, height: float = 4.5,
               dpi: int = DPI) -> bytes:
     """Render ``plot`` to PNG bytes at ``dpi`` without metadata (byte-identical across runs).
@@ -244,10 +248,15 @@ def png_bytes(plot: ggplot, *, width: float = 7.0, height: float = 4.5,
     >>> png_bytes(p, width=3, height=2, dpi=50)[:8]
     b'\\x89PNG\\r\\n\\x1a\\n'
     """
+    from natexp._pandas import object_strings
+
     buf = io.BytesIO()
     # metadata={"Software": None} drops matplotlib's version text chunk; PNG carries no date.
-    plot.save(buf, format="png", width=width, height=height, units="in", dpi=dpi,
-              verbose=False, metadata={"Software": None})
+    # plotnine builds many small pandas frames while drawing: with object strings it draws
+    # about a tenth faster, and the same pixels (tested).
+    with object_strings(_OBJECT_STRINGS):
+        plot.save(buf, format="png", width=width, height=height, units="in", dpi=dpi,
+                  verbose=False, metadata={"Software": None})
     return buf.getvalue()
 
 

@@ -339,3 +339,23 @@ def test_print_resolution_default():
     png = F.png_bytes(ALL["child_ages"](), width=2, height=1)
     w, h = struct.unpack(">II", png[16:24])
     assert (w, h) == (2 * 300, 300)
+
+
+def test_object_strings_draw_the_same_pixels(example_run, monkeypatch):
+    """plotnine draws with pandas' object strings (natexp._pandas, for speed): every figure of
+    the example run gives the same PNG bytes as with pandas 3's default Arrow strings."""
+    from natexp.report.render import figure_specs, study_of
+    from tests.conftest import run_copy
+
+    results, tables = run_copy(example_run)
+    fast, plain = {}, {}
+    for spec in figure_specs(study_of(results)):
+        plot = spec.build(results, tables)
+        if plot is None:
+            continue
+        monkeypatch.setattr(F, "_OBJECT_STRINGS", True)
+        fast[spec.name] = F.png_bytes(plot, width=spec.width, height=spec.height, dpi=60)
+        monkeypatch.setattr(F, "_OBJECT_STRINGS", False)
+        plain[spec.name] = F.png_bytes(plot, width=spec.width, height=spec.height, dpi=60)
+    assert len(fast) >= 10
+    assert fast == plain
