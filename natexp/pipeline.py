@@ -1122,10 +1122,11 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
         from natexp.report.render import render_figures
 
         figures = render_figures(results, tables)
-        before = list(tables)  # DoWhy's table goes where sensitivity() would have put it
-        add_dowhy(results["sensitivity"], tables, dowhy())
-        cut = max(before.index(k) for k in sens_tables) + 1 if sens_tables else len(before)
-        tables = {k: tables[k] for k in [*before[:cut], "dowhy", *before[cut:]]}
+        if "estimand" in results["sensitivity"]:  # not when sensitivity() had nothing to test
+            before = list(tables)  # DoWhy's table goes where sensitivity() would have put it
+            add_dowhy(results["sensitivity"], tables, dowhy())
+            cut = max(before.index(k) for k in sens_tables) + 1 if sens_tables else len(before)
+            tables = {k: tables[k] for k in [*before[:cut], "dowhy", *before[cut:]]}
     _check_declared(tables, study)
     out = None
     bar.update(status="writing outputs, figures and the report" if output else "finishing")

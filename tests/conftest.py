@@ -118,6 +118,24 @@ def example_run():
     return run(compose(list(REPORT_RUN_OVERRIDES)), write=False)
 
 
+@pytest.fixture(scope="session")
+def cli_default_run(tmp_path_factory):
+    """``python -m natexp run +experiment=oxon_vs_rest`` (everything on: DoWhy, figures, the
+    report) in a fresh folder, once per session: ``(cwd, completed process)``; the outputs are
+    in ``cwd / "outputs" / "oxon_vs_rest"``. Its users share an xdist group."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    cwd = tmp_path_factory.mktemp("cli_default_run")
+    proc = subprocess.run([sys.executable, "-m", "natexp", "run", "+experiment=oxon_vs_rest"],
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(repo)},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, proc
+
+
 def run_copy(res) -> tuple[dict, dict]:
     """(results, tables) of a ``RunResult``: the results deep-copied, the tables' dict copied
     (polars frames are immutable)."""

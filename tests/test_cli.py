@@ -28,11 +28,9 @@ def natexp(*args, cwd):
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("run")
-    proc = natexp("run", "+experiment=oxon_vs_rest", cwd=cwd)
-    assert proc.returncode == 0, proc.stderr
-    return cwd, proc
+def default_run(cli_default_run):
+    """The session's full ``python -m natexp run +experiment=oxon_vs_rest`` (conftest)."""
+    return cli_default_run
 
 
 def test_default_run_writes_results_with_the_published_numbers(default_run):

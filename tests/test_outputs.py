@@ -11,15 +11,15 @@ from natexp.bundle import disclosure
 from natexp.bundle.build import output_sources
 from natexp.config import ConfigError, compose, to_settings
 from natexp.outputs import DISCLOSURE_CLASSES, declared_tables
-from natexp.pipeline import Run, run
+from natexp.pipeline import Run
 from natexp.study import Study
 
 
 @pytest.fixture(scope="module")
-def light_run() -> Run:
-    # DoWhy and figures off: this test is about which tables a run writes, not their numbers
-    return run(compose(["+experiment=oxon_vs_rest", "sensitivity.dowhy=false",
-                        "report.enabled=false"]), write=False)
+def light_run(example_run) -> Run:
+    # the session's in-process example run (conftest; DoWhy off, nothing written): this test is
+    # about which tables a run writes, not their numbers; it only reads the run
+    return example_run
 
 
 def test_every_table_a_run_writes_is_declared_once(light_run):

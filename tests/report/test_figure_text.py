@@ -74,12 +74,11 @@ def _figures(results, tables):
 
 
 @pytest.fixture(scope="module")
-def default_run():
-    from natexp.config import compose
-    from natexp.pipeline import run
+def default_run(example_run):
+    """The session's in-process example run (conftest: oxon_vs_rest without DoWhy)."""
+    from tests.conftest import run_copy
 
-    res = run(compose(["+experiment=oxon_vs_rest", "sensitivity.dowhy=false"]), write=False)
-    return res.results, res.tables
+    return run_copy(example_run)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from natexp.data.schema import contract
-from natexp.report.render import study_of, write_report
+from natexp.report.render import study_of
 
 pytestmark = pytest.mark.slow  # a full run with DoWhy: its notes name variables too
 
@@ -25,14 +25,14 @@ PROPORTION_DIFFERENCE = re.compile(
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    from natexp.config import compose
-    from natexp.pipeline import run
+def report(cli_default_run):
+    """The report.md (and results) of the session's full default run (conftest)."""
+    import json
 
-    res = run(compose(["+experiment=oxon_vs_rest"]), write=False)
-    out = tmp_path_factory.mktemp("words")
-    paths = write_report(out, res.results, res.tables, dpi=30)
-    return res.results, paths["markdown"].read_text(encoding="utf-8")
+    cwd, _ = cli_default_run
+    out = cwd / "outputs" / "oxon_vs_rest"
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    return results, (out / "report.md").read_text(encoding="utf-8")
 
 
 def _prose(md: str) -> str:
