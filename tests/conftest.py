@@ -176,12 +176,14 @@ def pytest_unconfigure(config):
 
 #: Tests that take minutes (measured: bench/README.md, "Test suite time"), started first.
 LONGEST_FIRST = (
-    "tests/test_install.py",
-    "tests/test_output_safety.py::test_killed_run_bundle_and_verify_leave_no_record_behind",
-    "tests/test_launchers.py",
-    "tests/test_new_study.py::test_lantern_runs_end_to_end_on_synthetic_data",
     "tests/test_new_study.py::test_a_scaffolded_study_runs_bundles_and_verifies",
+    "tests/test_output_safety.py::test_killed_run_bundle_and_verify_leave_no_record_behind",
+    "tests/test_install.py",
+    "tests/causal/test_unconditional.py::test_no_accepted_null_outside_the_reported_set",
     "tests/causal/test_unconditional.py::test_interval_excludes_the_null_exactly_when_the_test",
+    "tests/test_new_study.py::test_lantern_runs_end_to_end_on_synthetic_data",
+    "tests/test_degenerate_data.py::test_valid_extracts_never_crash",
+    "tests/test_launchers.py",
     "tests/bundle/",
     "tests/test_notebooks.py",
 )
