@@ -1118,7 +1118,7 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
         tables.update(panel_tables)
     figures = None
     if early:
-        bar.update(status="figures, beside DoWhy")
+        bar.update(0, status="figures, beside DoWhy")
         from natexp.report.render import render_figures
 
         figures = render_figures(results, tables)
