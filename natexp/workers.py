@@ -3,7 +3,7 @@
 A run's two slowest pieces do not depend on each other's order: DoWhy's refuters (hundreds of
 regression refits, and DoWhy's own import) and rendering the report's PNG figures. :func:`pool`
 starts ONE helper process for the duration of a run; the pipeline hands it the DoWhy model as
-soon as the cohort is built and :func:`natexp.report.render.write_figures` shares the figures
+soon as the cohort is built and :func:`natexp.report.render.render_figures` shares the figures
 with it. Every result is computed by the same code from the same inputs as in the main process,
 so the outputs are byte-identical either way (tested); only the wall time changes.
 

@@ -97,9 +97,9 @@ def natexp_wheel() -> CodeWheel:
     from natexp.paths import SOURCE_DIR
 
     if SOURCE_DIR is not None:
-        key = "src:" + _source_digest(SOURCE_DIR)
+        digest = _source_digest(SOURCE_DIR)
+        key = "src:" + digest
         if key not in _CACHE:
-            digest = key[4:]
             wheel = _cached_wheel(digest)
             if wheel is None:
                 wheel = _build_from_source(SOURCE_DIR)

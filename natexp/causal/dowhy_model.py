@@ -650,21 +650,17 @@ def _from_parts(parts: Mapping[str, Any]) -> DoWhyAnalysis:
                                             for k, v in parts["refutations"].items()}})
 
 
-def _object_labels(fast: bool):
-    """pandas' pre-3.0 object column labels for the refits (:func:`natexp._pandas.object_strings`).
+def _fit(job: Mapping[str, Any], *, fast: bool = True) -> DoWhyAnalysis:
+    """DoWhy's model, estimate and refuters on a prepared frame (:func:`_prepare`).
 
-    DoWhy selects columns by name in every refit; with pandas 3's Arrow-backed string labels
-    each selection goes through pyarrow (a third of the refuters' time). The labels' type does
-    not enter any number (tested: the same results either way). Yields whether it is set.
+    With ``fast``, under pandas' object strings (:func:`natexp._pandas.object_strings`): DoWhy
+    selects columns by name in every refit, and with pandas 3's Arrow-backed labels each
+    selection goes through pyarrow (a third of the refuters' time). The labels' type does not
+    enter any number (tested: the same results either way).
     """
     from natexp._pandas import object_strings
 
-    return object_strings(fast)
-
-
-def _fit(job: Mapping[str, Any], *, fast: bool = True) -> DoWhyAnalysis:
-    """DoWhy's model, estimate and refuters on a prepared frame (:func:`_prepare`)."""
-    with _object_labels(fast) as plain:
+    with object_strings(fast) as plain:
         if plain:
             import pandas as pd
 

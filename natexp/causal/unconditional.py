@@ -1255,8 +1255,9 @@ def _all_tables_unconditional(
     relative tolerance). With ``band=(lo, hi)`` only tables whose grid maximum lies in
     [lo, hi) are refined; the others get the grid maximum (a lower bound on the supremum).
     With ``want`` (boolean, the shape of ``stat``; no ``band``) only the wanted tables' p-values
-    are computed and the others are NaN: the supremum search, the expensive part, runs once per
-    distinct statistic value among the wanted tables instead of once per value in the space.
+    are computed (the others are left at 0; the caller masks them): the supremum search, the
+    expensive part, runs once per distinct statistic value among the wanted tables instead of
+    once per value in the space.
     """
     sp = _space(n1, n2)
     n_total = sp.N
@@ -1284,8 +1285,8 @@ def _all_tables_unconditional(
     w_sorted = sp.hyp.ravel()[order]
 
     grid_max = np.zeros(lengths.size)
-    if band is None and want is not None:
-        select = np.unique(inverse[np.asarray(want, dtype=bool).ravel()])
+    if want is not None:
+        select = np.unique(inverse[want.ravel()])
     elif band is None:
         select = np.arange(lengths.size)
     else:
@@ -1321,10 +1322,7 @@ def _all_tables_unconditional(
             base = h[-1].copy()
             start_item = stop_item
             grid_max[sel] = _refine_rows(h, bgrid, theta, n_total)
-    out = grid_max[inverse].reshape(stat.shape)
-    if band is None and want is not None:
-        out[~np.asarray(want, dtype=bool)] = np.nan
-    return out
+    return grid_max[inverse].reshape(stat.shape)
 
 
 def _refine_rows(h: np.ndarray, bgrid: np.ndarray, theta: np.ndarray, n_total: int) -> np.ndarray:
@@ -1425,25 +1423,25 @@ def pvalues_all_tables(
         want = np.asarray(only, dtype=bool)
         if want.shape != (n1 + 1, n2 + 1):
             raise InvalidInputError(f"only must have shape {(n1 + 1, n2 + 1)}, got {want.shape}")
-    if test == "fisher":
-        if alternative == "two-sided":
-            out = _fisher_two_sided(n1, n2).copy()
-        else:
-            out = _fisher_one_sided(n1, n2, alternative).copy()
-        if want is not None:
-            out[~want] = np.nan
-        return out
-    if test.startswith("barnard"):
+    if test == "fisher" and alternative == "two-sided":
+        out = _fisher_two_sided(n1, n2).copy()
+    elif test == "fisher":
+        out = _fisher_one_sided(n1, n2, alternative).copy()
+    elif test.startswith("barnard"):
         z = _wald_z(n1, n2, test == "barnard_pooled")
         stat = {"two-sided": np.abs(z), "greater": z, "less": -z}[alternative]
-        return _all_tables_unconditional(stat, n1, n2, "z", refine_band, want)
-    if alternative != "two-sided":
-        return _all_tables_unconditional(
+        out = _all_tables_unconditional(stat, n1, n2, "z", refine_band, want)
+    elif alternative != "two-sided":
+        out = _all_tables_unconditional(
             -_fisher_one_sided(n1, n2, alternative), n1, n2, "fisher", refine_band, want
         )
-    band = None if refine_band is None else (refine_band[0] / 2.0, refine_band[1] / 2.0)
-    p_less = _all_tables_unconditional(-_fisher_one_sided(n1, n2, "less"), n1, n2, "fisher",
-                                       band, want)
-    p_gr = _all_tables_unconditional(-_fisher_one_sided(n1, n2, "greater"), n1, n2, "fisher",
-                                     band, want)
-    return np.minimum(2.0 * np.minimum(p_less, p_gr), 1.0)
+    else:
+        band = None if refine_band is None else (refine_band[0] / 2.0, refine_band[1] / 2.0)
+        p_less = _all_tables_unconditional(-_fisher_one_sided(n1, n2, "less"), n1, n2,
+                                           "fisher", band, want)
+        p_gr = _all_tables_unconditional(-_fisher_one_sided(n1, n2, "greater"), n1, n2,
+                                         "fisher", band, want)
+        out = np.minimum(2.0 * np.minimum(p_less, p_gr), 1.0)
+    if want is not None:
+        out[~want] = np.nan
+    return out

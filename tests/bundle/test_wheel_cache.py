@@ -16,6 +16,17 @@ from natexp.bundle import code
 
 
 @pytest.fixture
+def checkout():
+    """natexp's source folder; the test skips when natexp is installed rather than run from a
+    checkout (no wheel is built then)."""
+    from natexp.paths import SOURCE_DIR
+
+    if SOURCE_DIR is None:
+        pytest.skip("natexp is installed, not run from a checkout: no wheel is built")
+    return SOURCE_DIR
+
+
+@pytest.fixture
 def cache(tmp_path, monkeypatch):
     """A private cache folder and an empty in-process cache."""
     monkeypatch.setenv(code.CACHE_ENV, str(tmp_path / "cache"))
@@ -32,11 +43,7 @@ def fake_build(calls):
     return build
 
 
-def test_a_built_wheel_is_kept_and_reused_by_a_later_process(cache, monkeypatch):
-    from natexp.paths import SOURCE_DIR
-
-    if SOURCE_DIR is None:
-        pytest.skip("natexp is installed, not run from a checkout: no wheel is built")
+def test_a_built_wheel_is_kept_and_reused_by_a_later_process(checkout, cache, monkeypatch):
     calls = []
     monkeypatch.setattr(code, "_build_from_source", fake_build(calls))
     first = code.natexp_wheel()
@@ -54,21 +61,13 @@ def test_a_built_wheel_is_kept_and_reused_by_a_later_process(cache, monkeypatch)
     assert again == first
 
 
-def test_a_changed_source_or_tool_gets_its_own_entry(cache, monkeypatch):
-    from natexp.paths import SOURCE_DIR
-
-    if SOURCE_DIR is None:
-        pytest.skip("natexp is installed, not run from a checkout: no wheel is built")
-    base = code._source_digest(SOURCE_DIR)
+def test_a_changed_source_or_tool_gets_its_own_entry(checkout, monkeypatch):
+    base = code._source_digest(checkout)
     monkeypatch.setattr(code, "_tool_versions", lambda: {"setuptools": "0"})
-    assert code._source_digest(SOURCE_DIR) != base
+    assert code._source_digest(checkout) != base
 
 
-def test_a_tampered_entry_is_ignored_and_rebuilt(cache, monkeypatch):
-    from natexp.paths import SOURCE_DIR
-
-    if SOURCE_DIR is None:
-        pytest.skip("natexp is installed, not run from a checkout: no wheel is built")
+def test_a_tampered_entry_is_ignored_and_rebuilt(checkout, cache, monkeypatch):
     calls = []
     monkeypatch.setattr(code, "_build_from_source", fake_build(calls))
     first = code.natexp_wheel()
@@ -80,11 +79,7 @@ def test_a_tampered_entry_is_ignored_and_rebuilt(cache, monkeypatch):
     assert again.data != b"something else"
 
 
-def test_a_failed_build_is_not_kept(cache, monkeypatch):
-    from natexp.paths import SOURCE_DIR
-
-    if SOURCE_DIR is None:
-        pytest.skip("natexp is installed, not run from a checkout: no wheel is built")
+def test_a_failed_build_is_not_kept(checkout, cache, monkeypatch):
     monkeypatch.setattr(code, "_build_from_source",
                         lambda root: code.CodeWheel(None, why_not="pip failed"))
     assert code.natexp_wheel().why_not == "pip failed"
