@@ -158,3 +158,77 @@ def test_invalid_method(data):
     c, kids = data
     with pytest.raises(InvalidInputError):
         dowhy_analysis(c, kids, method="iv.instrumental_variable", outcome="chas_support")
+
+
+def _job(df, outcome, causes, n_sim, seeds):
+    n1 = int(df["treatment"].sum())
+    return {"data": df, "outcome": outcome, "among": None, "causes": causes, "diagnostics": [],
+            "n1": n1, "n0": len(df) - n1, "n": len(df), "method": "backdoor.linear_regression",
+            "confidence_level": 0.95, "n_simulations": n_sim, "n_permutations": 99,
+            "unobserved_strength": (0.1, 0.1), "seeds": seeds}
+
+
+def _replay_jobs(data):
+    """The example study (reached families, 100 simulations: DoWhy's bootstrap test; all
+    families without the children table) and another study's frames: a differently named
+    outcome, rare binary covariates (rank-deficient subsets and placebo samples), no covariate
+    at all, fewer than 100 simulations (DoWhy's normal test)."""
+    import pandas as pd
+
+    from natexp.causal import dowhy_model as dm
+
+    c, kids = data
+    kw = {"method": "backdoor.linear_regression", "confidence_level": 0.95,
+          "n_permutations": 99, "unobserved_strength": (0.1, 0.1)}
+    jobs = [dm._prepare(c, kids, outcome="chas_support", among="followup_reached",
+                        n_simulations=100, rng=20240601, **kw),
+            dm._prepare(c, None, outcome="chas_support", among=None, n_simulations=20,
+                        rng=7, **kw)]
+    rng = np.random.default_rng(3)
+    for k, causes in enumerate([["rare_flag", "size", "months"], ["rare_flag"], [],
+                                ["size", "rare_flag"]]):
+        n = int(rng.integers(8, 60))
+        df = pd.DataFrame({"treatment": rng.integers(0, 2, n),
+                           "joined_club": rng.integers(0, 2, n),
+                           "rare_flag": (np.arange(n) < k % 3 + 1).astype(int),
+                           "size": rng.integers(1, 4, n), "months": rng.uniform(1, 30, n)})
+        jobs.append(_job(df[["treatment", "joined_club", *causes]], "joined_club", causes,
+                         (25, 12, 30, 15)[k], [int(s) for s in rng.integers(0, 2**31 - 1, 5)]))
+    return jobs
+
+
+def test_replayed_refuters_equal_dowhys_own(data, monkeypatch):
+    """The reference is DoWhy 0.14 itself: ``CausalModel.refute_estimate`` with the same
+    seeds. natexp's replay of the placebo, random-common-cause and data-subset refuters must
+    give the same numbers to the last bit (compared as JSON, so NaN = NaN and every float's
+    repr), including the count of rank-deficient refits."""
+    from natexp.causal import dowhy_model as dm
+
+    assert dm._replays("backdoor.linear_regression")  # the locked DoWhy is the replayed one
+    assert not dm._replays("backdoor.propensity_score_matching")
+    rank_deficient = 0
+    for job in _replay_jobs(data):
+        replayed = dm._fit(job)
+        with monkeypatch.context() as m:
+            m.setattr(dm, "_replays", lambda method: False)
+            own = dm._fit(job)
+        assert json.dumps(replayed.to_dict(), sort_keys=True) == json.dumps(
+            own.to_dict(), sort_keys=True)
+        rank_deficient += any("rank-deficient" in d for d in own.diagnostics)
+    assert rank_deficient >= 2  # the rank-deficient branch was exercised
+
+
+def test_replay_refuses_an_int_seed_for_subsets():
+    import pandas as pd
+
+    from natexp.causal import dowhy_model as dm
+
+    df = pd.DataFrame({"treatment": [0, 1, 0, 1], "y": [0, 1, 1, 0]})
+    with pytest.raises(TypeError, match="RandomState"):
+        dm._replayed_refutation("data_subset", df, outcome="y", adjustment=[],
+                                estimate=type("E", (), {"value": 0.0})(),
+                                num_simulations=2, random_state=3)
+    with pytest.raises(ValueError, match="no replay"):
+        dm._replayed_refutation("bootstrap", df, outcome="y", adjustment=[],
+                                estimate=type("E", (), {"value": 0.0})(),
+                                num_simulations=2, random_state=3)
