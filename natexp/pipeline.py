@@ -1103,10 +1103,17 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
         replication = replication_table(published, results)
         results["replication"] = replication.to_dicts()
         tables["replication"] = replication
+    # With a helper process, it draws the figures that need nothing from the steps below
+    # while this process computes them.
+    drawing = output is not None and settings.report.enabled and current_helper() is not None
+    started = {}
+    if drawing:
+        from natexp.report.render import start_figures
+
+        started = start_figures(results, tables)
     # With DoWhy in the helper process, this process renders the figures (none shows DoWhy)
     # while the helper finishes, instead of waiting for it.
-    early = (dowhy is not None and output is not None and settings.report.enabled
-             and current_helper() is not None)
+    early = dowhy is not None and drawing
     if settings.sensitivity.enabled:
         bar.update(status="sensitivity analyses and DoWhy")
         results["sensitivity"], sens_tables = sensitivity(cohort, inputs, settings, dowhy=dowhy,
@@ -1117,12 +1124,12 @@ def _steps(settings: NatexpConfig, *, output: _Output | None,
         results["staggered"], panel_tables = staggered_panel(inputs, rollout, settings)
         tables.update(panel_tables)
     figures = None
-    if early:
-        bar.update(0, status="figures, beside DoWhy")
+    if early or started:
+        bar.update(0, status="figures, beside DoWhy" if early else "figures")
         from natexp.report.render import render_figures
 
-        figures = render_figures(results, tables)
-        if "estimand" in results["sensitivity"]:  # not when sensitivity() had nothing to test
+        figures = render_figures(results, tables, started=started)
+        if early and "estimand" in results["sensitivity"]:  # not when sensitivity() had nothing to test
             before = list(tables)  # DoWhy's table goes where sensitivity() would have put it
             add_dowhy(results["sensitivity"], tables, dowhy())
             cut = max(before.index(k) for k in sens_tables) + 1 if sens_tables else len(before)

@@ -166,3 +166,26 @@ def test_dowhy_in_the_helper_is_identical_to_in_process(helper):
     finish = D.start_dowhy_analysis(empty, kids, **kw)
     with pytest.raises(InvalidInputError):
         finish()
+
+
+def test_figures_started_early_are_collected_byte_identical(helper):
+    from natexp.report.render import render_figures, start_figures
+
+    flow = pl.DataFrame({"order": [0, 1, 1], "step": ["input", "identified", "identified"],
+                         "arm": ["all", "treatment", "control"],
+                         "label": ["In", "Identified", "Identified"], "n": [6, 3, 3]})
+    ages = pl.DataFrame({"age": [0, 1, 2, 3], "n": [3, 5, 4, 1]})
+    tables = {"flow": flow, "children_by_age": ages}
+    # handed over with only the flow: the ages figure has no input yet (the helper sends None)
+    started = start_figures({}, {"flow": flow}, dpi=40)
+    assert "flow" in started and len(started) >= 2  # every early figure is handed over
+    early = render_figures({}, tables, dpi=40, started=started)
+    token = workers._CURRENT.set(None)
+    try:
+        assert start_figures({}, tables, dpi=40) == {}  # no helper: nothing handed over
+        alone = render_figures({}, tables, dpi=40)
+    finally:
+        workers._CURRENT.reset(token)
+    assert list(early) == list(alone) and len(alone) == 2
+    for name in alone:
+        assert early[name] == alone[name], name

@@ -744,8 +744,55 @@ def write_figures(results: Mapping[str, Any], tables: Mapping[str, Any],
     return paths
 
 
+#: Report sections whose figures read only what a run has before its sensitivity analyses
+#: (the flow, the primary outcome, the secondary and descriptive tables, children by age):
+#: :func:`start_figures` hands them to the run's helper process that early.
+EARLY_SECTIONS = frozenset({"design", "primary", "secondary", "descriptive"})
+
+
+def start_figures(results: Mapping[str, Any], tables: Mapping[str, Any], *,
+                  sections: frozenset[str] = EARLY_SECTIONS,
+                  dpi: int = F.DPI) -> dict[str, Any]:
+    """Hand the figures of ``sections`` to the run's helper process now.
+
+    The pipeline calls this before the sensitivity analyses, whose results no figure of
+    :data:`EARLY_SECTIONS` reads, so the helper draws them while this process computes; the
+    inputs are copied (pickled) as they are now. :func:`render_figures` with ``started=``
+    collects them (the same bytes as drawn at the end: tested).
+
+    Parameters
+    ----------
+    results : Mapping
+        The run's results so far.
+    tables : Mapping of str to polars.DataFrame
+        The run's tables so far.
+    sections : frozenset of str, default :data:`EARLY_SECTIONS`
+    dpi : int, default 300
+
+    Returns
+    -------
+    dict of str to Future
+        Figure name -> the helper's future PNG bytes; empty without a helper.
+    """
+    import contextlib
+
+    from natexp.workers import current
+
+    helper = current()
+    if helper is None:
+        return {}
+    plain, tabs = dict(results), dict(tables)
+    started: dict[str, Any] = {}
+    with contextlib.suppress(RuntimeError):  # the helper is gone: drawn at the end instead
+        for spec in figure_specs(study_of(results)):
+            if spec.section in sections:  # the helper sends None when there is nothing to draw
+                started[spec.name] = helper.submit(_figure_png, plain, tabs, spec.name, dpi)
+    return started
+
+
 def render_figures(results: Mapping[str, Any], tables: Mapping[str, Any], *,
-                   dpi: int = F.DPI) -> dict[str, bytes]:
+                   dpi: int = F.DPI,
+                   started: Mapping[str, Any] | None = None) -> dict[str, bytes]:
     """Every figure whose inputs the run produced, as PNG bytes (nothing is written).
 
     With a helper process (:mod:`natexp.workers`) the helper renders from the front of the
@@ -758,6 +805,9 @@ def render_figures(results: Mapping[str, Any], tables: Mapping[str, Any], *,
     tables : Mapping of str to polars.DataFrame
         The run's tables.
     dpi : int, default 300
+    started : Mapping of str to Future, optional
+        What :func:`start_figures` returned earlier in the run (same ``dpi``): those figures
+        are taken from the helper rather than submitted again.
 
     Returns
     -------
@@ -779,24 +829,37 @@ def render_figures(results: Mapping[str, Any], tables: Mapping[str, Any], *,
     from natexp.progress import progress
     from natexp.workers import current
 
-    plots = []
+    started = dict(started or {})
+    # (spec, plot): the plot is None for a figure the helper already has (it builds it, and
+    # sends None back when the figure has no inputs)
+    plots: list[tuple[FigureSpec, Any]] = []
     for spec in figure_specs(study_of(results)):
+        if spec.name in started:
+            plots.append((spec, None))
+            continue
         plot = spec.build(results, tables)
         if plot is not None:
             plots.append((spec, plot))
+    futures: list[Any] = [started.pop(spec.name, None) for spec, _ in plots]
+    for fut in started.values():  # not a figure of these results: not drawn
+        fut.cancel()
     helper = current() if len(plots) > 1 else None
-    futures: list[Any] = [None] * len(plots)
     if helper is not None:
         plain = dict(results)
         with contextlib.suppress(RuntimeError):  # the helper is gone: the rest render here
             for i, (spec, _) in enumerate(plots):
-                futures[i] = helper.submit(_figure_png, plain, dict(tables), spec.name, dpi)
+                if futures[i] is None:
+                    futures[i] = helper.submit(_figure_png, plain, dict(tables), spec.name,
+                                               dpi)
 
-    def render(i: int) -> bytes:
+    def render(i: int) -> bytes | None:
         spec, plot = plots[i]
-        return F.png_bytes(plot, width=spec.width, height=spec.height, dpi=dpi)
+        if plot is None:
+            plot = spec.build(results, tables)
+        return None if plot is None else F.png_bytes(plot, width=spec.width,
+                                                     height=spec.height, dpi=dpi)
 
-    done: dict[int, bytes] = {}
+    done: dict[int, bytes | None] = {}
     for i in reversed(range(len(plots))):  # from the back; the helper works from the front
         if futures[i] is None or futures[i].cancel():
             done[i] = render(i)
@@ -807,17 +870,22 @@ def render_figures(results: Mapping[str, Any], tables: Mapping[str, Any], *,
                 done[i] = futures[i].result()
             except BrokenExecutor:  # the helper died: render it here
                 done[i] = render(i)
-        pngs[plots[i][0].name] = done[i]
+            if done[i] is None:  # handed over before its inputs existed: drawn here if now
+                done[i] = render(i)
+        if done[i] is not None:
+            pngs[plots[i][0].name] = done[i]
     return pngs
 
 
 def _figure_png(results: Mapping[str, Any], tables: Mapping[str, Any], name: str,
-                dpi: int) -> bytes:
-    """One figure's PNG bytes (in the helper process: built from the same inputs)."""
+                dpi: int) -> bytes | None:
+    """One figure's PNG bytes (in the helper process: built from the same inputs); None when
+    its inputs are absent."""
     for spec in figure_specs(study_of(results)):
         if spec.name == name:
             plot = spec.build(results, tables)
-            return F.png_bytes(plot, width=spec.width, height=spec.height, dpi=dpi)
+            return None if plot is None else F.png_bytes(plot, width=spec.width,
+                                                         height=spec.height, dpi=dpi)
     raise KeyError(name)  # pragma: no cover - the main process found it
 
 

@@ -487,3 +487,35 @@ def test_a_second_study_report_uses_its_own_words(run, tmp_path):
     figs = {k.split(":", 1)[1] for k in paths if k.startswith("figure:")}
     assert {"fig04_attendance", "fig05_offer", "fig_motives", "fig_diary", "fig_neighbours",
             "fig02_pantry", "fig03_hobbies", "fig01_child_ages"} <= figs
+
+
+def test_early_figures_read_nothing_the_later_steps_make(example_run):
+    """The pipeline hands the figures of EARLY_SECTIONS to its helper process before the
+    sensitivity analyses and the panel (``start_figures``). Drawn from what a run has at that
+    point they must be byte-identical to the same figures drawn from the finished run; and every
+    other figure must need something made later (or it belongs among the early ones)."""
+    from natexp.report import figures as F
+    from natexp.report.render import EARLY_SECTIONS, figure_specs, study_of
+
+    results, tables = run_copy(example_run)
+    study = study_of(results)
+    made_before = {"flow", "uptake", "children_by_age", "balance_identified",
+                   "balance_reached", "replication",
+                   *(k for k in tables if k.startswith("secondary_")),
+                   *([study.descriptive.key] if study.descriptive else [])}
+    early_results = {k: v for k, v in results.items() if k not in ("sensitivity", "staggered")}
+    early_tables = {k: v for k, v in tables.items() if k in made_before}
+    assert "sensitivity" in results and len(early_tables) < len(tables)
+    compared = 0
+    for spec in figure_specs(study):
+        at_start = spec.build(early_results, early_tables)
+        at_end = spec.build(results, tables)
+        if spec.section in EARLY_SECTIONS:
+            assert (at_start is None) == (at_end is None), spec.name
+            if at_end is not None:
+                draw = {"width": spec.width, "height": spec.height, "dpi": 30}
+                assert F.png_bytes(at_start, **draw) == F.png_bytes(at_end, **draw), spec.name
+                compared += 1
+        else:
+            assert at_start is None, f"{spec.name} could be drawn early"
+    assert compared >= 8  # the flow, the forest, the secondary and descriptive figures
