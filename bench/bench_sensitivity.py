@@ -40,7 +40,7 @@ from natexp.data.synthetic import generate
 
 def clear_caches() -> None:
     for name in ("_space", "_wald_z", "_fisher_one_sided", "_fisher_two_sided", "_log_choose",
-                 "_counts"):
+                 "_counts", "_ci"):
         f = getattr(U, name, None)
         if f is not None and hasattr(f, "cache_clear"):
             f.cache_clear()

@@ -39,7 +39,7 @@ from natexp.causal.power import exact_power
 
 def clear_caches() -> None:
     for f in (U._space, U._wald_z, U._fisher_one_sided, U._fisher_two_sided, U._log_choose,
-              U._counts):
+              U._counts, U._ci):
         f.cache_clear()
 
 
