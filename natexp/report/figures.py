@@ -172,6 +172,19 @@ def _frame(data: Any, name: str, columns: Sequence[str]) -> pl.DataFrame:
     return data
 
 
+def _chain(plot: ggplot, *parts: Any) -> ggplot:
+    """``plot + parts[0] + parts[1] + ...``, added in place.
+
+    plotnine's ``+`` deep-copies the whole plot (its layers and theme) at every step, so a
+    figure written as a chain of ``+`` was copied once per element; ``+=`` adds in place. The
+    plot is always a new one, never shared, so the figure is the same (tested: the same PNG
+    bytes).
+    """
+    for part in parts:
+        plot += part
+    return plot
+
+
 def _theme(legend: str = "top") -> theme:
     return theme_bw(base_size=11, base_family=FONT) + theme(
         legend_position=legend,
@@ -336,15 +349,17 @@ def _percent_bars(data: pl.DataFrame, x: str, title: str, subtitle: str,
         data = data.with_columns(pl.when(pl.col("n").is_null()).then(0.0)
                                  .otherwise(pl.col("percent")).alias("percent"))
     p = (
-        ggplot(data, aes(x=x, y="percent", fill="parent"))
-        + geom_col(position=dodge, width=0.75)
-        + geom_text(aes(label="label", group="parent"), position=dodge, va="bottom",
-                    size=_TEXT_SIZE, family=FONT)
-        + scale_fill_manual(values=dict(colours))
-        + scale_y_continuous(limits=(0, min(100.0, top * 1.25) if top < 80 else 110),
-                             **({"breaks": [0, 20, 40, 60, 80, 100]} if top >= 50 else {}))
-        + labs(x="", y=ylabel, title=title, subtitle=subtitle)
-        + _theme()
+        _chain(
+            ggplot(data, aes(x=x, y="percent", fill="parent")),
+            geom_col(position=dodge, width=0.75),
+            geom_text(aes(label="label", group="parent"), position=dodge, va="bottom",
+                      size=_TEXT_SIZE, family=FONT),
+            scale_fill_manual(values=dict(colours)),
+            scale_y_continuous(limits=(0, min(100.0, top * 1.25) if top < 80 else 110),
+                               **({"breaks": [0, 20, 40, 60, 80, 100]} if top >= 50 else {})),
+            labs(x="", y=ylabel, title=title, subtitle=subtitle),
+            _theme(),
+        )
     )
     return p + labs(caption=_SUPPRESSED_NOTE) if hidden else p
 
@@ -471,16 +486,18 @@ def fig_child_ages(children_by_age: Any, *, title: str = "Ages of the children",
                                  .alias("n_label"), pl.col("n").fill_null(0))
         label = "n_label"
     p = (
-        ggplot(data, aes(x="age", y="n"))
-        + geom_col(fill=OKABE_ITO["blue"], width=0.8)
-        + geom_text(aes(label=label), va="bottom", size=_TEXT_SIZE, family=FONT,
-                    nudge_y=top * 0.015)
-        + scale_x_continuous(breaks=list(range(lo, hi + 1)))
-        + scale_y_continuous(limits=(0, top * 1.12))
-        + labs(x="Age of child (years)", y="Children",
-               title=title, subtitle=f"{subtitle} (n = {total})")
-        + _theme()
-        + theme(panel_grid_major_x=element_blank())
+        _chain(
+            ggplot(data, aes(x="age", y="n")),
+            geom_col(fill=OKABE_ITO["blue"], width=0.8),
+            geom_text(aes(label=label), va="bottom", size=_TEXT_SIZE, family=FONT,
+                      nudge_y=top * 0.015),
+            scale_x_continuous(breaks=list(range(lo, hi + 1))),
+            scale_y_continuous(limits=(0, top * 1.12)),
+            labs(x="Age of child (years)", y="Children",
+                 title=title, subtitle=f"{subtitle} (n = {total})"),
+            _theme(),
+            theme(panel_grid_major_x=element_blank()),
+        )
     )
     return p + labs(caption=_SUPPRESSED_NOTE) if hidden else p
 
@@ -570,12 +587,14 @@ def _dodged_counts(data: pl.DataFrame, x: str, fill: str, colours: Mapping[str, 
             geom_text(aes(label=label, group=fill), position=dodge, va="bottom",
                       size=_TEXT_SIZE, family=FONT))
     p = (
-        ggplot(data, aes(x=x, y="n", fill=fill))
-        + geom_col(position=dodge, width=0.75)
-        + text
-        + scale_fill_manual(values=dict(colours), breaks=list(colours))
-        + scale_y_continuous(limits=(0, top * 1.15))
-        + _theme()
+        _chain(
+            ggplot(data, aes(x=x, y="n", fill=fill)),
+            geom_col(position=dodge, width=0.75),
+            text,
+            scale_fill_manual(values=dict(colours), breaks=list(colours)),
+            scale_y_continuous(limits=(0, top * 1.15)),
+            _theme(),
+        )
     )
     if flip:
         p = p + coord_flip() + theme(panel_grid_major_y=element_blank())
@@ -694,16 +713,18 @@ def fig_uptake(uptake: Any, *, yes_label: str = "Yes", no_label: str = "No",
     labelled = data.filter(pl.col("n") > 0)
     hidden = data["n"].null_count() > 0
     p = (
-        ggplot(data.filter(pl.col("n").is_not_null()) if hidden else data,
-               aes(x="arm_label", y="n", fill="answer"))
-        + geom_col(position=position_stack(), width=0.6)
-        + geom_text(labelled, aes(label="n"), position=position_stack(vjust=0.5),
-                    size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold")
-        + scale_fill_manual(values=_YES_NO, breaks=["Yes", "No"],
-                            labels=[yes_label, no_label])
-        + labs(x="", y="Reached families", title=title, subtitle=subtitle)
-        + _theme()
-        + theme(panel_grid_major_x=element_blank())
+        _chain(
+            ggplot(data.filter(pl.col("n").is_not_null()) if hidden else data,
+                   aes(x="arm_label", y="n", fill="answer")),
+            geom_col(position=position_stack(), width=0.6),
+            geom_text(labelled, aes(label="n"), position=position_stack(vjust=0.5),
+                      size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold"),
+            scale_fill_manual(values=_YES_NO, breaks=["Yes", "No"],
+                              labels=[yes_label, no_label]),
+            labs(x="", y="Reached families", title=title, subtitle=subtitle),
+            _theme(),
+            theme(panel_grid_major_x=element_blank()),
+        )
     )
     return p + labs(caption=_SUPPRESSED_NOTE) if hidden else p
 
@@ -853,17 +874,19 @@ def fig_reasons(reasons: Any, *, title: str = "", subtitle: str = "Families with
     labelled = data.filter(pl.col("n") > 0)
     hidden = data["n"].null_count() > 0
     p = (
-        ggplot(data.filter(pl.col("n").is_not_null()) if hidden else data,
-               aes(x="category", y="n", fill="answer"))
-        + geom_col(position=position_stack(reverse=True), width=0.6)
-        + geom_text(labelled, aes(label="n"), position=position_stack(vjust=0.5, reverse=True),
-                    size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold")
-        + coord_flip()
-        + scale_fill_manual(values=_YES_NO, breaks=["Yes", "No"],
-                            labels=["Yes", "No"])
-        + labs(x="", y=unit, title=title, subtitle=f"{subtitle} (n = {n})")
-        + _theme()
-        + theme(panel_grid_major_y=element_blank())
+        _chain(
+            ggplot(data.filter(pl.col("n").is_not_null()) if hidden else data,
+                   aes(x="category", y="n", fill="answer")),
+            geom_col(position=position_stack(reverse=True), width=0.6),
+            geom_text(labelled, aes(label="n"), position=position_stack(vjust=0.5, reverse=True),
+                      size=_TEXT_SIZE + 1, family=FONT, colour="white", fontweight="bold"),
+            coord_flip(),
+            scale_fill_manual(values=_YES_NO, breaks=["Yes", "No"],
+                              labels=["Yes", "No"]),
+            labs(x="", y=unit, title=title, subtitle=f"{subtitle} (n = {n})"),
+            _theme(),
+            theme(panel_grid_major_y=element_blank()),
+        )
     )
     return p + labs(caption=_SUPPRESSED_NOTE) if hidden or n == SUPPRESSED else p
 
@@ -1096,25 +1119,27 @@ def fig_flow(flow: Any, *, title: str = "Cohort flow") -> ggplot:
     ymin = float(boxes["ymin"].min()) - 2 if boxes.height else 0.0
     hidden = bool(_frame(flow, "flow", ("n",))["n"].null_count())
     p = (
-        ggplot()
-        + geom_segment(lines, aes(x="x", y="y", xend="xend", yend="yend"), colour="#444444",
-                       size=0.5)
-        + geom_segment(arrows, aes(x="x", y="y", xend="xend", yend="yend"), colour="#444444",
-                       size=0.5, arrow=p9_arrow(length=0.06, type="closed"))
-        + geom_rect(main, aes(xmin="xmin", xmax="xmax", ymin="ymin", ymax="ymax"),
-                    fill="#EAF2F8", colour=OKABE_ITO["blue"], size=0.6)
-        + geom_rect(side, aes(xmin="xmin", xmax="xmax", ymin="ymin", ymax="ymax"),
-                    fill="#FFFFFF", colour=OKABE_ITO["grey"], size=0.5)
-        + geom_text(main, aes(x="x", y="y", label="text"), size=8, family=FONT)
-        + geom_text(side.with_columns((pl.col("xmin") + 1.2).alias("x")),
-                    aes(x="x", y="y", label="text"), size=7.5, family=FONT, ha="left")
-        + geom_text(heads, aes(x="x", y="y", label="text"), size=10, family=FONT,
-                    fontweight="bold")
-        + coord_cartesian(xlim=(0, 100), ylim=(ymin, 104), expand=False)
-        + labs(title=title)
-        + theme_void(base_family=FONT)
-        + theme(plot_title=element_text(size=12, weight="bold"),
-                plot_background=element_blank())
+        _chain(
+            ggplot(),
+            geom_segment(lines, aes(x="x", y="y", xend="xend", yend="yend"), colour="#444444",
+                         size=0.5),
+            geom_segment(arrows, aes(x="x", y="y", xend="xend", yend="yend"), colour="#444444",
+                         size=0.5, arrow=p9_arrow(length=0.06, type="closed")),
+            geom_rect(main, aes(xmin="xmin", xmax="xmax", ymin="ymin", ymax="ymax"),
+                      fill="#EAF2F8", colour=OKABE_ITO["blue"], size=0.6),
+            geom_rect(side, aes(xmin="xmin", xmax="xmax", ymin="ymin", ymax="ymax"),
+                      fill="#FFFFFF", colour=OKABE_ITO["grey"], size=0.5),
+            geom_text(main, aes(x="x", y="y", label="text"), size=8, family=FONT),
+            geom_text(side.with_columns((pl.col("xmin") + 1.2).alias("x")),
+                      aes(x="x", y="y", label="text"), size=7.5, family=FONT, ha="left"),
+            geom_text(heads, aes(x="x", y="y", label="text"), size=10, family=FONT,
+                      fontweight="bold"),
+            coord_cartesian(xlim=(0, 100), ylim=(ymin, 104), expand=False),
+            labs(title=title),
+            theme_void(base_family=FONT),
+            theme(plot_title=element_text(size=12, weight="bold"),
+                  plot_background=element_blank()),
+        )
     )
     return p + labs(caption=_SUPPRESSED_NOTE) + theme(
         plot_caption=element_text(size=8, ha="left")) if hidden else p
@@ -1212,17 +1237,19 @@ def fig_forest(effects: Any, *, counts: Mapping[str, int] | None = None) -> ggpl
         sub += (f"\nTreatment {counts['x1']} of {counts['n1']} vs control {counts['x2']} of "
                 f"{counts['n2']} (reached families)")
     return (
-        ggplot(data, aes(y="name", x="estimate"))
-        + geom_vline(xintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
-        + geom_errorbarh(aes(xmin="ci_low", xmax="ci_high"), height=0.25,
-                         colour=OKABE_ITO["blue"], size=0.8)
-        + geom_point(size=3, colour=OKABE_ITO["blue"])
-        + geom_text(aes(label="text"), x=text_x, ha="left", size=8.5, family=FONT)
-        + scale_x_continuous(limits=(lo - 0.05 * span, hi + 0.55 * span))
-        + labs(x="Difference in uptake (percentage points)", y="",
-               title="Primary outcome: difference in support uptake", subtitle=sub)
-        + _theme()
-        + theme(panel_grid_major_y=element_blank())
+        _chain(
+            ggplot(data, aes(y="name", x="estimate")),
+            geom_vline(xintercept=0, linetype="dashed", colour=OKABE_ITO["grey"]),
+            geom_errorbarh(aes(xmin="ci_low", xmax="ci_high"), height=0.25,
+                           colour=OKABE_ITO["blue"], size=0.8),
+            geom_point(size=3, colour=OKABE_ITO["blue"]),
+            geom_text(aes(label="text"), x=text_x, ha="left", size=8.5, family=FONT),
+            scale_x_continuous(limits=(lo - 0.05 * span, hi + 0.55 * span)),
+            labs(x="Difference in uptake (percentage points)", y="",
+                 title="Primary outcome: difference in support uptake", subtitle=sub),
+            _theme(),
+            theme(panel_grid_major_y=element_blank()),
+        )
     )
 
 
@@ -1304,23 +1331,25 @@ def fig_tipping_point(grid: Any, *, mar_cell: Mapping[str, Any] | None = None,
     m2 = counts.get("m2") if counts else None
     sig_label = f"p < {1 - confidence_level:g} ({test})"
     p = (
-        ggplot(data, aes(x="k1", y="k2"))
-        + geom_tile(aes(fill="rd_pp"), colour="white", size=0.2)
-        + scale_fill_gradient2(low=OKABE_ITO["blue"], mid="#F7F7F7",
-                               high=OKABE_ITO["vermillion"], midpoint=0,
-                               limits=(-lim, lim), name="Difference\n(points)")
-        + geom_point(data.filter(pl.col("significant")).with_columns(
-            pl.lit(sig_label).alias("sig")), aes(shape="sig"), size=1.1, colour="black")
-        + scale_shape_manual(values={sig_label: "o"}, name=" ")
-        + labs(x=f"Uptake among the {m1} unreached treatment families" if m1 is not None
-               else "Uptake among the unreached treatment families (k1)",
-               y=f"Uptake among the {m2} unreached control families" if m2 is not None
-               else "Uptake among the unreached control families (k2)",
-               title="Non-response tipping point",
-               subtitle="Difference in uptake among all identified families for every "
-                        "possible outcome of the unreached")
-        + _theme(legend="right")
-        + theme(legend_title=element_text(size=9), panel_grid_major=element_blank())
+        _chain(
+            ggplot(data, aes(x="k1", y="k2")),
+            geom_tile(aes(fill="rd_pp"), colour="white", size=0.2),
+            scale_fill_gradient2(low=OKABE_ITO["blue"], mid="#F7F7F7",
+                                 high=OKABE_ITO["vermillion"], midpoint=0,
+                                 limits=(-lim, lim), name="Difference\n(points)"),
+            geom_point(data.filter(pl.col("significant")).with_columns(
+              pl.lit(sig_label).alias("sig")), aes(shape="sig"), size=1.1, colour="black"),
+            scale_shape_manual(values={sig_label: "o"}, name=" "),
+            labs(x=f"Uptake among the {m1} unreached treatment families" if m1 is not None
+                 else "Uptake among the unreached treatment families (k1)",
+                 y=f"Uptake among the {m2} unreached control families" if m2 is not None
+                 else "Uptake among the unreached control families (k2)",
+                 title="Non-response tipping point",
+                 subtitle="Difference in uptake among all identified families for every "
+                          "possible outcome of the unreached"),
+            _theme(legend="right"),
+            theme(legend_title=element_text(size=9), panel_grid_major=element_blank()),
+        )
     )
     if mar_cell and "k1" in mar_cell and "k2" in mar_cell:
         k1, k2 = float(mar_cell["k1"]), float(mar_cell["k2"])
@@ -1397,14 +1426,16 @@ def fig_randomization(distribution: Any, *, pvalue: float | None = None) -> ggpl
     if pvalue is not None and not math.isnan(pvalue):
         sub += f" (randomization p = {pvalue:.3g})"
     return (
-        ggplot(data, aes(x="rd_pp", fill="region"))
-        + geom_histogram(binwidth=span / 40, boundary=0, colour="white", size=0.2)
-        + geom_vline(xintercept=obs, colour=OKABE_ITO["black"], size=0.9)
-        + scale_fill_manual(values={"Less extreme": OKABE_ITO["grey"],
-                                    "At least as extreme as observed": OKABE_ITO["vermillion"]})
-        + labs(x="Difference in uptake (percentage points)", y="Assignments",
-               title="Randomization inference over the go-live order", subtitle=sub)
-        + _theme()
+        _chain(
+            ggplot(data, aes(x="rd_pp", fill="region")),
+            geom_histogram(binwidth=span / 40, boundary=0, colour="white", size=0.2),
+            geom_vline(xintercept=obs, colour=OKABE_ITO["black"], size=0.9),
+            scale_fill_manual(values={"Less extreme": OKABE_ITO["grey"],
+                                      "At least as extreme as observed": OKABE_ITO["vermillion"]}),
+            labs(x="Difference in uptake (percentage points)", y="Assignments",
+                 title="Randomization inference over the go-live order", subtitle=sub),
+            _theme(),
+        )
     )
 
 
@@ -1472,17 +1503,19 @@ def fig_leave_one_out(table: Any) -> ggplot:
         pl.when(pl.col("full")).then(pl.lit("Full cohort")).otherwise(pl.lit("One area left out"))
         .alias("kind"))
     return (
-        ggplot(data, aes(y="scenario", x="rd_pp", colour="kind"))
-        + geom_vline(xintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
-        + geom_errorbarh(aes(xmin="low_pp", xmax="high_pp"), height=0.3, size=0.7)
-        + geom_point(size=2.5)
-        + scale_colour_manual(values={"Full cohort": OKABE_ITO["black"],
-                                      "One area left out": OKABE_ITO["blue"]})
-        + labs(x="Difference in uptake (percentage points), exact interval", y="",
-               title="Leave one area out",
-               subtitle="Families dropped (treatment / control) in brackets")
-        + _theme()
-        + theme(panel_grid_major_y=element_blank())
+        _chain(
+            ggplot(data, aes(y="scenario", x="rd_pp", colour="kind")),
+            geom_vline(xintercept=0, linetype="dashed", colour=OKABE_ITO["grey"]),
+            geom_errorbarh(aes(xmin="low_pp", xmax="high_pp"), height=0.3, size=0.7),
+            geom_point(size=2.5),
+            scale_colour_manual(values={"Full cohort": OKABE_ITO["black"],
+                                        "One area left out": OKABE_ITO["blue"]}),
+            labs(x="Difference in uptake (percentage points), exact interval", y="",
+                 title="Leave one area out",
+                 subtitle="Families dropped (treatment / control) in brackets"),
+            _theme(),
+            theme(panel_grid_major_y=element_blank()),
+        )
     )
 
 
@@ -1552,19 +1585,21 @@ def fig_placebo(table: Any, *, confidence_level: float = 0.95,
                "Placebo: significant": OKABE_ITO["vermillion"],
                "Placebo: not significant": OKABE_ITO["sky_blue"]}
     return (
-        ggplot(data, aes(x="shift", y="rd_pp", colour="kind", shape="kind"))
-        + geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
-        + geom_vline(xintercept=0, colour=OKABE_ITO["grey"], size=0.3)
-        + geom_point(size=2.6)
-        + scale_colour_manual(values=colours)
-        + scale_shape_manual(values={"Observed schedule": "D", "Placebo: significant": "s",
-                                     "Placebo: not significant": "o"})
-        + labs(x=xlabel,
-               y="Difference in uptake\n(percentage points)",
-               title=title,
-               subtitle=f"{population}; significant: exact Boschloo p < "
-                        f"{1 - confidence_level:g} (unadjusted for multiplicity)")
-        + _theme()
+        _chain(
+            ggplot(data, aes(x="shift", y="rd_pp", colour="kind", shape="kind")),
+            geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"]),
+            geom_vline(xintercept=0, colour=OKABE_ITO["grey"], size=0.3),
+            geom_point(size=2.6),
+            scale_colour_manual(values=colours),
+            scale_shape_manual(values={"Observed schedule": "D", "Placebo: significant": "s",
+                                       "Placebo: not significant": "o"}),
+            labs(x=xlabel,
+                 y="Difference in uptake\n(percentage points)",
+                 title=title,
+                 subtitle=f"{population}; significant: exact Boschloo p < "
+                          f"{1 - confidence_level:g} (unadjusted for multiplicity)"),
+            _theme(),
+        )
     )
 
 
@@ -1693,24 +1728,26 @@ def fig_specification_curve(specs: Any, *, choices: Sequence[str] | None = None,
                "Interval includes 0": OKABE_ITO["blue"]}
     first = ylab[:1].lower() + ylab[1:]
     return (
-        ggplot()
-        + geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
-        + geom_hline(yintercept=lo - gap / 2, colour="#CCCCCC", size=0.4)
-        + geom_linerange(curve, aes(x="rank", ymin="ci_low", ymax="ci_high", colour="kind"),
-                         size=0.6)
-        + geom_point(curve, aes(x="rank", y="estimate", colour="kind"), size=1.8)
-        + geom_point(marks, aes(x="rank", y="y"), size=1.4, colour="#333333")
-        + scale_colour_manual(values=colours)
-        + scale_x_continuous(limits=(0.3, n + 0.7),
-                             breaks=list(range(1, n + 1)) if n <= 30 else None)
-        + scale_y_continuous(breaks=breaks + rows["y"].to_list(), labels=tick_labels,
-                             limits=(lo - gap - (n_rows + 0.7) * row_h, hi + 0.03 * span))
-        + labs(x="Specification (sorted by estimate)", y="", title="Specification curve",
-               subtitle=_wrap(f"Above: each specification's estimate and interval, {first}. "
-                              "Below: a dot marks each choice it made.", 90))
-        + _theme()
-        + theme(panel_grid_major_x=element_blank(), panel_grid_major_y=element_line(
-            colour="#EEEEEE"), axis_text_y=element_text(size=7.5))
+        _chain(
+            ggplot(),
+            geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"]),
+            geom_hline(yintercept=lo - gap / 2, colour="#CCCCCC", size=0.4),
+            geom_linerange(curve, aes(x="rank", ymin="ci_low", ymax="ci_high", colour="kind"),
+                           size=0.6),
+            geom_point(curve, aes(x="rank", y="estimate", colour="kind"), size=1.8),
+            geom_point(marks, aes(x="rank", y="y"), size=1.4, colour="#333333"),
+            scale_colour_manual(values=colours),
+            scale_x_continuous(limits=(0.3, n + 0.7),
+                               breaks=list(range(1, n + 1)) if n <= 30 else None),
+            scale_y_continuous(breaks=breaks + rows["y"].to_list(), labels=tick_labels,
+                               limits=(lo - gap - (n_rows + 0.7) * row_h, hi + 0.03 * span)),
+            labs(x="Specification (sorted by estimate)", y="", title="Specification curve",
+                 subtitle=_wrap(f"Above: each specification's estimate and interval, {first}. "
+                                "Below: a dot marks each choice it made.", 90)),
+            _theme(),
+            theme(panel_grid_major_x=element_blank(), panel_grid_major_y=element_line(
+              colour="#EEEEEE"), axis_text_y=element_text(size=7.5)),
+        )
     )
 
 
@@ -1781,13 +1818,15 @@ def fig_event_study(event_study: Any, *, overall: Mapping[str, Any] | None = Non
                 f"({overall.get('ci_low', float('nan')):.3g} to "
                 f"{overall.get('ci_high', float('nan')):.3g})")
     return (
-        ggplot(data, aes(x="event_time", y="estimate", colour="period"))
-        + geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"])
-        + geom_vline(xintercept=-0.5, colour=OKABE_ITO["grey"], size=0.4)
-        + geom_pointrange(aes(ymin="ci_low", ymax="ci_high"), size=0.4)
-        + scale_colour_manual(values={"Before go-live": OKABE_ITO["grey"],
-                                      "After go-live": OKABE_ITO["blue"]})
-        + labs(x="Periods since go-live", y=ylab, title="Event study (staggered rollout)",
-               subtitle=sub)
-        + _theme()
+        _chain(
+            ggplot(data, aes(x="event_time", y="estimate", colour="period")),
+            geom_hline(yintercept=0, linetype="dashed", colour=OKABE_ITO["grey"]),
+            geom_vline(xintercept=-0.5, colour=OKABE_ITO["grey"], size=0.4),
+            geom_pointrange(aes(ymin="ci_low", ymax="ci_high"), size=0.4),
+            scale_colour_manual(values={"Before go-live": OKABE_ITO["grey"],
+                                        "After go-live": OKABE_ITO["blue"]}),
+            labs(x="Periods since go-live", y=ylab, title="Event study (staggered rollout)",
+                 subtitle=sub),
+            _theme(),
+        )
     )
