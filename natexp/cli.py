@@ -103,7 +103,26 @@ def run_main(args: list[str]) -> int:
         for notice in result.notices:
             print(f"notice: {notice}")
 
-    return _hydra_command("python -m natexp run", args, task, usage_errors)
+    # The helper process starts before Hydra composes the config (about a second), importing
+    # what DoWhy and the figures both need; the task tells it the rest. Not when the overrides
+    # switch the report off (light runs: usually nothing for a helper to do).
+    from natexp.workers import EARLY_MODULES, pool
+
+    with pool(warm=EARLY_MODULES, active=not _report_off(args)):
+        return _hydra_command("python -m natexp run", args, task, usage_errors)
+
+
+def _report_off(args: list[str]) -> bool:
+    """Whether the overrides switch the report off (``report.enabled=false``).
+
+    Examples
+    --------
+    >>> _report_off(["+experiment=x", "report.enabled=False"]), _report_off(["+experiment=x"])
+    (True, False)
+    """
+    return any(a.split("=", 1)[0].lstrip("+~") == "report.enabled"
+               and a.split("=", 1)[-1].strip().lower() in {"false", "0", "no", "off"}
+               for a in args if "=" in a)
 
 
 def synth_main(args: list[str]) -> int:

@@ -39,8 +39,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Future
 from typing import Any
 
-__all__ = ["WORKERS_ENV", "Helper", "current", "enabled", "helper_modules", "pool",
-           "submit"]
+__all__ = ["EARLY_MODULES", "WORKERS_ENV", "Helper", "current", "enabled", "helper_modules",
+           "pool", "submit"]
 
 #: Environment variable: ``0`` runs every step in the main process.
 WORKERS_ENV = "NATEXP_WORKERS"
@@ -171,6 +171,11 @@ def helper_modules(*, dowhy: bool, figures: bool) -> list[str]:
                                            else [])
 
 
+#: What a ``run`` command's helper imports before the config is composed: what both of its
+#: jobs (DoWhy, figures) import first. See :func:`natexp.cli.run_main`.
+EARLY_MODULES = ("pandas", "scipy.stats", "matplotlib.pyplot")
+
+
 def _warm(modules: Sequence[str]) -> None:
     """Import ``modules`` (``"dowhy"``: DoWhy's CausalModel, as natexp imports it)."""
     import importlib
@@ -231,8 +236,9 @@ def pool(*, warm: Sequence[str] = (), active: bool = True) -> Iterator[Helper | 
     """One helper process for the block; :func:`current` returns it inside the block.
 
     None instead (everything then runs in-process) when ``active`` is False, when the
-    environment says ``NATEXP_WORKERS=0``, inside another pool's block (its helper is used), or
-    when no process can be started. The helper is stopped when the block ends, however it ends.
+    environment says ``NATEXP_WORKERS=0``, or when no process can be started. Inside another
+    pool's block its helper is used (and given ``warm`` to import). The helper is stopped when
+    the block that started it ends, however it ends.
 
     Parameters
     ----------
@@ -241,8 +247,12 @@ def pool(*, warm: Sequence[str] = (), active: bool = True) -> Iterator[Helper | 
     active : bool
         False: no helper (the caller has nothing to give it).
     """
-    if not active or not enabled() or _CURRENT.get() is not None:
-        yield _CURRENT.get()
+    outer = _CURRENT.get()
+    if outer is not None and active and warm:
+        with contextlib.suppress(RuntimeError):  # the helper is gone: work runs here
+            outer.submit(_warm, tuple(warm))
+    if not active or not enabled() or outer is not None:
+        yield outer
         return
     try:
         helper = Helper()
