@@ -1,10 +1,12 @@
 """A helper process for a run: DoWhy's refuters and part of the figures beside the main work.
 
-A run's two slowest pieces do not depend on each other's order: DoWhy's refuters (hundreds of
-regression refits, and DoWhy's own import) and rendering the report's PNG figures. :func:`pool`
-starts ONE helper process for the duration of a run; the pipeline hands it the DoWhy model as
-soon as the cohort is built and :func:`natexp.report.render.render_figures` shares the figures
-with it. Every result is computed by the same code from the same inputs as in the main process,
+A run's two slowest pieces do not depend on each other's order: DoWhy (its import and its
+model) and rendering the report's PNG figures. :func:`pool` starts ONE helper process for the
+duration of a run (``python -m natexp run`` starts it before Hydra composes the config, with
+:data:`EARLY_MODULES`); the pipeline hands it the DoWhy model as soon as the cohort is built,
+the figures that need nothing from the sensitivity analyses before those start
+(:func:`natexp.report.render.start_figures`), and :func:`natexp.report.render.render_figures`
+shares the rest with it. Every result is computed by the same code from the same inputs as in the main process,
 so the outputs are byte-identical either way (tested); only the wall time changes.
 
 Safety and privacy:
