@@ -130,9 +130,10 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
     Returns
     -------
     pandas.DataFrame
-        Columns ``treatment`` (0/1 int), the outcome (0/1 int), ``parent_female`` (0/1),
-        ``n_children``, ``carer_parent`` (1 when at least half of the family's children live
-        with their mother or father), ``months_at_risk`` (months from reception to the
+        Columns ``treatment`` (0/1 int), the outcome (0/1 int), ``parent_female`` (0/1; only
+        when the families have ``parent_sex``), ``n_children``, ``carer_parent`` (1 when at
+        least half of the family's children live with their mother or father; only when the
+        children have ``carer``), ``months_at_risk`` (months from reception to the
         follow-up date, or to the window end without one), ``area`` (position in the rollout
         schedule) and ``go_live`` (days from the window start to the area's go-live; 100000
         when never).
@@ -154,15 +155,19 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
     lf = cohort.members
     if among is not None:
         lf = lf.filter(pl.col(among) == True)  # noqa: E712
-    m = lf.select("family_id", "area", "arm", "go_live", "reception_date", "parent_sex",
-                  outcome).collect()
+    # a study's extract may lack the columns of a covariate (the families' parent_sex, the
+    # children's carer): that covariate is then left out (the diagnostics say so)
+    has_sex = "parent_sex" in lf.collect_schema().names()
+    m = lf.select("family_id", "area", "arm", "go_live", "reception_date",
+                  *(["parent_sex"] if has_sex else []), outcome).collect()
     areas = cohort.rollout["area"].to_list()
     start = cohort.design.window_start
     until = cohort.design.followup_date or cohort.design.window_end
     m = m.with_columns(
         (pl.col("arm") == "treatment").cast(pl.Int64).alias(TREATMENT),
         pl.col(outcome).fill_null(False).cast(pl.Int64).alias(outcome),
-        (pl.col("parent_sex") == "F").fill_null(False).cast(pl.Int64).alias("parent_female"),
+        ((pl.col("parent_sex") == "F") if has_sex else pl.lit(None, pl.Boolean))
+        .fill_null(False).cast(pl.Int64).alias("parent_female"),
         pl.col("area").replace_strict(areas, list(range(len(areas))), default=len(areas),
                                       return_dtype=pl.Int64).alias("area"),
         (pl.col("go_live") - pl.lit(start)).dt.total_days().fill_null(100_000)
@@ -170,18 +175,20 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
         ((pl.lit(until) - pl.col("reception_date")).dt.total_days().cast(pl.Float64)
          / 30.4375).alias("months_at_risk"),
     )
-    cols = [TREATMENT, outcome, "parent_female"]
+    cols = [TREATMENT, outcome, *(["parent_female"] if has_sex else [])]
     if children is not None:
         kids = children.lazy() if isinstance(children, pl.DataFrame) else children
+        has_carer = "carer" in kids.collect_schema().names()
         per = kids.group_by("family_id").agg(
             pl.len().cast(pl.Int64).alias("n_children"),
-            pl.col("carer").is_in(list(_PARENT_CARERS)).mean().alias("share_parent"),
+            (pl.col("carer").is_in(list(_PARENT_CARERS)) if has_carer
+             else pl.lit(0.0)).mean().alias("share_parent"),
         ).collect()
         m = m.join(per, on="family_id", how="left").with_columns(
             pl.col("n_children").fill_null(0),
             (pl.col("share_parent").fill_null(0.0) >= 0.5).cast(pl.Int64).alias("carer_parent"),
         )
-        cols += ["n_children", "carer_parent"]
+        cols += ["n_children", *(["carer_parent"] if has_carer else [])]
     cols.append("months_at_risk")
     m = m.sort("family_id")
     return pd.DataFrame({c: m[c].to_numpy() for c in [*cols, *ROLLOUT_CAUSES]})
@@ -721,6 +728,10 @@ def _prepare(cohort: Cohort, children: Any, *, outcome: str, among: str | None, 
                                "families: dropped from the graph and the adjustment set")
     if children is None:
         diagnostics.append("no children table: n_children and carer_parent are not adjusted for")
+    diagnostics.extend(f"{c} is not adjusted for: {why}" for c, why in (
+        ("parent_female", "the families have no parent_sex column"),
+        ("carer_parent", "the children table has no carer column"))
+        if c not in df.columns and not (children is None and c == "carer_parent"))
     n1 = int(df[TREATMENT].sum())
     n0 = len(df) - n1
     if n1 == 0 or n0 == 0:

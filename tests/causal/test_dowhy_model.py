@@ -232,3 +232,19 @@ def test_replay_refuses_an_int_seed_for_subsets():
         dm._replayed_refutation("bootstrap", df, outcome="y", adjustment=[],
                                 estimate=type("E", (), {"value": 0.0})(),
                                 num_simulations=2, random_state=3)
+
+
+def test_a_study_without_the_example_covariates_runs():
+    """Another study's extract need not have the example study's parent_sex (families) or
+    carer (children) columns: those covariates are left out and the diagnostics say so (before,
+    a scaffolded study crashed here with DoWhy on)."""
+    fam, kids = generate()
+    cohort = build_cohort(fam.drop("parent_sex").lazy(), load_rollout(),
+                          Design(treatment_counties=("Oxfordshire",)))
+    frame = dowhy_frame(cohort, kids.drop("carer"), outcome="chas_support")
+    assert "parent_female" not in frame.columns and "carer_parent" not in frame.columns
+    assert {"n_children", "months_at_risk"} <= set(frame.columns)
+    a = dowhy_analysis(cohort, kids.drop("carer"), rng=3, **FAST, outcome="chas_support")
+    assert "parent_female" not in a.adjustment_set and "n_children" in a.adjustment_set
+    assert any("no parent_sex column" in d for d in a.diagnostics)
+    assert any("no carer column" in d for d in a.diagnostics)
