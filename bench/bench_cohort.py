@@ -830,14 +830,22 @@ def _git_state() -> str:
 def e2e(args: argparse.Namespace) -> int:
     """Time ``python -m natexp run [OVERRIDES]`` (default: the default run) against bare
     dependency imports."""
+    import shutil
+
+    work = Path(tempfile.mkdtemp(prefix="natexp-e2e-"))
+    try:  # the folder goes even when a run fails
+        return _e2e(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _e2e(args: argparse.Namespace, work: Path) -> int:
     import io
     import pstats
-    import shutil
     import subprocess
 
     info = C.machine()
     info["natexp commit"] = _git_state()
-    work = Path(tempfile.mkdtemp(prefix="natexp-e2e-"))
     overrides = list(args.overrides or [])
     run_cmd = [C.PYTHON, "-m", "natexp", "run", *overrides, f"output_dir={work / 'out'}"]
     run_text = " ".join(["python -m natexp run", *overrides])
@@ -936,7 +944,6 @@ def e2e(args: argparse.Namespace) -> int:
         "",
     ]
     C.write_result(args.out, "\n".join(text))
-    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
