@@ -6,8 +6,9 @@ duration of a run (``python -m natexp run`` starts it before Hydra composes the 
 :data:`EARLY_MODULES`); the pipeline hands it the DoWhy model as soon as the cohort is built,
 the figures that need nothing from the sensitivity analyses before those start
 (:func:`natexp.report.render.start_figures`), and :func:`natexp.report.render.render_figures`
-shares the rest with it. Every result is computed by the same code from the same inputs as in the main process,
-so the outputs are byte-identical either way (tested); only the wall time changes.
+shares the rest with it. Every result is computed by the same code from the same inputs as in
+the main process, so the outputs are byte-identical either way (tested); only the wall time
+changes.
 
 Safety and privacy:
 
