@@ -166,8 +166,6 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
     m = m.with_columns(
         (pl.col("arm") == "treatment").cast(pl.Int64).alias(TREATMENT),
         pl.col(outcome).fill_null(False).cast(pl.Int64).alias(outcome),
-        ((pl.col("parent_sex") == "F") if has_sex else pl.lit(None, pl.Boolean))
-        .fill_null(False).cast(pl.Int64).alias("parent_female"),
         pl.col("area").replace_strict(areas, list(range(len(areas))), default=len(areas),
                                       return_dtype=pl.Int64).alias("area"),
         (pl.col("go_live") - pl.lit(start)).dt.total_days().fill_null(100_000)
@@ -175,20 +173,26 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
         ((pl.lit(until) - pl.col("reception_date")).dt.total_days().cast(pl.Float64)
          / 30.4375).alias("months_at_risk"),
     )
-    cols = [TREATMENT, outcome, *(["parent_female"] if has_sex else [])]
+    cols = [TREATMENT, outcome]
+    if has_sex:
+        m = m.with_columns((pl.col("parent_sex") == "F").fill_null(False).cast(pl.Int64)
+                           .alias("parent_female"))
+        cols.append("parent_female")
     if children is not None:
         kids = children.lazy() if isinstance(children, pl.DataFrame) else children
         has_carer = "carer" in kids.collect_schema().names()
         per = kids.group_by("family_id").agg(
             pl.len().cast(pl.Int64).alias("n_children"),
-            (pl.col("carer").is_in(list(_PARENT_CARERS)) if has_carer
-             else pl.lit(0.0)).mean().alias("share_parent"),
+            *([pl.col("carer").is_in(list(_PARENT_CARERS)).mean().alias("share_parent")]
+              if has_carer else []),
         ).collect()
         m = m.join(per, on="family_id", how="left").with_columns(
-            pl.col("n_children").fill_null(0),
-            (pl.col("share_parent").fill_null(0.0) >= 0.5).cast(pl.Int64).alias("carer_parent"),
-        )
-        cols += ["n_children", *(["carer_parent"] if has_carer else [])]
+            pl.col("n_children").fill_null(0))
+        cols.append("n_children")
+        if has_carer:
+            m = m.with_columns((pl.col("share_parent").fill_null(0.0) >= 0.5).cast(pl.Int64)
+                               .alias("carer_parent"))
+            cols.append("carer_parent")
     cols.append("months_at_risk")
     m = m.sort("family_id")
     return pd.DataFrame({c: m[c].to_numpy() for c in [*cols, *ROLLOUT_CAUSES]})
@@ -511,7 +515,7 @@ def _lr_effect(sm: Any, treatment: np.ndarray, causes: np.ndarray | None,
     copy of the estimator, the model summary it formats for a debug log) touches no number.
     """
     def features(t: np.ndarray) -> np.ndarray:
-        t2 = t.reshape((t.shape[0], 1))  # noqa: B023
+        t2 = t.reshape((t.shape[0], 1))
         f = t2 if causes is None else np.concatenate((t2, causes), axis=1)
         return sm.add_constant(f.astype(float, copy=False), has_constant="add")
 
@@ -530,8 +534,8 @@ def _replayed_refutation(kind: str, data: pd.DataFrame, *, outcome: str,
     simulation (:func:`_lr_effect`) and DoWhy's own ``CausalRefutation`` and
     ``test_significance``, without DoWhy's per-refit overhead (pandas copies, encoders, deep
     copies and a statsmodels summary per refit: ~15 ms each, 300 refits in a run). The results
-    are identical to ``CausalModel.refute_estimate`` (tested with ``==`` on several studies,
-    rank-deficient subsets and both of DoWhy's significance tests). Only for
+    are identical to ``CausalModel.refute_estimate`` (tested: the same JSON on several studies'
+    frames, rank-deficient subsets and both of DoWhy's significance tests). Only for
     ``backdoor.linear_regression`` without effect modifiers.
 
     ``kind``: "placebo_treatment" (``placebo_type="permute"``), "random_common_cause" or
