@@ -1115,8 +1115,8 @@ def exact_unconditional_ci(
 def _ci(x1: int, n1: int, x2: int, n2: int, measure: str, cl: float,
         inversion: str) -> Result:
     """The interval of checked arguments, computed once per process for the same arguments
-    (a run asks for some twice: the primary table reappears in the leave-one-area-out
-    analysis when an area has no families of that population; the Result is immutable)."""
+    (the default run asked for the primary table's risk-difference interval twice; the Result
+    is immutable)."""
     with _one_blas_thread():
         return _ci_uncached(x1, n1, x2, n2, measure, cl, inversion)
 
