@@ -121,20 +121,25 @@ def _binom_pmf_rows(n: int, p: np.ndarray) -> np.ndarray:
     return np.exp(_log_pmf(n, p))
 
 
-def _log_pmf(n: int, p: np.ndarray) -> np.ndarray:
+def _log_pmf(n: int, p: np.ndarray, out: np.ndarray | None = None,
+             scratch: np.ndarray | None = None) -> np.ndarray:
     """``log C(n, k) + xlogy(k, p) + xlog1py(n - k, -p)`` for a column ``p`` and k = 0..n.
 
     The two logarithms are taken once per row and broadcast (the same products and sums in the
     same order, so the same numbers as with scipy's xlogy / xlog1py, tested), instead of once
     per element. Rows with p = 0 or 1, where 0 * log(0) must be 0, use xlogy / xlog1py.
+    ``out`` and ``scratch`` (shape ``(p.size, n + 1)``): arrays to compute in, for callers that
+    evaluate the same shape many times (the result is then ``out``, except when a p is 0 or 1).
     """
     k, n_minus_k = _counts(n)
     # Every p strictly inside (0, 1) (the usual case: checked cheaply, one value at a time in
     # the optimiser's calls): no logarithm of 0, so no warning to silence and no edge row.
     inside = (0.0 < p.item(0) < 1.0) if p.size == 1 else bool(
         (p > 0.0).all() and (p < 1.0).all())
-    if inside:
-        return _log_choose(n) + k * np.log(p) + n_minus_k * np.log1p(-p)
+    if inside:  # log C(n, k) + k log(p), then + (n - k) log1p(-p), in place
+        out = np.multiply(k, np.log(p), out=out)
+        np.add(_log_choose(n), out, out=out)
+        return np.add(out, np.multiply(n_minus_k, np.log1p(-p), out=scratch), out=out)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = _log_choose(n) + k * np.log(p) + n_minus_k * np.log1p(-p)
     edge = np.flatnonzero((p <= 0.0).ravel() | (p >= 1.0).ravel())
@@ -1363,25 +1368,15 @@ def _refine_rows(h: np.ndarray, bgrid: np.ndarray, theta: np.ndarray, n_total: i
     rows, k = rows[ok], k[ok]
     a = theta[np.maximum(k - 1, 0)]
     b = theta[np.minimum(k + 1, g - 1)]
-    # The rows of h searched, gathered once, and two work arrays reused by every evaluation:
-    # the same operations in the same order as _log_pmf, written in place (each evaluation
-    # is a few million elements; the temporaries, not the arithmetic, were half its time).
+    # The rows of h searched, gathered once, and two arrays every evaluation computes in (each
+    # evaluation is a few million elements; the temporaries were half its time).
     h_rows = h[rows]
-    log_choose = _log_choose(n_total)
-    counts, rest = _counts(n_total)
     work = np.empty(h_rows.shape)
-    work2 = np.empty(h_rows.shape)
+    scratch = np.empty(h_rows.shape)
 
     def f(th: np.ndarray) -> np.ndarray:
         p = np.clip(np.sin(th) ** 2, 0.0, 1.0)[:, None]
-        if p.size and (p > 0.0).all() and (p < 1.0).all():
-            np.multiply(counts, np.log(p), out=work)
-            np.add(log_choose, work, out=work)
-            np.multiply(rest, np.log1p(-p), out=work2)
-            np.add(work, work2, out=work)
-            pmf = np.exp(work, out=work)
-        else:  # a p of 0 or 1 (0 * log 0 = 0): _log_pmf's edge rows
-            pmf = np.exp(_log_pmf(n_total, p))
+        pmf = np.exp(_log_pmf(n_total, p, out=work, scratch=scratch), out=work)
         return np.einsum("ij,ij->i", pmf, h_rows)
 
     invphi = (math.sqrt(5.0) - 1.0) / 2.0
