@@ -29,6 +29,9 @@ from natexp.study import SECONDARY_KINDS, Study
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "harbour_watch"
+#: Synthetic families of the end-to-end runs that check a contract rather than the docs'
+#: commands (the generic generator's default: 1000).
+LIGHT_FAMILIES = 400
 LANTERN_FILES = [REPO / "conf" / g / "lantern.yaml" for g in GROUPS] + [
     REPO / "experiments" / "lantern" / "README.md",
     REPO / "experiments" / "lantern" / "published.yaml",
@@ -231,10 +234,17 @@ def _no_paramount(folder: Path) -> None:
 
 @pytest.mark.slow
 def test_lantern_runs_end_to_end_on_synthetic_data(tmp_path, clean_search_path):
-    """Needs the generic synthetic generator and study-driven report wording (issue 16)."""
+    """Needs the generic synthetic generator and study-driven report wording (issue 16).
+
+    A contract check (the second study's run, inputs and wording), so a light config: 400
+    synthetic families instead of the generator's 1000 (the full-size path of the generic
+    generator and the large exact sample spaces run in the scaffolded study's test below;
+    here 10 s instead of 35 s).
+    """
     from natexp.pipeline import run
 
-    res = run(compose(["+experiment=lantern", "sensitivity.dowhy=false"]),
+    res = run(compose(["+experiment=lantern", "sensitivity.dowhy=false",
+                       f"synthetic.n_families={LIGHT_FAMILIES}"]),
               output_dir=tmp_path / "out")
     results = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     assert results["inputs"]["synthetic"] is True
@@ -246,7 +256,13 @@ def test_lantern_runs_end_to_end_on_synthetic_data(tmp_path, clean_search_path):
 
 @pytest.mark.slow
 def test_a_scaffolded_study_runs_bundles_and_verifies(tmp_path):
-    """The docs' commands, literally, in a folder outside the repository.
+    """The docs' commands in a folder outside the repository.
+
+    ``new-study`` and ``run`` exactly as docs/new-study.md writes them (the full-size synthetic
+    cohort, DoWhy on). The bundle and verify steps check a contract (disclosure control refuses,
+    ``--suppress`` bundles, ``verify`` regenerates every output), so they run on a light
+    config: 400 synthetic families rather than 1000, which takes each of them from about 50 s
+    to about 16 s (the exact tests' sample spaces shrink with the cohort).
 
     Needs the generic synthetic generator and study-driven report wording (issue 16).
     """
@@ -265,12 +281,13 @@ def test_a_scaffolded_study_runs_bundles_and_verifies(tmp_path):
     # the scaffold's small synthetic cohort has counts below the threshold: disclosure control
     # refuses the bundle (exit 2) until they are suppressed, as docs/new-study.md says (the
     # primary tables already fail it, so this contract check skips the sensitivity analyses)
+    light = f"synthetic.n_families={LIGHT_FAMILIES}"
     proc = natexp("bundle", "--config-dir", "conf", f"+experiment={NAME}",
-                  "sensitivity.enabled=false", "--out", "b.zip", cwd=home)
+                  "sensitivity.enabled=false", light, "--out", "b.zip", cwd=home)
     assert proc.returncode == 2 and "disclosure control failed" in proc.stderr
     assert not (home / "b.zip").exists()
     proc = natexp("bundle", "--config-dir", "conf", f"+experiment={NAME}",
-                  "sensitivity.dowhy=false", "--suppress", "--out", "b.zip", cwd=home)
+                  "sensitivity.dowhy=false", light, "--suppress", "--out", "b.zip", cwd=home)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = natexp("verify", "b.zip", cwd=home)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
