@@ -58,14 +58,13 @@ class Run:
     ``run(config)`` returns one (its own example runs a whole experiment); the fields hold
     what a run computed:
 
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design
     >>> fam, _ = generate()
     >>> cohort = build_cohort(fam.lazy(), load_rollout(),
-    ...                       Design(treatment_counties=("Oxfordshire",)))
+    ...                       default_design())
     >>> res = RunResult(results={}, tables={"flow": cohort.flow()}, cohort=cohort)
-    >>> res.output_dir is None, res.tables["flow"].height, arm_counts(res.cohort, "chas_support")
+    >>> res.output_dir is None, res.tables["flow"].height, arm_counts(res.cohort, default_study().outcome.column)
     (True, 13, {'treatment': (4, 20), 'control': (2, 15)})
     """
 

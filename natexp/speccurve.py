@@ -207,9 +207,10 @@ def specification_choices(
 
     Examples
     --------
-    The example study's primary design (Operation Paramount's ``oxon_vs_rest``):
+    The default configuration's design (the example study's ``oxon_vs_rest``):
 
-    >>> c = specification_choices(Design(name="oxon_vs_rest", treatment_counties=("Oxfordshire",)))
+    >>> from natexp.data.synthetic import default_design
+    >>> c = specification_choices(default_design())
     >>> [(d.name, d.kind) for d in c.designs]
     [('oxon_vs_rest', 'treated_counties'), ('staggered', 'staggered')]
     >>> [d.isoformat() for d in c.window_starts + c.window_ends + c.followup_dates]
@@ -330,15 +331,15 @@ def specification_curve(
 
     Examples
     --------
-    On the example study's synthetic data (outcome column ``chas_support``):
+    On the embedded synthetic data, with the default configuration's design and outcome:
 
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
-    >>> primary = Design(name="oxon_vs_rest", treatment_counties=("Oxfordshire",))
-    >>> t = specification_curve(fam.lazy(), load_rollout(), primary, outcome="chas_support",
-    ...     designs=["oxon_vs_rest"], windows=[(dt.date(2022, 7, 1), dt.date(2024, 6, 30))],
-    ...     followup_dates=[dt.date(2024, 11, 1)], custody=[True])
+    >>> primary = default_design()
+    >>> t = specification_curve(fam.lazy(), load_rollout(), primary, outcome=default_study().outcome.column,
+    ...     designs=[primary.name], windows=[(primary.window_start, primary.window_end)],
+    ...     followup_dates=[primary.followup_date], custody=[primary.custody_at_followup])
     >>> t.select("x1", "n1", "x2", "n2").row(0)
     (4, 20, 2, 15)
     """

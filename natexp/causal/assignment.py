@@ -63,7 +63,7 @@ class Estimand:
 
     Examples
     --------
-    >>> Estimand("all families", "chas_support", "risk difference").to_dict()["unit"]
+    >>> Estimand("all families", "took_up", "risk difference").to_dict()["unit"]
     'family'
     """
 

@@ -382,12 +382,12 @@ def balance_table(cohort: Any, children: pl.LazyFrame | pl.DataFrame, *,
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, chi = generate()
     >>> t = balance_table(build_cohort(fam.lazy(), load_rollout(),
-    ...                                Design(treatment_counties=("Oxfordshire",))), chi)
+    ...                                default_design()), chi)
     >>> t.filter(pl.col("variable") == "parent_sex")["n_treatment"].item()
     46
     """

@@ -141,12 +141,12 @@ def dowhy_frame(cohort: Cohort, children: pl.DataFrame | pl.LazyFrame | None = N
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, kids = generate()
-    >>> df = dowhy_frame(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))), kids,
-    ...                  outcome="chas_support")
+    >>> df = dowhy_frame(build_cohort(fam.lazy(), load_rollout(), default_design()), kids,
+    ...                  outcome=default_study().outcome.column)
     >>> df.shape, str(df["treatment"].dtype), int(df["treatment"].sum())
     ((85, 8), 'int64', 46)
     """
@@ -204,9 +204,9 @@ def causal_graph(*, outcome: str,
 
     Examples
     --------
-    >>> print(causal_graph(outcome="chas_support", common_causes=("parent_female",)))
-    digraph {area_context -> treatment; area_context -> chas_support; \
-parent_female -> treatment; parent_female -> chas_support; treatment -> chas_support;}
+    >>> print(causal_graph(outcome="took_up", common_causes=("parent_female",)))
+    digraph {area_context -> treatment; area_context -> took_up; \
+parent_female -> treatment; parent_female -> took_up; treatment -> took_up;}
     """
     edges = [f"{AREA_CONFOUNDER} -> {TREATMENT}", f"{AREA_CONFOUNDER} -> {outcome}"]
     for c in common_causes:
@@ -638,12 +638,12 @@ def dowhy_analysis(
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, kids = generate()
-    >>> a = dowhy_analysis(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))), kids,
-    ...                    outcome="chas_support", n_simulations=10, n_permutations=999, rng=1)
+    >>> a = dowhy_analysis(build_cohort(fam.lazy(), load_rollout(), default_design()), kids,
+    ...                    outcome=default_study().outcome.column, n_simulations=10, n_permutations=999, rng=1)
     >>> sorted(a.refutations)[:2], a.adjustment_set[-1]
     (['data_subset', 'placebo_permutation'], 'months_at_risk')
     """

@@ -212,12 +212,12 @@ def randomization_distribution(
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, _ = generate()
-    >>> d = randomization_distribution(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
-    ...                               outcome="chas_support")
+    >>> d = randomization_distribution(build_cohort(fam.lazy(), load_rollout(), default_design()),
+    ...                               outcome=default_study().outcome.column)
     >>> d.height, d.row(0, named=True)["x1"], d.row(0, named=True)["n1"]
     (1287, 8, 46)
     """
@@ -295,12 +295,12 @@ def randomization_test(
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, _ = generate()
-    >>> r = randomization_test(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
-    ...                        outcome="chas_support")
+    >>> r = randomization_test(build_cohort(fam.lazy(), load_rollout(), default_design()),
+    ...                        outcome=default_study().outcome.column)
     >>> r.extra["n_assignments"], round(r.extra["min_pvalue"], 6)
     (1287, 0.000777)
     """
@@ -424,12 +424,12 @@ def placebo_go_live(
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, _ = generate()
-    >>> t = placebo_go_live(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))), shifts=[0],
-    ...                     outcome="chas_support")
+    >>> t = placebo_go_live(build_cohort(fam.lazy(), load_rollout(), default_design()), shifts=[0],
+    ...                     outcome=default_study().outcome.column)
     >>> t.frame.select("n1", "x1", "n2", "x2").row(0)
     (46, 8, 39, 2)
     """
@@ -590,15 +590,15 @@ def unit_randomization_distribution(
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
+    >>> c = build_cohort(fam.lazy(), load_rollout(), default_design())
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
-    ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
-    >>> d = unit_randomization_distribution(c, sp, outcome="chas_support")
+    ...                            c.rollout.filter(pl.col("county").is_in(default_design().treatment_counties))["area"])
+    >>> d = unit_randomization_distribution(c, sp, outcome=default_study().outcome.column)
     >>> d.select("x1", "n1", "x2", "n2").row(0)
     (4, 20, 2, 15)
     """
@@ -664,15 +664,15 @@ def unit_randomization_test(
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
+    >>> c = build_cohort(fam.lazy(), load_rollout(), default_design())
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
-    ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
-    >>> r = unit_randomization_test(c, sp, outcome="chas_support")
+    ...                            c.rollout.filter(pl.col("county").is_in(default_design().treatment_counties))["area"])
+    >>> r = unit_randomization_test(c, sp, outcome=default_study().outcome.column)
     >>> r.extra["assignment_space"]["size"], round(r.extra["assignment_space"]["min_pvalue"], 3)
     (3, 0.333)
     """
@@ -803,15 +803,15 @@ def placebo_in_space(
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> from natexp.causal.assignment import AssignmentSpec, enumerate_assignments
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
+    >>> c = build_cohort(fam.lazy(), load_rollout(), default_design())
     >>> sp = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"),
-    ...                            c.rollout.filter(pl.col("county") == "Oxfordshire")["area"])
-    >>> placebo_in_space(c, sp, outcome="chas_support").frame["placebo_block"].to_list()
+    ...                            c.rollout.filter(pl.col("county").is_in(default_design().treatment_counties))["area"])
+    >>> placebo_in_space(c, sp, outcome=default_study().outcome.column).frame["placebo_block"].to_list()
     ['Buckinghamshire', 'Berkshire']
     """
     cl = _check_level(confidence_level)
@@ -909,12 +909,12 @@ def placebo_in_time(
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
-    >>> t = placebo_in_time(c, shifts=[6], outcome="chas_support")
+    >>> c = build_cohort(fam.lazy(), load_rollout(), default_design())
+    >>> t = placebo_in_time(c, shifts=[6], outcome=default_study().outcome.column)
     >>> t.frame.select("shift", "n1", "n2").row(0)
     (6, 3, 12)
     """

@@ -1,7 +1,7 @@
 """Sensitivity analyses: how much would it take to change the answer?
 
 With 35 families reached out of 85 identified, and areas that were not chosen at random, every
-conclusion of a natural experiment (such as the example study, Operation Paramount) needs to say
+conclusion of a natural experiment (such as the example study) needs to say
 how fragile it is. This module collects the analyses that do not depend on the rollout timing
 (those are in :mod:`natexp.causal.randomization`):
 
@@ -144,12 +144,12 @@ def nonresponse_counts(cohort: Cohort, *, outcome: str,
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, _ = generate()
-    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
-    ...                    outcome="chas_support")
+    >>> nonresponse_counts(build_cohort(fam.lazy(), load_rollout(), default_design()),
+    ...                    outcome=default_study().outcome.column)
     NonresponseCounts(x1=4, r1=20, m1=26, x2=2, r2=15, m2=24)
     """
     from natexp.data.cohort import arm_counts
@@ -1103,12 +1103,12 @@ def leave_one_area_out(cohort: Cohort, *, outcome: str,
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, _ = generate()
-    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
-    ...                        outcome="chas_support")
+    >>> t = leave_one_area_out(build_cohort(fam.lazy(), load_rollout(), default_design()),
+    ...                        outcome=default_study().outcome.column)
     >>> t.frame.height, t.frame["n1"][0], t.frame["n2"][0]
     (14, 20, 15)
     """
@@ -1340,12 +1340,12 @@ def primary_estimand(cohort: Cohort, *, outcome: str,
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> fam, _ = generate()
-    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
-    ...                  outcome="chas_support")["population"]
+    >>> primary_estimand(build_cohort(fam.lazy(), load_rollout(), default_design()),
+    ...                  outcome=default_study().outcome.column)["population"]
     'the 35 of 85 identified families reached by the follow-up call (followup_reached)'
     """
     from natexp.data.cohort import arm_counts
@@ -1398,13 +1398,13 @@ def sensitivity_suite(cohort: Cohort, *, outcome: str,
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> from natexp.causal.assignment import AssignmentSpec
     >>> fam, _ = generate()
-    >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",))),
-    ...                           outcome="chas_support",
+    >>> suite = sensitivity_suite(build_cohort(fam.lazy(), load_rollout(), default_design()),
+    ...                           outcome=default_study().outcome.column,
     ...                           assignments=[AssignmentSpec("county", block="county")],
     ...                           placebo_months=[6])
     >>> suite.nonresponse.counts

@@ -1,6 +1,6 @@
 """Staggered-rollout panel estimators: TWFE, Callaway-Sant'Anna ATT(g,t), few-cluster inference.
 
-A programme that goes live area by area (as the example study, Operation Paramount, did) leaves
+A programme that goes live area by area (as the example study did) leaves
 areas not yet live as a comparison group. This module estimates programme effects on an area x
 period panel (:mod:`natexp.data.panel`) or on any long panel normalised by
 :func:`natexp.data.panel.panel_from_frame`.

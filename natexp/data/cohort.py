@@ -3,7 +3,7 @@
 Design kinds (any name may be given to a design)
 -------------------------------------------------
 ``treated_counties``
-    treatment = areas in the treatment counties (e.g. Oxfordshire in the example study) live
+    treatment = areas in the treatment counties (the design's ``treatment_counties``) live
     at the reception date; control = areas not live at the reception date; families in other
     areas that were live at the reception date are excluded by design.
 ``staggered``
@@ -75,13 +75,13 @@ class Design:
 
     Examples
     --------
-    >>> d = Design(treatment_counties=("Oxfordshire",), window_start=dt.date(2022, 7, 1),
+    >>> d = Design(treatment_counties=("County A",), window_start=dt.date(2022, 7, 1),
     ...            window_end=dt.date(2024, 6, 30))
     >>> d.name, d.kind
     ('design', 'treated_counties')
-    >>> Design(treatment_counties=("Oxfordshire",), window_start="2022-07-01") == d
+    >>> Design(treatment_counties=("County A",), window_start="2022-07-01") == d
     True
-    >>> Design(treatment_counties=("Oxfordshire",), window_end="2024-06-31")
+    >>> Design(treatment_counties=("County A",), window_end="2024-06-31")
     Traceback (most recent call last):
     ...
     natexp.data.cohort.DesignError: design: window_end is not a calendar date: '2024-06-31'
@@ -169,11 +169,11 @@ def assign(families: pl.LazyFrame, rollout: pl.DataFrame, design: Design) -> pl.
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
     >>> a = assign(fam.lazy(), load_rollout(),
-    ...            Design(treatment_counties=("Oxfordshire",))).collect()
+    ...            default_design()).collect()
     >>> a.filter(pl.col("arm").is_not_null()).height
     85
     """
@@ -402,10 +402,10 @@ def build_cohort(families: pl.LazyFrame, rollout: pl.DataFrame, design: Design, 
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
-    >>> c = build_cohort(fam.lazy(), load_rollout(), Design(treatment_counties=("Oxfordshire",)))
+    >>> c = build_cohort(fam.lazy(), load_rollout(), default_design())
     >>> int(c.flow().filter(pl.col("step") == "identified")["n"].sum())
     85
     """
@@ -436,11 +436,11 @@ def flow_table(assigned: pl.LazyFrame, *, reached: str = "followup_reached",
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
     >>> f = flow_table(assign(fam.lazy(), load_rollout(),
-    ...                       Design(treatment_counties=("Oxfordshire",))))
+    ...                       default_design()))
     >>> f.filter(pl.col("step") == "reached")["n"].to_list()
     [20, 15]
     """
@@ -533,11 +533,11 @@ def accounted(flow: pl.DataFrame) -> bool:
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
     >>> accounted(build_cohort(fam.lazy(), load_rollout(),
-    ...                        Design(treatment_counties=("Oxfordshire",))).flow())
+    ...                        default_design()).flow())
     True
     """
     total = flow.filter(pl.col("step") == "input")["n"].sum()
@@ -552,7 +552,8 @@ def arm_counts(cohort: Cohort, outcome: str, *, among: str | None = "followup_re
     ----------
     cohort : Cohort
     outcome : str
-        A boolean column of the families table (e.g. ``"chas_support"``).
+        A boolean column of the families table (e.g. the study's outcome,
+        ``study.outcome.column``).
     among : str or None
         Restrict to families with this boolean column True (default: reached at follow-up);
         None counts every identified family.
@@ -564,11 +565,11 @@ def arm_counts(cohort: Cohort, outcome: str, *, among: str | None = "followup_re
 
     Examples
     --------
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, default_study, generate
     >>> from natexp.data.rollout import load_rollout
     >>> fam, _ = generate()
     >>> arm_counts(build_cohort(fam.lazy(), load_rollout(),
-    ...                         Design(treatment_counties=("Oxfordshire",))), "chas_support")
+    ...                         default_design()), default_study().outcome.column)
     {'treatment': (4, 20), 'control': (2, 15)}
     """
     lf = cohort.members

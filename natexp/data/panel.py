@@ -108,8 +108,7 @@ def area_period_panel(
         Schedule from :func:`natexp.data.rollout.rollout_frame`: ``area``, ``go_live`` (Date,
         null when not live).
     outcome : str
-        The study's boolean outcome column (``study.outcome.column``; e.g. the example study's
-        ``chas_support``). A missing outcome (allowed for families not reached when the study
+        The study's boolean outcome column (``study.outcome.column``). A missing outcome (allowed for families not reached when the study
         says so) is not counted as an uptake; such a family still counts in ``families``.
     period : {"quarter", "month"}
         Length of a period. Periods are calendar quarters (Jan, Apr, Jul, Oct) or months.

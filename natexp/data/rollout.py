@@ -96,7 +96,7 @@ def load_rollout(path: str | Path | None = None) -> pl.DataFrame:
     Parameters
     ----------
     path : str or Path, optional
-        A file like ``conf/rollout/thames_valley.yaml``. None: the rollout the default
+        A file like those in ``conf/rollout/``. None: the rollout the default
         configuration selects (:func:`natexp.paths.default_rollout`).
 
     Returns
@@ -106,8 +106,8 @@ def load_rollout(path: str | Path | None = None) -> pl.DataFrame:
     Examples
     --------
     >>> tv = load_rollout()
-    >>> tv.height, tv.filter(pl.col("county") == "Oxfordshire").height
-    (13, 5)
+    >>> tv.height, tv["county"].n_unique()
+    (13, 3)
     """
     import yaml
 

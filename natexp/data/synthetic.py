@@ -50,6 +50,7 @@ from natexp.causal.result import InvalidInputError
 __all__ = [
     "BASE_UPTAKE",
     "DEFAULT_N_FAMILIES",
+    "default_design",
     "default_rollout",
     "default_study",
     "generate",
@@ -123,6 +124,24 @@ def default_study() -> Any:
 
     with open(_default_file("study"), encoding="utf-8") as fh:
         return Study.from_dict(yaml.safe_load(fh))
+
+
+def default_design() -> Any:
+    """The :class:`natexp.data.cohort.Design` that ``conf/config.yaml`` selects (``design:
+    NAME``), read without Hydra as :func:`default_study` is.
+
+    Examples
+    --------
+    >>> d = default_design()
+    >>> type(d).__name__, d.kind, len(d.treatment_counties) > 0
+    ('Design', 'treated_counties', True)
+    """
+    import yaml
+
+    from natexp.config import DesignConfig
+
+    with open(_default_file("design"), encoding="utf-8") as fh:
+        return DesignConfig(**(yaml.safe_load(fh) or {})).to_design()
 
 
 def default_rollout() -> pl.DataFrame:

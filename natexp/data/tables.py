@@ -8,8 +8,8 @@ follow-up (the study's ``outcome.reached`` True) and comes in two forms: a tidy
 the key paths of ``experiments/*/published.yaml`` point into it). :func:`secondary_outcomes`
 returns all the dicts and all the frames.
 
-Kinds of secondary table (e.g. in the example study, conf/study/paramount.yaml, the report's
-Figures 6 and 8-11):
+Kinds of secondary table (e.g. the example study's, in its file under conf/study/: its
+report's Figures 6 and 8-11):
 
 * ``category``: counts of each value of one category column by arm (:func:`category_table`);
 * ``flags``: yes/no counts of boolean columns among families with any answer
@@ -428,13 +428,13 @@ def secondary_outcomes(cohort: Any, study: Any) -> tuple[dict[str, dict], dict[s
     The example study's tables (its report's Figures 6 and 8-11):
 
     >>> from natexp.config import compose, to_settings
-    >>> from natexp.data.synthetic import generate
+    >>> from natexp.data.synthetic import default_design, generate
     >>> from natexp.data.rollout import load_rollout
-    >>> from natexp.data.cohort import Design, build_cohort
+    >>> from natexp.data.cohort import build_cohort
     >>> study = to_settings(compose([])).get_study()
     >>> fam, _ = generate()
     >>> s, t = secondary_outcomes(build_cohort(fam.lazy(), load_rollout(),
-    ...                                        Design(treatment_counties=("Oxfordshire",))),
+    ...                                        default_design()),
     ...                           study)
     >>> s["referral_response"]["total"]["accepted"], s["reasons"]["child"]["yes"]
     (17, 9)

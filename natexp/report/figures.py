@@ -19,8 +19,7 @@ nothing drawn depends on a suppressed value.
 
 The figures of a study's tables take every word they draw (titles, category and group labels)
 as arguments; the report passes the study's (:mod:`natexp.study`). For the example study
-(Bekaert, Olphin, Massie & Norris 2025, *What Works Series: Operation Paramount*) they redraw
-the published Figures 1-11:
+(its published report is cited in README.md) they redraw the published Figures 1-11:
 
 * :func:`fig_descriptive`: the descriptive table's questions by group (Figures 1-2 and 4-5);
 * :func:`fig_child_ages` (a ``children_by_age`` count table: ``age``, ``n``; Figure 3);
