@@ -202,6 +202,14 @@ def test_default_rollout_is_the_one_the_default_config_selects():
     assert not hasattr(paths, "DEFAULT_ROLLOUT")
 
 
+def test_default_design_and_study_are_the_ones_the_default_config_selects():
+    from natexp.data.synthetic import default_design, default_study
+
+    cfg = to_settings(compose([]))
+    assert default_design() == cfg.design.to_design()
+    assert default_study().outcome.column == cfg.get_study().outcome.column
+
+
 # --------------------------------------------------------------------------- Project Lantern
 
 
