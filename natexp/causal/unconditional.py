@@ -126,7 +126,9 @@ def _log_pmf(n: int, p: np.ndarray, out: np.ndarray | None = None,
     """``log C(n, k) + xlogy(k, p) + xlog1py(n - k, -p)`` for a column ``p`` and k = 0..n.
 
     The two logarithms are taken once per row and broadcast (the same products and sums in the
-    same order, so the same numbers as with scipy's xlogy / xlog1py, tested), instead of once
+    same order as element by element, so the same numbers; the same as scipy's xlogy /
+    xlog1py wherever numpy's ``log`` and ``log1p`` are the C library's, and within their last
+    bit where numpy uses its own SIMD logarithms, as on AVX-512 CPUs; tested), instead of once
     per element. Rows with p = 0 or 1, where 0 * log(0) must be 0, use xlogy / xlog1py.
     ``out`` and ``scratch`` (shape ``(p.size, n + 1)``): arrays to compute in, for callers that
     evaluate the same shape many times (the result is then ``out``, except when a p is 0 or 1).

@@ -567,20 +567,44 @@ def test_p_values_of_some_tables_equal_those_of_all_tables(test):
 
 
 def test_binomial_log_pmf_equals_scipy_xlogy_formula_and_binom():
-    """The broadcast logarithms give the same numbers as scipy's xlogy / xlog1py formula
-    (exactly) and as scipy.stats.binom.logpmf (to rounding), also at p = 0 and p = 1."""
+    """The broadcast logarithms give the same numbers as the same formula taken element by
+    element (exactly), as scipy's xlogy / xlog1py formula (exactly in every row where numpy's
+    ``log`` and ``log1p`` of that p are the C library's, which scipy calls; within the
+    logarithms' last-bit differences elsewhere) and as scipy.stats.binom.logpmf (to rounding),
+    also at p = 0 and p = 1.
+
+    numpy computes ``log`` and ``log1p`` with its own SIMD code on some CPUs (AVX-512: measured
+    on an AMD EPYC, 0.35% of ``log`` and 7% of ``log1p`` values one unit in the last place
+    from glibc's), so the exact comparison with scipy holds row by row, not everywhere.
+    """
     from scipy.special import xlog1py, xlogy
     from scipy.stats import binom
 
     from natexp.causal.unconditional import _counts, _log_choose, _log_pmf
 
     rng = np.random.default_rng(3)
+    eps = np.finfo(float).eps
     for n in (1, 7, 60, 451):
         p = np.concatenate([[0.0, 1.0, 1e-300, 1 - 1e-16], rng.random(200)])[:, None]
         k, rest = _counts(n)
-        ref = _log_choose(n) + xlogy(k, p) + xlog1py(rest, -p)
         ours = _log_pmf(n, p)
-        assert np.array_equal(ours, ref)
+        # the same formula one element at a time, with numpy's logarithms (xlogy at the edges)
+        pp = np.broadcast_to(p, ours.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            elementwise = _log_choose(n) + k * np.log(pp) + rest * np.log1p(-pp)
+        edge = (pp <= 0.0) | (pp >= 1.0)
+        elementwise[edge] = (_log_choose(n) + xlogy(k, pp) + xlog1py(rest, -pp))[edge]
+        assert np.array_equal(ours, elementwise)
+        # scipy's formula: exact where the logarithms agree, within their ulps elsewhere
+        ref = _log_choose(n) + xlogy(k, p) + xlog1py(rest, -p)
+        with np.errstate(divide="ignore"):
+            same_logs = ((np.log(p) == xlogy(1.0, p)) & (np.log1p(-p) == xlog1py(1.0, -p)))
+        assert np.array_equal(ours[same_logs.ravel()], ref[same_logs.ravel()])
+        assert same_logs.sum() >= 4  # at least the edge rows are compared exactly
+        finite = np.isfinite(ref)
+        assert np.array_equal(finite, np.isfinite(ours))
+        scale = np.abs(_log_choose(n)) + np.abs(xlogy(k, p)) + np.abs(xlog1py(rest, -p))
+        assert np.all(np.abs(ours[finite] - ref[finite]) <= 4 * eps * scale[finite])
         with np.errstate(divide="ignore"):
             sp = binom.logpmf(np.arange(n + 1), n, p)
         finite = np.isfinite(sp)
