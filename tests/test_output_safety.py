@@ -300,6 +300,10 @@ def test_killed_run_bundle_and_verify_leave_no_record_behind(tmp_path):
     after random delays, with SIGTERM and SIGKILL; after each kill the output's parent folder
     and the temp folder (TMPDIR) are searched for the canary ids of the input. After SIGTERM
     nothing of natexp's is left; after SIGKILL the next command removes what is left.
+
+    The random delays are fractions (10-90%) of how long the same command took, moments
+    before, to reach its last instrumented point, so the signals land while it works on a
+    fast machine as on a slow one (fixed delays of 2-8 s outlasted a light run on a fast one).
     """
     inputs = tmp_path / "user"
     inputs.mkdir()
@@ -330,10 +334,14 @@ def test_killed_run_bundle_and_verify_leave_no_record_behind(tmp_path):
         (verify, "verify.ran:KILL"),
         (verify, "verify.ran:INT"),
     ]
+    took = {}  # command -> seconds to its last instrumented point (the KILL faults below)
     for args, fault in scenarios:
         before = natexp_leftovers(work) + natexp_leftovers(tmpdir)
+        t0 = time.monotonic()
         proc = start(args, work, tmpdir, fault)
         rc = proc.wait(timeout=600)
+        if fault in ("run.writing:KILL", "bundle.zipped:KILL", "verify.ran:KILL"):
+            took[args[0]] = time.monotonic() - t0
         sig = fault.split(":")[1]
         expected = {"TERM": 128 + signal.SIGTERM, "INT": 130, "KILL": -signal.SIGKILL}[sig]
         assert rc == expected, (fault, rc, proc.stderr.read())
@@ -344,14 +352,17 @@ def test_killed_run_bundle_and_verify_leave_no_record_behind(tmp_path):
     assert not (work / "k2.zip").exists() and not (work / "r2").exists()
 
     rng = random.Random(13)
+    alive = []
     for args in (["run", EXP, *data, "output_dir=r3"],
                  ["bundle", EXP, *data, "--out", str(work / "k5.zip")], verify):
         for signum in (signal.SIGTERM, signal.SIGKILL):
             proc = start(args, work, tmpdir)
-            time.sleep(rng.uniform(2.0, 8.0))
+            time.sleep(rng.uniform(0.1, 0.9) * took[args[0]])
+            alive.append(proc.poll() is None)
             proc.send_signal(signum)
             proc.wait(timeout=600)
             assert not canaries(work, tmpdir), (args[0], signum)
+    assert any(alive), "every random kill came after the command had finished"
 
     # the next commands recognise what SIGKILL left (natexp's marker, owner gone) and remove it
     proc = start(["bundle", EXP, *data, "--out", str(work / "final.zip")], work, tmpdir)
