@@ -52,13 +52,14 @@ distributions. Biometrics 57:963-971.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln, xlog1py, xlogy
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from natexp.causal._counts import as_count, check_two_binomials
 from natexp.causal.result import ALTERNATIVES, InvalidInputError, Result
@@ -816,14 +817,28 @@ def _check_null(measure: str, null: float | None) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+#: (len(sys.modules) when made, the controller): see _one_blas_thread.
+_BLAS_CONTROLLER: tuple[int, ThreadpoolController] | None = None
+
+
 def _one_blas_thread():
     """Context limiting BLAS to one thread (threadpoolctl).
 
     Inverting the test evaluates a few hundred small (grid x n1) @ (n1 x n2) products; OpenBLAS
     threads only add overhead at that size, and on a busy 2-core machine made the n = 100
     interval 2-3 times slower (measured: 0.7 s with one thread, 1.8-2.4 s with two).
+
+    The controller (threadpoolctl's list of the loaded BLAS libraries) is kept, as
+    threadpoolctl advises, instead of being rebuilt by ``threadpool_limits`` at every call
+    (1.9 ms each: it walks every loaded shared library); it is rebuilt whenever a module was
+    imported since, as a new library can only arrive with an import. ``limit`` reads and
+    restores the current thread counts each time, as ``threadpool_limits`` does.
     """
-    return threadpool_limits(limits=1, user_api="blas")
+    global _BLAS_CONTROLLER
+    made = _BLAS_CONTROLLER
+    if made is None or made[0] != len(sys.modules):
+        made = _BLAS_CONTROLLER = (len(sys.modules), ThreadpoolController())
+    return made[1].limit(limits=1, user_api="blas")
 
 _CI_XTOL = 1e-9
 #: Cells narrower than this (on the scan scale) are not certified by a bound (see _confidence_set).

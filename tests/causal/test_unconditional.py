@@ -816,3 +816,29 @@ def test_no_accepted_null_outside_the_reported_set_on_300_random_tables():
                 p = 2 * min(U._score_pvalue(x1, n1, x2, n2, measure, float(null), a,
                                             alpha / 2)[0] for a in ("less", "greater"))
             assert p < alpha, (x1, n1, x2, n2, measure, inversion, null, p, r.ci)
+
+
+def test_one_blas_thread_limits_and_restores_and_sees_new_imports(monkeypatch):
+    """The kept threadpoolctl controller limits every loaded BLAS to one thread inside the
+    block, restores the counts after it (as ``threadpool_limits`` does), and is rebuilt once
+    a module was imported since it was made."""
+    import sys
+    import types
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with U._one_blas_thread():
+        assert set(blas_threads()) <= {1}
+    assert blas_threads() == before
+    made = U._BLAS_CONTROLLER
+    with U._one_blas_thread():
+        pass
+    assert U._BLAS_CONTROLLER is made  # kept while nothing was imported
+    monkeypatch.setitem(sys.modules, "natexp_test_new_module", types.ModuleType("m"))
+    with U._one_blas_thread():
+        pass
+    assert U._BLAS_CONTROLLER is not made and U._BLAS_CONTROLLER[0] == len(sys.modules)
