@@ -111,11 +111,9 @@ def config_for(paths, *, light: bool = True, experiment: str = "oxon_vs_rest"):
     from omegaconf import OmegaConf
 
     key = (experiment, light)
-    if key not in _COMPOSED:
+    first = key not in _COMPOSED
+    if first:
         _COMPOSED[key] = compose(_overrides(("families-path", "children-path"), light, experiment))
-        first = True
-    else:
-        first = False
     cfg = copy.deepcopy(_COMPOSED[key])
     OmegaConf.update(cfg, "data.families", str(paths[0]))
     OmegaConf.update(cfg, "data.children", str(paths[1]))
