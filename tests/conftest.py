@@ -121,16 +121,20 @@ def example_run():
 @pytest.fixture(scope="session")
 def cli_default_run(tmp_path_factory):
     """``python -m natexp run +experiment=oxon_vs_rest`` (everything on: DoWhy, figures, the
-    report) in a fresh folder, once per session: ``(cwd, completed process)``; the outputs are
-    in ``cwd / "outputs" / "oxon_vs_rest"``. Its users share an xdist group."""
+    report, and the run's helper process, as a user runs it) in a fresh folder, once per
+    session: ``(cwd, completed process)``; the outputs are in
+    ``cwd / "outputs" / "oxon_vs_rest"``. Its users share an xdist group."""
     import os
     import subprocess
     import sys
 
+    from natexp.workers import WORKERS_ENV
+
     repo = Path(__file__).resolve().parents[1]
     cwd = tmp_path_factory.mktemp("cli_default_run")
     proc = subprocess.run([sys.executable, "-m", "natexp", "run", "+experiment=oxon_vs_rest"],
-                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(repo)},
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(repo),
+                                        WORKERS_ENV: "1"},
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return cwd, proc
@@ -151,13 +155,32 @@ def pytest_configure(config):
     """One on-disk cache for the whole session (every xdist worker and every ``natexp``
     process a test starts inherit it), so natexp's wheel is built once per session rather than
     once per bundle, and nothing is written into the user's own cache folder. A
-    ``NATEXP_CACHE_DIR`` set by the caller is kept."""
+    ``NATEXP_CACHE_DIR`` set by the caller is kept.
+
+    Runs compute in their own process (``NATEXP_WORKERS=0``, unless the caller set it) except
+    where a test asks for the run's helper process (:func:`with_helper`): the helper only moves
+    work to a second core (the outputs are byte-identical, tested), and under xdist both cores
+    already run tests, so here it adds a second interpreter's imports and saves no time (the
+    suite took 20% less CPU without it: bench/README.md, "Test suite time / Session 9").
+    """
     import os
     import tempfile
 
+    from natexp.workers import WORKERS_ENV
+
+    os.environ.setdefault(WORKERS_ENV, "0")
     if "NATEXP_CACHE_DIR" not in os.environ and not hasattr(config, "workerinput"):
         os.environ["NATEXP_CACHE_DIR"] = tempfile.mkdtemp(prefix="natexp-test-cache-")
         config._natexp_cache_dir = os.environ["NATEXP_CACHE_DIR"]
+
+
+@pytest.fixture
+def with_helper(monkeypatch):
+    """Runs in this test (and the processes it starts) use the run's helper process, as a
+    user's do (the suite's default is without: :func:`pytest_configure`)."""
+    from natexp.workers import WORKERS_ENV
+
+    monkeypatch.setenv(WORKERS_ENV, "1")
 
 
 def pytest_unconfigure(config):

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from natexp import workers
 from tests.conftest import tiny_families, write_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,8 +20,8 @@ SECRET = "ZZSECRET-5521"
 LIGHT = ("sensitivity.enabled=false", "report.enabled=false")
 
 
-def natexp(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def natexp(*args, cwd, env=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "natexp", *args], cwd=cwd, env=env, capture_output=True,
         text=True, timeout=300,
@@ -58,8 +59,12 @@ def test_default_run_writes_results_with_the_published_numbers(default_run):
 
 
 def test_default_run_is_byte_identical(default_run, tmp_path):
+    """A second run of the README's command, in its own process throughout
+    (``NATEXP_WORKERS=0``), writes the same bytes as the first (which used the run's helper
+    process for DoWhy and half the figures)."""
     cwd, _ = default_run
-    proc = natexp("run", "+experiment=oxon_vs_rest", cwd=tmp_path)
+    proc = natexp("run", "+experiment=oxon_vs_rest", cwd=tmp_path,
+                  env={workers.WORKERS_ENV: "0"})
     assert proc.returncode == 0, proc.stderr
     first, second = cwd / "outputs" / "oxon_vs_rest", tmp_path / "outputs" / "oxon_vs_rest"
     names = sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())

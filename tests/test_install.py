@@ -44,18 +44,25 @@ ROOT = "oxon_vs_rest-replication"
 def stranger_env() -> dict[str, str]:
     """The environment of someone who has never seen the repository.
 
-    Nothing points at this checkout (no ``PYTHONPATH``, no active virtual environment). The
+    Nothing points at this checkout (no ``PYTHONPATH``, no active virtual environment) and
+    natexp's runs use their helper process as a user's do (no ``NATEXP_WORKERS``). Python
+    writes the bytecode of what it imports, as on a user's machine (no
+    ``PYTHONDONTWRITEBYTECODE``, which some development machines set): with it, every command
+    in the fresh environment compiled every module it imported again (measured: the file's
+    tests took 10 s more CPU, 79-80 s against 69-72 s, two runs each). The
     Python that runs the tests is first on ``PATH``, so the README's ``pythonX.Y`` is the
     version the bundle was built with; pip's own settings (its cache, ``PIP_FIND_LINKS``) stay.
 
     One setting is added unless the caller chose one: ``PIP_COMPILE=0``, pip's
     ``--no-compile``. Byte-compiling every module of the ~70 installed packages was 64% of
     pip's CPU in this suite (a py-spy profile of the whole suite); no check here depends on it,
-    and Python compiles the modules a command imports when it first imports them. (pip reads
+    and Python compiles the modules a command imports when it first imports them (and keeps
+    their bytecode for the next command). (pip reads
     ``PIP_NO_COMPILE=1`` as "compile": the boolean is applied to the option's destination.)
     """
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP")}
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP",
+                        "PYTHONDONTWRITEBYTECODE", "NATEXP_WORKERS")}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     if "PIP_COMPILE" not in env and "PIP_NO_COMPILE" not in env:
         env["PIP_COMPILE"] = "0"

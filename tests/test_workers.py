@@ -41,9 +41,11 @@ def _sleep(seconds):
 
 @pytest.fixture(scope="module")
 def helper():
-    with workers.pool() as h:
-        assert h is not None and workers.current() is h
-        yield h
+    with pytest.MonkeyPatch.context() as mp:  # the suite's runs have no helper by default
+        mp.setenv(workers.WORKERS_ENV, "1")
+        with workers.pool() as h:
+            assert h is not None and workers.current() is h
+            yield h
     assert workers.current() is None
 
 
@@ -77,7 +79,7 @@ def test_no_helper_when_disabled(monkeypatch, outside):
         assert h is None
 
 
-def test_a_stopped_helper_fails_its_tasks_cleanly(outside):
+def test_a_stopped_helper_fails_its_tasks_cleanly(outside, with_helper):
     with workers.pool() as h:
         fut = h.submit(_sleep, 30)
         time.sleep(0.5)
@@ -88,7 +90,7 @@ def test_a_stopped_helper_fails_its_tasks_cleanly(outside):
             h.submit(_add, 1, 1)
 
 
-def test_helper_exits_when_its_parent_is_killed(tmp_path):
+def test_helper_exits_when_its_parent_is_killed(tmp_path, with_helper):
     # the parent: opens a pool, has the helper report its pid, then waits to be killed
     code = (
         "import sys, time, os\n"
