@@ -1,4 +1,9 @@
-"""The command line end to end: run, overrides, multirun, bad input and bad config."""
+"""The command line end to end: run, overrides, multirun, bad input and bad config.
+
+The README's default run, its byte identity and one bad input's exit status run as new
+``python -m natexp`` processes; the other commands run through the same entry point inside the
+test process (``tests.conftest.natexp_in_process``), which skips importing natexp again.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import polars as pl
 import pytest
 
 from natexp import workers
-from tests.conftest import tiny_families, write_table
+from tests.conftest import natexp_in_process, tiny_families, write_table
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "ZZSECRET-5521"
@@ -75,8 +80,8 @@ def test_default_run_is_byte_identical(default_run, tmp_path):
 
 
 def test_window_override_changes_the_cohort(tmp_path):
-    proc = natexp("run", "+experiment=oxon_vs_rest", "design.window_end=2023-06-30",
-                  "output_dir=short", *LIGHT, cwd=tmp_path)
+    proc = natexp_in_process("run", "+experiment=oxon_vs_rest", "design.window_end=2023-06-30",
+                             "output_dir=short", *LIGHT, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     res = json.loads((tmp_path / "short" / "results.json").read_text())
     flow = {(r["step"], r["arm"]): r["n"] for r in res["flow"]}
@@ -86,8 +91,8 @@ def test_window_override_changes_the_cohort(tmp_path):
 
 
 def test_unknown_config_key_is_rejected_and_nothing_written(tmp_path):
-    proc = natexp("run", "+experiment=oxon_vs_rest", "+design.windw_end=2024-01-01",
-                  cwd=tmp_path)
+    proc = natexp_in_process("run", "+experiment=oxon_vs_rest", "+design.windw_end=2024-01-01",
+                             cwd=tmp_path)
     assert proc.returncode == 2
     assert "windw_end" in proc.stderr and "nothing was written" in proc.stderr
     assert list(tmp_path.iterdir()) == []
@@ -102,14 +107,15 @@ def test_unknown_config_key_is_rejected_and_nothing_written(tmp_path):
 def test_misspelt_key_gets_a_did_you_mean_from_the_schema(tmp_path, override, suggestion):
     """Issue 19: Hydra alone advises "use +key" for a misspelt key; natexp names the schema's
     nearest key, exits 2 and writes nothing."""
-    proc = natexp("run", override, cwd=tmp_path)
+    proc = natexp_in_process("run", override, cwd=tmp_path)
     assert proc.returncode == 2
     assert suggestion in proc.stderr and "use +" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_config_value_is_rejected_and_nothing_written(tmp_path):
-    proc = natexp("run", "+experiment=oxon_vs_rest", "design.window_end=2024-13-45", cwd=tmp_path)
+    proc = natexp_in_process("run", "+experiment=oxon_vs_rest", "design.window_end=2024-13-45",
+                             cwd=tmp_path)
     assert proc.returncode == 2
     assert "design.window_end must be a date" in proc.stderr
     assert list(tmp_path.iterdir()) == []
@@ -134,10 +140,11 @@ def test_bad_input_exits_2_names_the_problem_and_writes_nothing(tmp_path):
 
 
 def test_real_files_run_and_are_checksummed(tmp_path):
-    proc = natexp("synth", "--out", "syn", "--format", "csv", cwd=tmp_path)
+    proc = natexp_in_process("synth", "--out", "syn", "--format", "csv", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    proc = natexp("run", "+experiment=oxon_vs_rest", "data.families=syn/families.csv",
-                  "data.children=syn/children.csv", "data.as_of=2026-01-01", *LIGHT, cwd=tmp_path)
+    proc = natexp_in_process("run", "+experiment=oxon_vs_rest", "data.families=syn/families.csv",
+                             "data.children=syn/children.csv", "data.as_of=2026-01-01", *LIGHT,
+                             cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     res = json.loads((tmp_path / "outputs" / "oxon_vs_rest" / "results.json").read_text())
     assert res["inputs"]["synthetic"] is False
@@ -146,8 +153,8 @@ def test_real_files_run_and_are_checksummed(tmp_path):
 
 
 def test_multirun_sweeps_designs(tmp_path):
-    proc = natexp("run", "--multirun", "+experiment=oxon_vs_rest",
-                  "design=oxon_vs_rest,staggered", *LIGHT, cwd=tmp_path)
+    proc = natexp_in_process("run", "--multirun", "+experiment=oxon_vs_rest",
+                             "design=oxon_vs_rest,staggered", *LIGHT, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     sweep = tmp_path / "multirun" / "oxon_vs_rest"
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
@@ -158,7 +165,7 @@ def test_multirun_sweeps_designs(tmp_path):
 
 
 def test_help_and_unknown_command(tmp_path):
-    proc = natexp("--help", cwd=tmp_path)
+    proc = natexp_in_process("--help", cwd=tmp_path)
     assert proc.returncode == 0 and "run [OVERRIDES]" in proc.stdout and "synth" in proc.stdout
-    proc = natexp("frobnicate", cwd=tmp_path)
+    proc = natexp_in_process("frobnicate", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown command" in proc.stderr

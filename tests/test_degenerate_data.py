@@ -15,8 +15,6 @@ import copy
 import datetime as dt
 import json
 import math
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from hypothesis import strategies as st
 from natexp.config import compose
 from natexp.data.validate import InputValidationError
 from natexp.pipeline import json_safe, run
+from tests.conftest import natexp_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 OXON = ["Oxford", "Cherwell", "South Oxfordshire"]
@@ -231,12 +230,9 @@ def test_cli_exit_status_zero_without_mothers(tmp_path):
     fams = family_rows(20, OXON + REST, sex="M")
     fpath, cpath = write_inputs(tmp_path / "in", fams, child_rows(fams))
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "natexp", "run", "+experiment=oxon_vs_rest",
-         f"data.families={fpath}", f"data.children={cpath}", "data.as_of=2026-01-01",
-         f"output_dir={out}", *LIGHT],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-    )
+    proc = natexp_in_process("run", "+experiment=oxon_vs_rest", f"data.families={fpath}",
+                             f"data.children={cpath}", "data.as_of=2026-01-01", f"output_dir={out}",
+                             *LIGHT, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert "undefined" in proc.stdout

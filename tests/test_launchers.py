@@ -28,6 +28,7 @@ from natexp.data.cohort import Design
 from natexp.data.rollout import load_rollout
 from natexp.data.synthetic import generate
 from natexp.speccurve import specification_curve
+from tests.conftest import natexp_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +58,7 @@ def _expected() -> list[dict]:
 
 
 def _collect_and_compare(cwd: Path) -> None:
-    proc = subprocess.run(_natexp("speccurve", "multirun/oxon_vs_rest"), cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=300)
+    proc = natexp_in_process("speccurve", "multirun/oxon_vs_rest", cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     sweep = cwd / "multirun" / "oxon_vs_rest"
     got = pl.read_csv(sweep / "specification_curve.csv")
@@ -169,8 +169,7 @@ def test_power_simulation_sweep_through_submitit_and_pooled(tmp_path):
     assert proc.returncode == 0, proc.stderr
     sweep = tmp_path / "multirun" / "oxon_vs_rest-power"
     assert list((sweep / ".submitit").glob("*/*_0_log.out"))
-    proc = subprocess.run(_natexp("powercurve", str(sweep)), cwd=tmp_path, env=_env(),
-                          capture_output=True, text=True, timeout=300)
+    proc = natexp_in_process("powercurve", str(sweep), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     got = pl.read_csv(sweep / "power_curve.csv").sort("analysis")
     expected: dict[str, int] = {}

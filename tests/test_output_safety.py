@@ -1,7 +1,10 @@
 """Issue 13, output side: natexp never deletes or overwrites a file it did not write, checks its
 output location before the analysis, and leaves no record behind even when it is killed.
 
-Each test states the behaviour seen before the change that it guards against.
+Each test states the behaviour seen before the change that it guards against. Commands whose
+test is about what they write or refuse run inside the test process
+(``tests.conftest.natexp_in_process``); a lock held by another process, signals and kills need
+a process of their own.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from natexp.safety import (
     staging_dir,
     sweep_stale,
 )
+from tests.conftest import natexp_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 EXP = "+experiment=oxon_vs_rest"
@@ -56,7 +60,7 @@ def test_output_dir_dot_is_refused_and_nothing_is_touched(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "notes.txt").write_text("mine")
     before = tree(tmp_path)
-    proc = natexp("run", EXP, "output_dir=.", *LIGHT, cwd=tmp_path)
+    proc = natexp_in_process("run", EXP, "output_dir=.", *LIGHT, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "not a natexp output" in proc.stderr and "nothing was written" in proc.stderr
     assert tree(tmp_path) == before
@@ -66,7 +70,7 @@ def test_output_dir_dot_is_refused_and_nothing_is_touched(tmp_path):
 def test_output_dir_that_is_a_file_is_refused(tmp_path):
     """Before: a file given as output_dir was replaced by a folder."""
     (tmp_path / "results").write_text("a file, not a folder")
-    proc = natexp("run", EXP, "output_dir=results", *LIGHT, cwd=tmp_path)
+    proc = natexp_in_process("run", EXP, "output_dir=results", *LIGHT, cwd=tmp_path)
     assert proc.returncode == 2
     assert "is not a folder" in proc.stderr
     assert (tmp_path / "results").read_text() == "a file, not a folder"
@@ -99,7 +103,7 @@ def test_a_previous_natexp_output_is_replaced_file_by_file(tmp_path):
     The folder gets the user's umask, not mode 700 (before: 0700 from mkdtemp)."""
     old = os.umask(0o022)
     try:
-        proc = natexp("run", EXP, "output_dir=out", *LIGHT, cwd=tmp_path)
+        proc = natexp_in_process("run", EXP, "output_dir=out", *LIGHT, cwd=tmp_path)
     finally:
         os.umask(old)
     assert proc.returncode == 0, proc.stderr
@@ -110,8 +114,8 @@ def test_a_previous_natexp_output_is_replaced_file_by_file(tmp_path):
     assert set(manifest["files"]) == set(tree(out)) - {OUTPUT_MARKER}
     (out / "my_notes.txt").write_text("mine")
     (out / "flow.csv").unlink()  # the user may delete natexp's files
-    proc = natexp("run", EXP, "output_dir=out", "design.window_end=2023-06-30", *LIGHT,
-                  cwd=tmp_path)
+    proc = natexp_in_process("run", EXP, "output_dir=out", "design.window_end=2023-06-30", *LIGHT,
+                             cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (out / "my_notes.txt").read_text() == "mine"
     res = json.loads((out / "results.json").read_text())
@@ -121,7 +125,7 @@ def test_a_previous_natexp_output_is_replaced_file_by_file(tmp_path):
     # a file natexp wrote but the user changed afterwards is not overwritten
     (out / "uptake.csv").write_text("edited by hand")
     before = tree(out)
-    proc = natexp("run", EXP, "output_dir=out", *LIGHT, cwd=tmp_path)
+    proc = natexp_in_process("run", EXP, "output_dir=out", *LIGHT, cwd=tmp_path)
     assert proc.returncode == 2
     assert "changed since natexp wrote them" in proc.stderr
     assert tree(out) == before
@@ -130,12 +134,12 @@ def test_a_previous_natexp_output_is_replaced_file_by_file(tmp_path):
 def test_results_json_holds_no_absolute_paths(tmp_path):
     """Before: results.json carried the absolute paths of the inputs and the output folder."""
     data = tmp_path / "secret-location" / "extract"
-    proc = natexp("synth", "--out", str(data), "--format", "csv", cwd=tmp_path)
+    proc = natexp_in_process("synth", "--out", str(data), "--format", "csv", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "elsewhere" / "out"
-    proc = natexp("run", EXP, f"data.families={data / 'families.csv'}",
-                  f"data.children={data / 'children.csv'}", "data.as_of=2026-01-01",
-                  f"output_dir={out}", *LIGHT, cwd=tmp_path)
+    proc = natexp_in_process("run", EXP, f"data.families={data / 'families.csv'}",
+                             f"data.children={data / 'children.csv'}", "data.as_of=2026-01-01",
+                             f"output_dir={out}", *LIGHT, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = (out / "results.json").read_text()
     assert str(tmp_path) not in text and "secret-location" not in text
@@ -186,8 +190,8 @@ def test_a_full_location_is_refused_before_the_analysis(tmp_path):
     """Before: a full disk was found only after the whole analysis. The free-space check runs
     first (NATEXP_TEST_FREE_BYTES stands in for the free space of the location)."""
     t0 = time.perf_counter()
-    proc = natexp("run", EXP, "output_dir=out", cwd=tmp_path,
-                  env={"NATEXP_TEST_FREE_BYTES": "1000"})
+    proc = natexp_in_process("run", EXP, "output_dir=out", cwd=tmp_path,
+                             env={"NATEXP_TEST_FREE_BYTES": "1000"})
     assert proc.returncode == 2
     assert "MiB free" in proc.stderr and "nothing was run" in proc.stderr
     assert list(tmp_path.iterdir()) == []
@@ -206,7 +210,7 @@ def test_an_unwritable_location_is_refused_before_the_analysis(tmp_path):
         ro.mkdir()
         ro.chmod(0o555)
         target = ro / "out"
-    proc = natexp("run", EXP, f"output_dir={target}", cwd=tmp_path)
+    proc = natexp_in_process("run", EXP, f"output_dir={target}", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "cannot write" in proc.stderr and "nothing was run" in proc.stderr
     assert not target.exists()

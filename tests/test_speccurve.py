@@ -22,6 +22,7 @@ from natexp.speccurve import (
     specification_choices,
     specification_curve,
 )
+from tests.conftest import natexp_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 D = dt.date
@@ -74,8 +75,7 @@ def test_multirun_sweep_with_joblib_and_collect(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    proc = subprocess.run([*run, "speccurve", "multirun/oxon_vs_rest"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = natexp_in_process("speccurve", "multirun/oxon_vs_rest", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     got = pl.read_csv(tmp_path / "multirun" / "oxon_vs_rest" / "specification_curve.csv")
     assert (tmp_path / "multirun" / "oxon_vs_rest" / "specification_curve.png").stat().st_size > 0

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -38,8 +35,8 @@ from natexp.data.synthetic import (
 from natexp.data.validate import validate_frames
 from natexp.paths import CONF_DIR
 from natexp.study import Study
+from tests.conftest import natexp_in_process
 
-ROOT = Path(__file__).resolve().parents[2]
 FIRST, SECOND = dt.date(2022, 3, 1), dt.date(2023, 1, 15)
 ROLLOUT = {
     "name": "riverland",
@@ -378,12 +375,6 @@ def test_statement_names_the_generator(study):
 # ---- the synth command and a run on a new study -------------------------------------------
 
 
-def natexp_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "natexp", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
 def _write_configs(tmp_path: Path, study: dict) -> Path:
     conf = tmp_path / "conf"
     for group, name, doc in (("rollout", "riverland", ROLLOUT), ("study", "riverland", study),
@@ -395,10 +386,11 @@ def _write_configs(tmp_path: Path, study: dict) -> Path:
 
 def test_synth_cli_for_a_rollout_and_study(tmp_path, rollout, study, design):
     conf = _write_configs(tmp_path, STUDY)
-    proc = natexp_cli("synth", "--out", "syn", "--rollout", str(conf / "rollout/riverland.yaml"),
-                      "--study", str(conf / "study/riverland.yaml"), "--design",
-                      str(conf / "design/riverland_window.yaml"), "--families", "300",
-                      "--seed", "11", "--format", "csv", cwd=tmp_path)
+    proc = natexp_in_process("synth", "--out", "syn", "--rollout",
+                             str(conf / "rollout/riverland.yaml"), "--study",
+                             str(conf / "study/riverland.yaml"), "--design",
+                             str(conf / "design/riverland_window.yaml"), "--families", "300",
+                             "--seed", "11", "--format", "csv", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "SYNTHETIC" in proc.stdout
     fam = pl.read_csv(tmp_path / "syn" / "families.csv", try_parse_dates=True)
@@ -414,7 +406,7 @@ def test_synth_cli_for_a_rollout_and_study(tmp_path, rollout, study, design):
     (["--families", "0"], "n_families"),
 ])
 def test_synth_cli_bad_input_exits_2_and_writes_nothing(tmp_path, args, match):
-    proc = natexp_cli("synth", "--out", "syn", *args, cwd=tmp_path)
+    proc = natexp_in_process("synth", "--out", "syn", *args, cwd=tmp_path)
     assert proc.returncode == 2 and match in proc.stderr
     assert "nothing was written" in proc.stderr
     assert not (tmp_path / "syn").exists()
@@ -424,10 +416,10 @@ def test_run_new_rollout_without_hook_end_to_end(tmp_path):
     # A study with no synthetic hook (the example study's columns, hook switched off) on a new
     # rollout and window runs end to end on synthetic data, and says so.
     conf = _write_configs(tmp_path, STUDY)
-    proc = natexp_cli("run", "--config-dir", str(conf), "rollout=riverland",
-                      "design=riverland_window", "study.synthetic.hook=null",
-                      "sensitivity.enabled=false", "report.enabled=false",
-                      "output_dir=out", cwd=tmp_path)
+    proc = natexp_in_process("run", "--config-dir", str(conf), "rollout=riverland",
+                             "design=riverland_window", "study.synthetic.hook=null",
+                             "sensitivity.enabled=false", "report.enabled=false", "output_dir=out",
+                             cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     inputs = results["inputs"]
@@ -441,9 +433,10 @@ def test_run_new_rollout_without_hook_end_to_end(tmp_path):
 
 def test_run_new_study_with_its_own_outcome_end_to_end(tmp_path):
     conf = _write_configs(tmp_path, STUDY)
-    proc = natexp_cli("run", "--config-dir", str(conf), "study=riverland", "rollout=riverland",
-                      "design=riverland_window", "sensitivity.enabled=false",
-                      "report.enabled=false", "output_dir=out", cwd=tmp_path)
+    proc = natexp_in_process("run", "--config-dir", str(conf), "study=riverland",
+                             "rollout=riverland", "design=riverland_window",
+                             "sensitivity.enabled=false", "report.enabled=false", "output_dir=out",
+                             cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["inputs"]["synthetic"] is True
