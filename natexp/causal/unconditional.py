@@ -184,6 +184,22 @@ def _n_grid(n_total: int) -> int:
     return int(12.0 * math.sqrt(max(n_total, 1))) + 50
 
 
+@lru_cache(maxsize=64)
+def _theta_grid(theta_max: float, n_grid: int) -> np.ndarray:
+    """``np.linspace(0, theta_max, n_grid)``, read-only, made once (an interval asks for the
+    same grid for every null it tests)."""
+    theta = np.linspace(0.0, theta_max, n_grid)
+    theta.flags.writeable = False
+    return theta
+
+
+_NEG_INF = np.array([-np.inf])
+_NEG_INF.flags.writeable = False
+#: Where a hot cell is cut into four (fractions of its width).
+_QUARTERS = np.linspace(0.0, 1.0, 5)
+_QUARTERS.flags.writeable = False
+
+
 # --------------------------------------------------------------------------------------------
 # ordering statistics over the whole sample space
 # --------------------------------------------------------------------------------------------
@@ -440,14 +456,14 @@ def _sup(
     def t_of(th: np.ndarray | float) -> np.ndarray:
         return lo + (hi - lo) * np.sin(th) ** 2
 
-    theta = np.linspace(0.0, theta_max, n_grid)
+    theta = _theta_grid(theta_max, n_grid)
     vals = f(t_of(theta))
     k = int(np.argmax(vals))
     best, best_t = float(vals[k]), float(t_of(theta[k]))
     if decide is not None and (best >= decide or best < _DECIDE_MARGIN * decide):
         return best, best_t
-    left = np.r_[-np.inf, vals[:-1]]
-    right = np.r_[vals[1:], -np.inf]
+    left = np.concatenate((_NEG_INF, vals[:-1]))
+    right = np.concatenate((vals[1:], _NEG_INF))
     peaks = np.flatnonzero((vals >= left) & (vals >= right))
     peaks = peaks[np.argsort(vals[peaks])[::-1][:_N_PEAKS]]
     if decide is not None:  # peaks that cannot reach the level need no refinement
@@ -515,7 +531,15 @@ def _p1_map(measure: str, null: float) -> Callable[[np.ndarray], np.ndarray]:
             out = null * t / (1.0 - t + null * t)
         return _clip(np.where(t >= 1.0, 1.0, out), 0.0, 1.0)
 
-    return p1_or
+    def p1_or_positive(t):
+        # a finite null > 0 and t in [0, 1] (or just above 1 by rounding): the denominator
+        # 1 + t (null - 1) is at least min(1, null) > 0, so nothing to silence (the same
+        # numbers as p1_or, without np.errstate's ~3 us a call)
+        t = np.asarray(t, dtype=float)
+        out = null * t / (1.0 - t + null * t)
+        return _clip(np.where(t >= 1.0, 1.0, out), 0.0, 1.0)
+
+    return p1_or_positive if 0.0 < null < math.inf else p1_or
 
 
 def _nuisance_range(measure: str, null_lo: float, null_hi: float) -> tuple[float, float]:
@@ -913,7 +937,7 @@ def _box_bound(
         b2 = _box_pmfs(n2, t0, t1, upper)
         return np.einsum("gj,gj->g", b1 @ s, b2)
 
-    theta = np.linspace(0.0, math.pi / 2, _n_grid(n1 + n2))
+    theta = _theta_grid(math.pi / 2, _n_grid(n1 + n2))
     out = []
     for s in sets:
         if not s.any():
@@ -933,9 +957,8 @@ def _box_bound(
                 hot = np.zeros(v.size, dtype=bool)
                 hot[np.argsort(v)[-8:]] = True
             settled = max(settled, float(v[~hot].max(initial=0.0)))
-            frac = np.linspace(0.0, 1.0, 5)
             w = (th1 - th0)[hot]
-            starts = th0[hot][:, None] + w[:, None] * frac[None, :-1]
+            starts = th0[hot][:, None] + w[:, None] * _QUARTERS[None, :-1]
             th0, th1 = starts.ravel(), (starts + w[:, None] / 4.0).ravel()
         out.append(max(settled, float(v.max())))
     return out

@@ -771,6 +771,26 @@ def test_odds_ratio_score_statistic_is_agresti_min():
                 assert z[x1, x2] == pytest.approx(t, rel=1e-9, abs=1e-12)
 
 
+def test_odds_ratio_map_equals_its_definition():
+    """p1 = null p2 / (1 - p2 + null p2) under an odds-ratio null: the map the intervals use
+    for a finite positive null (no np.errstate) gives exactly the values of the definition
+    computed element by element, at the ends of the nuisance range too."""
+    t = np.concatenate([np.linspace(0.0, 1.0, 1001), [1e-300, 1.0 - 1e-16, 1.0 + 2e-16]])
+    for null in (1e-8, 0.03, 0.5, 1.0, 2.0, 37.0, 1e8):
+        got = U._p1_map("or", null)(t)
+        want = [1.0 if v >= 1.0 else min(max(null * v / (1.0 - v + null * v), 0.0), 1.0)
+                for v in t]
+        assert got.tolist() == want, null
+    with np.errstate(all="ignore"):  # an infinite null keeps the guarded map: 0/0 at t = 0
+        assert np.isnan(U._p1_map("or", math.inf)(np.array([0.0])))[0]
+
+
+def test_theta_grid_is_linspace():
+    for theta_max, n in ((math.pi / 2, 88), (math.pi / 4, 45), (math.pi / 2, 50)):
+        got = U._theta_grid(theta_max, n)
+        assert np.array_equal(got, np.linspace(0.0, theta_max, n)) and not got.flags.writeable
+
+
 @pytest.mark.parametrize("measure", ["rd", "rr", "or"])
 def test_score_statistic_is_non_increasing_in_the_null(measure):
     """The whole-set scan's bounds rely on every table's Z being non-increasing in the null."""
