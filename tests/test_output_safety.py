@@ -249,7 +249,7 @@ def test_stale_staging_folders_are_recognised_by_their_marker(tmp_path):
 def canary_extract(folder: Path) -> tuple[Path, Path]:
     """A user extract written with ``python -m natexp synth`` and then edited so that every
     family id and child id is a canary that must never appear outside the user's files."""
-    proc = natexp("synth", "--out", str(folder), "--format", "csv", cwd=folder.parent)
+    proc = natexp_in_process("synth", "--out", str(folder), "--format", "csv", cwd=folder.parent)
     assert proc.returncode == 0, proc.stderr
     fam = pl.read_csv(folder / "families.csv", infer_schema=False)
     chi = pl.read_csv(folder / "children.csv", infer_schema=False)
