@@ -3,10 +3,13 @@
 Ray cluster that the test starts and stops. ``python -m natexp speccurve`` aggregates either,
 and the table equals the in-process specification curve.
 
-The Ray cluster runs inside a fresh network namespace (``unshare -rn``) that has only the
-loopback interface, so nothing Ray starts can listen on, or talk to, any other address. Where
-user namespaces are not allowed, the Ray test is skipped with the reason, except under CI
-(``CI`` set), where it fails: CI must run it.
+The Ray cluster runs inside a fresh network namespace that has only the loopback interface, so
+nothing Ray starts can listen on, or talk to, any other address, and a fresh process namespace
+(``unshare -rn -p -f --mount-proc``): ``ray stop --force`` stops every Ray process it can see,
+so without it the test stopped any other Ray cluster on the machine (two test runs side by side
+stopped each other's), and whatever Ray started ends with the namespace. Where user namespaces
+are not allowed, the Ray test is skipped with the reason, except under CI (``CI`` set), where it
+fails: CI must run it.
 """
 
 from __future__ import annotations
@@ -88,15 +91,19 @@ def test_sweep_through_submitit_local_executor(tmp_path):
     _collect_and_compare(tmp_path)
 
 
+#: A user namespace with its own network (loopback only) and its own processes (a new /proc).
+_NAMESPACES = ["unshare", "-rn", "-p", "-f", "--mount-proc"]
+
+
 def _loopback_namespace_or_skip() -> None:
     msg = None
     if shutil.which("unshare") is None:
         msg = "the Ray test needs 'unshare' (util-linux) to isolate Ray on loopback"
     else:
-        probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, text=True)
+        probe = subprocess.run([*_NAMESPACES, "true"], capture_output=True, text=True)
         if probe.returncode != 0:
-            msg = ("the Ray test needs a network namespace (unshare -rn), which this machine "
-                   f"does not allow: {probe.stderr.strip()}")
+            msg = ("the Ray test needs network and process namespaces (unshare -rn -p -f "
+                   f"--mount-proc), which this machine does not allow: {probe.stderr.strip()}")
     if msg:
         if os.environ.get("CI"):
             pytest.fail("CI is set and the Ray test must run: " + msg)
@@ -131,7 +138,7 @@ cat /proc/net/tcp /proc/net/tcp6 > sockets.txt
 exit $python_status
 """
     try:
-        proc = subprocess.run(["unshare", "-rn", "bash", "-c", script], cwd=tmp_path,
+        proc = subprocess.run([*_NAMESPACES, "bash", "-c", script], cwd=tmp_path,
                               env=_env(), capture_output=True, text=True, timeout=900)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
