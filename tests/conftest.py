@@ -124,20 +124,25 @@ def cli_default_run(tmp_path_factory):
     report, and the run's helper process, as a user runs it) in a fresh folder, once per
     session: ``(cwd, completed process)``; the outputs are in
     ``cwd / "outputs" / "oxon_vs_rest"``. Its users share an xdist group."""
+    from natexp.workers import WORKERS_ENV
+
+    cwd = tmp_path_factory.mktemp("cli_default_run")
+    proc = natexp_process("run", "+experiment=oxon_vs_rest", cwd=cwd, env={WORKERS_ENV: "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, proc
+
+
+def natexp_process(*args: str, cwd, env: dict[str, str] | None = None, timeout: float = 600):
+    """``python -m natexp ARGS`` as a new process of this checkout's natexp (``PYTHONPATH``),
+    in ``cwd``, with ``env`` added to the environment: a ``CompletedProcess`` with its output
+    as text."""
     import os
     import subprocess
     import sys
 
-    from natexp.workers import WORKERS_ENV
-
-    repo = Path(__file__).resolve().parents[1]
-    cwd = tmp_path_factory.mktemp("cli_default_run")
-    proc = subprocess.run([sys.executable, "-m", "natexp", "run", "+experiment=oxon_vs_rest"],
-                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(repo),
-                                        WORKERS_ENV: "1"},
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return cwd, proc
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "natexp", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def natexp_in_process(*args: str, cwd, env: dict[str, str] | None = None):

@@ -8,29 +8,20 @@ test process (``tests.conftest.natexp_in_process``), which skips importing natex
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from natexp import workers
-from tests.conftest import natexp_in_process, tiny_families, write_table
+from tests.conftest import natexp_in_process, natexp_process, tiny_families, write_table
 
-REPO = Path(__file__).resolve().parents[1]
 SECRET = "ZZSECRET-5521"
 # Runs whose test is about cohorts and data plumbing skip the slow parts (DoWhy, figures).
 LIGHT = ("sensitivity.enabled=false", "report.enabled=false")
 
 
 def natexp(*args, cwd, env=None):
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "natexp", *args], cwd=cwd, env=env, capture_output=True,
-        text=True, timeout=300,
-    )
+    return natexp_process(*args, cwd=cwd, env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")

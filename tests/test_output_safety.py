@@ -32,18 +32,12 @@ from natexp.safety import (
     staging_dir,
     sweep_stale,
 )
-from tests.conftest import natexp_in_process
+from tests.conftest import natexp_in_process, natexp_process
 
 REPO = Path(__file__).resolve().parents[1]
 EXP = "+experiment=oxon_vs_rest"
 LIGHT = ("sensitivity.enabled=false", "report.enabled=false")
 CANARY = b"CANARY-"
-
-
-def natexp(*args, cwd, env=None, timeout=600):
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "natexp", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -220,7 +214,7 @@ def test_a_concurrent_run_into_the_same_folder_is_refused(tmp_path):
     """Before: two runs into one folder silently overwrote each other."""
     target = (tmp_path / "out").resolve()
     with OutputLock(target):
-        proc = natexp("run", EXP, "output_dir=out", *LIGHT, cwd=tmp_path)
+        proc = natexp_process("run", EXP, "output_dir=out", *LIGHT, cwd=tmp_path)
         assert proc.returncode == 2
         assert "another natexp process" in proc.stderr and f"pid {os.getpid()}" in proc.stderr
     assert not target.exists()

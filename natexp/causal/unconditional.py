@@ -527,19 +527,19 @@ def _p1_map(measure: str, null: float) -> Callable[[np.ndarray], np.ndarray]:
 
     def p1_or(t):
         t = np.asarray(t, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = null * t / (1.0 - t + null * t)
-        return _clip(np.where(t >= 1.0, 1.0, out), 0.0, 1.0)
-
-    def p1_or_positive(t):
-        # a finite null > 0 and t in [0, 1] (or just above 1 by rounding): the denominator
-        # 1 + t (null - 1) is at least min(1, null) > 0, so nothing to silence (the same
-        # numbers as p1_or, without np.errstate's ~3 us a call)
-        t = np.asarray(t, dtype=float)
         out = null * t / (1.0 - t + null * t)
         return _clip(np.where(t >= 1.0, 1.0, out), 0.0, 1.0)
 
-    return p1_or_positive if 0.0 < null < math.inf else p1_or
+    if 0.0 < null < math.inf:
+        # t in [0, 1] (or just above 1 by rounding): the denominator 1 + t (null - 1) is at
+        # least min(1, null) > 0, so nothing to silence (np.errstate costs ~3 us a call)
+        return p1_or
+
+    def p1_or_silenced(t):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return p1_or(t)
+
+    return p1_or_silenced
 
 
 def _nuisance_range(measure: str, null_lo: float, null_hi: float) -> tuple[float, float]:
