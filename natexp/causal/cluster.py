@@ -73,9 +73,10 @@ def cluster_robust_rd(y: Any, group: Any, cluster: Any, *,
     n, g = yv.size, labels.size
     n1, n0 = int(gv.sum()), int(n - gv.sum())
     method, label = "risk_difference.cluster_robust", "Risk difference, cluster-robust (CR1)"
-    if n1 == 0 or n0 == 0 or g < 2:
+    if n1 == 0 or n0 == 0 or g < 2 or n < 3:
+        # CR1's small-sample factor (n - 1) / (n - 2) needs a residual degree of freedom
         return Result(method=method, label=label, n=(n1, n0),
-                      note="needs both groups and at least two clusters",
+                      note="needs both groups, at least two clusters and three observations",
                       extra={"clusters": int(g)})
     for k in range(g):
         if np.unique(gv[inv == k]).size > 1:

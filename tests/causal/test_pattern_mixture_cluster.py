@@ -262,6 +262,16 @@ def test_cluster_robust_rd_equals_statsmodels():
     assert r.ci == pytest.approx(tuple(fit.conf_int()[1]), rel=1e-8)
 
 
+def test_cluster_robust_rd_without_a_residual_degree_of_freedom_says_so():
+    """Two observations, one per group and cluster: the two-parameter fit has no residual
+    degree of freedom and CR1's factor (n - 1) / (n - 2) divided by zero (found by the
+    degenerate-extract property test on a two-family staggered extract)."""
+    r = cluster_robust_rd([1, 0], [1, 0], ["a", "b"])
+    assert math.isnan(r.estimate) and math.isnan(r.pvalue)
+    assert "three observations" in r.note and r.extra["clusters"] == 2
+    assert not math.isnan(cluster_robust_rd([1, 0, 1], [1, 0, 0], ["a", "b", "c"]).pvalue)
+
+
 def test_family_level_table_and_invalid():
     y = [1, 0, 0, 0, 1, 1, 0]
     g = [1, 1, 1, 0, 0, 0, 0]
