@@ -10,10 +10,22 @@ STAMP  := $(VENV)/.natexp-installed
 
 setup: $(STAMP)
 
+# The pinned packages go in with uv (from PyPI, into .venv): the same packages as pip installs,
+# in about half its time on a fresh machine (bench/README.md, "Setup time"). Where uv cannot
+# (no uv wheel for the platform, or PyPI unreachable and only a mirror in pip's own settings,
+# which uv does not read), pip installs them. --compile-bytecode: as pip does, so that the
+# processes the tests start read bytecode even where PYTHONDONTWRITEBYTECODE is set.
+UV_VERSION := 0.13.9
+
 $(STAMP): pyproject.toml setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	if $(BIN)/python -m pip install --quiet uv==$(UV_VERSION) && $(BIN)/uv pip install \
+	    --quiet --python $(BIN)/python --compile-bytecode -c requirements.lock -e '.[dev]'; \
+	then :; else \
+	    echo "setup: uv could not install the packages; pip installs them"; \
+	    $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'; \
+	fi
 	touch $(STAMP)
 
 run: $(STAMP)
