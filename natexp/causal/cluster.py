@@ -56,7 +56,9 @@ def cluster_robust_rd(y: Any, group: Any, cluster: Any, *,
         ``method`` "risk_difference.cluster_robust"; ``estimate`` ``p1 - p0``; Wald ``ci``,
         ``statistic`` (z) and two-sided ``pvalue`` with the CR1 standard error; ``extra``:
         ``se_cluster``, ``se_independent`` (the usual binomial standard error), ``design_effect``
-        (ratio of the two variances), ``clusters``.
+        (ratio of the two variances), ``clusters``. Without both groups, two clusters and
+        three observations (CR1's factor ``(n - 1) / (n - 2)`` needs a residual degree of
+        freedom) every number is NaN and ``note`` says so.
 
     Examples
     --------
