@@ -1,8 +1,9 @@
 """The command line end to end: run, overrides, multirun, bad input and bad config.
 
-The README's default run, its byte identity and one bad input's exit status run as new
-``python -m natexp`` processes; the other commands run through the same entry point inside the
-test process (``tests.conftest.natexp_in_process``), which skips importing natexp again.
+The README's default run and one bad input's exit status run as new ``python -m natexp``
+processes; the other commands (the default run's second run for its byte identity among them)
+run through the same entry point inside the test process (``tests.conftest.natexp_in_process``),
+which skips importing natexp again.
 """
 
 from __future__ import annotations
@@ -55,12 +56,14 @@ def test_default_run_writes_results_with_the_published_numbers(default_run):
 
 
 def test_default_run_is_byte_identical(default_run, tmp_path):
-    """A second run of the README's command, in its own process throughout
-    (``NATEXP_WORKERS=0``), writes the same bytes as the first (which used the run's helper
-    process for DoWhy and half the figures)."""
+    """A second run of the README's command writes the same bytes as the first. The first
+    was a new process that used the run's helper process for DoWhy and half the figures; the
+    second runs inside this test process (``natexp_in_process``), without a helper
+    (``NATEXP_WORKERS=0``), after whatever this worker ran before: natexp's in-process caches
+    and imported state must not change a byte either."""
     cwd, _ = default_run
-    proc = natexp("run", "+experiment=oxon_vs_rest", cwd=tmp_path,
-                  env={workers.WORKERS_ENV: "0"})
+    proc = natexp_in_process("run", "+experiment=oxon_vs_rest", cwd=tmp_path,
+                             env={workers.WORKERS_ENV: "0"})
     assert proc.returncode == 0, proc.stderr
     first, second = cwd / "outputs" / "oxon_vs_rest", tmp_path / "outputs" / "oxon_vs_rest"
     names = sorted(str(p.relative_to(first)) for p in first.rglob("*") if p.is_file())
