@@ -25,6 +25,7 @@ JRSS A 148:317-327.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy.optimize import brentq
@@ -267,8 +268,13 @@ def _normal_start(p1: float, p2: float, power: float, alpha: float, ratio: float
     es = proportion_effectsize(p1, p2)
     alt = {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}[alternative]
     try:
-        n = NormalIndPower().solve_power(effect_size=es, alpha=alpha, power=power, ratio=ratio,
-                                         alternative=alt)
+        # Near the largest possible effect statsmodels' root finder tries negative sizes (numpy
+        # warns of sqrt) and gives up (ConvergenceWarning, NaN): handled below, so silenced
+        # rather than shown to the user about a starting point.
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore")
+            n = NormalIndPower().solve_power(effect_size=es, alpha=alpha, power=power,
+                                             ratio=ratio, alternative=alt)
         n = float(np.atleast_1d(n)[0])
     except Exception:  # statsmodels' root finder can fail for extreme inputs
         return 20.0

@@ -210,3 +210,16 @@ def test_sample_size_for_certain_outcomes():
     for p1, p2 in ((1.0, 0.0), (0.0, 1.0)):
         r = sample_size(p1, p2, power=0.8, test="fisher")
         assert r.n == (4, 4) and r.extra["power_at_n"] == pytest.approx(1.0)
+
+
+def test_sample_size_near_certain_outcomes_warns_nothing():
+    """Near the largest effect statsmodels' normal start fails with a numpy RuntimeWarning
+    and a ConvergenceWarning (seen on degenerate extracts); the search starts from 20 instead,
+    and nothing about that internal start reaches the user. The size is then the one of
+    certain outcomes or close to it: 4/4 vs 0/4 is the smallest significant table (above)."""
+    for p1, p2 in ((1.0, 0.0), (0.999, 0.001), (0.99, 0.0)):
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")  # (as errors they would only take the fallback)
+            r = sample_size(p1, p2, power=0.8, test="fisher")
+        assert not shown, [str(w.message) for w in shown]
+        assert r.extra["normal_approximation_n"] == 20.0 and r.n[0] in (4, 5), (p1, p2, r.n)
