@@ -253,7 +253,8 @@ def pytest_unconfigure(config):
 # --------------------------------------------------------------------------- pytest-xdist groups
 
 
-#: Tests that take minutes (measured: bench/README.md, "Test suite time"), started first.
+#: Tests that take minutes (measured: bench/README.md, "Test suite time"), started first among
+#: the single tests (xdist hands out the fixture groups first, largest first).
 LONGEST_FIRST = (
     "tests/test_new_study.py::test_a_scaffolded_study_runs_bundles_and_verifies",
     "tests/test_output_safety.py::test_killed_run_bundle_and_verify_leave_no_record_behind",
@@ -287,8 +288,11 @@ def pytest_collection_modifyitems(config, items):
     suffix into ``item._nodeid``, which pytest 9.2's structured node ids no longer read, so the
     marks are silently ignored (pytest-xdist issue #1386). Without xdist nothing changes.
     """
-    # The longest tests and groups first: with two workers, one that starts late would leave
-    # the other idle at the end (xdist hands out work in collection order).
+    # The longest tests first: with two workers, one that starts late would leave the other
+    # idle at the end. xdist's loadgroup scheduler hands out its units (a group, or a single
+    # test) largest group first (its --loadscope-reorder, on by default) and in collection
+    # order among units of one size, so this order decides among the single tests; measured
+    # (bench/README.md, "Test suite time / Session 11"), the two workers still finish together.
     items.sort(key=lambda item: _first_rank(item.nodeid))
     if not config.getoption("loadgroup", default=False):  # set by xdist in its workers
         return
