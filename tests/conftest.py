@@ -158,8 +158,8 @@ def natexp_in_process(*args: str, cwd, env: dict[str, str] | None = None):
     For the tests whose subject is a command's result (its exit status, its messages, what it
     wrote) rather than the process: a light run costs a third of a new process here, which
     imports natexp, Hydra and scipy again (measured: ~0.8 s of CPU against ~3 s). The tests of
-    the process itself start one: the README's default run and its byte identity, one bad
-    input's exit status (tests/test_cli.py), locks held by another process, signals and kills
+    the process itself start one: the README's default run and one bad input's exit status
+    (tests/test_cli.py), locks held by another process, signals and kills
     (tests/test_output_safety.py), the docs' commands of a new study, the launchers and an
     installed natexp.
     """

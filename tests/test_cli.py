@@ -21,10 +21,6 @@ SECRET = "ZZSECRET-5521"
 LIGHT = ("sensitivity.enabled=false", "report.enabled=false")
 
 
-def natexp(*args, cwd, env=None):
-    return natexp_process(*args, cwd=cwd, env=env, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def default_run(cli_default_run):
     """The session's full ``python -m natexp run +experiment=oxon_vs_rest`` (conftest)."""
@@ -123,8 +119,9 @@ def test_bad_input_exits_2_names_the_problem_and_writes_nothing(tmp_path):
     write_table(pl.DataFrame({"child_id": ["C1"], "family_id": ["F1"], "age": ["40"],
                               "carer": ["mother"], "cwcf": ["false"], "sgo": ["false"]}),
                 data / "children.csv")
-    proc = natexp("run", "+experiment=oxon_vs_rest", f"data.families={data}/families.csv",
-                  f"data.children={data}/children.csv", cwd=tmp_path)
+    proc = natexp_process("run", "+experiment=oxon_vs_rest",
+                          f"data.families={data}/families.csv",
+                          f"data.children={data}/children.csv", cwd=tmp_path, timeout=300)
     assert proc.returncode == 2
     assert "families.csv: column 'area': area not in the rollout schedule: 1 row(s) (rows 2)" \
         in proc.stderr

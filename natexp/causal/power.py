@@ -271,7 +271,7 @@ def _normal_start(p1: float, p2: float, power: float, alpha: float, ratio: float
         # Near the largest possible effect statsmodels' root finder tries negative sizes (numpy
         # warns of sqrt) and gives up (ConvergenceWarning, NaN): handled below, so silenced
         # rather than shown to the user about a starting point.
-        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             n = NormalIndPower().solve_power(effect_size=es, alpha=alpha, power=power,
                                              ratio=ratio, alternative=alt)
