@@ -374,26 +374,60 @@ def to_settings(cfg: Any) -> NatexpConfig:
     ConfigError
         On an invalid value; unknown keys are rejected by the schema.
 
+    Notes
+    -----
+    The settings of the 64 most recent configs are kept in memory, keyed by the config's JSON
+    text; a repeated config returns a deep copy of them (the same values, no shared object).
+
     Examples
     --------
     >>> s = to_settings(compose(["+experiment=oxon_vs_rest"]))
     >>> s.design.name, len(s.rollout.areas)
     ('oxon_vs_rest', 13)
     """
+    import copy
+
     from omegaconf import OmegaConf
 
     if isinstance(cfg, NatexpConfig):
         return cfg
+    plain = _plain(cfg)
+    key = _settings_key(plain)
+    if key is not None and key in _SETTINGS:
+        return copy.deepcopy(_SETTINGS[key])
     base = OmegaConf.structured(NatexpConfig)
     try:
-        merged = OmegaConf.merge(base, OmegaConf.create(_plain(cfg)))
+        merged = OmegaConf.merge(base, OmegaConf.create(plain))
         obj = OmegaConf.to_object(merged)
     except ConfigError:
         raise
     except Exception as exc:  # omegaconf's errors: report without internals
         raise ConfigError(f"config: {_first_line(exc)}") from None
     assert isinstance(obj, NatexpConfig)
+    if key is not None:
+        if len(_SETTINGS) >= _SETTINGS_MAX:
+            del _SETTINGS[next(iter(_SETTINGS))]
+        _SETTINGS[key] = copy.deepcopy(obj)
     return obj
+
+
+#: Validated settings by the JSON text of the plain config they came from (the most recent
+#: :data:`_SETTINGS_MAX`). omegaconf's schema check takes ~0.08 s a call and a run, a bundle
+#: and the tests convert the same config again and again; a hit is a deep copy (~1 ms), so no
+#: caller shares an object with another.
+_SETTINGS: dict[str, NatexpConfig] = {}
+_SETTINGS_MAX = 64
+
+
+def _settings_key(plain: Any) -> str | None:
+    """The cache key of a plain config: its JSON text, key order kept (a study's tables are
+    ordered); ``True``, ``1`` and ``1.0`` stay distinct. None when it is not JSON (no cache)."""
+    import json
+
+    try:
+        return json.dumps(plain)
+    except (TypeError, ValueError):
+        return None
 
 
 def _plain(cfg: Any) -> Any:

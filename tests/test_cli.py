@@ -160,3 +160,35 @@ def test_help_and_unknown_command(tmp_path):
     assert proc.returncode == 0 and "run [OVERRIDES]" in proc.stdout and "synth" in proc.stdout
     proc = natexp_in_process("frobnicate", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown command" in proc.stderr
+
+
+def test_settings_of_the_same_config_are_equal_and_independent():
+    """to_settings keeps the settings of recent configs: a second conversion equals a fresh
+    one (the cache emptied), shares no object with the first, and a bad value is still an
+    error every time; a config of the lantern study has its own entry."""
+    import dataclasses
+
+    import natexp.config as C
+
+    cfg = C.compose(["+experiment=oxon_vs_rest"])
+    C._SETTINGS.clear()
+    first = C.to_settings(cfg)
+    again = C.to_settings(cfg)
+    C._SETTINGS.clear()
+    fresh = C.to_settings(cfg)
+    assert first == again == fresh and again is not first
+    assert dataclasses.asdict(again) == dataclasses.asdict(fresh)
+    again.design.window_start = "1999-01-01"
+    again.study["name"] = "changed"
+    assert C.to_settings(cfg) == fresh  # a caller's change reaches no other caller
+    lantern = C.to_settings(C.compose(["+experiment=lantern"]))
+    assert lantern.get_study().name == "lantern" and fresh.get_study().name != "lantern"
+    bad = C._plain(C.compose(["+experiment=oxon_vs_rest"]))
+    bad["panel"]["n_boot"] = "many"
+    for _ in range(2):
+        with pytest.raises(C.ConfigError, match="could not be converted to Integer"):
+            C.to_settings(bad)
+    # 1 and 1.0 and True are different configs (JSON keeps them apart)
+    assert C._settings_key({"a": 1}) != C._settings_key({"a": 1.0}) != C._settings_key(
+        {"a": True})
+    assert C._settings_key({"a": object()}) is None
