@@ -242,11 +242,19 @@ def test_stale_staging_folders_are_recognised_by_their_marker(tmp_path):
 
 def canary_extract(folder: Path) -> tuple[Path, Path]:
     """A user extract written with ``python -m natexp synth`` and then edited so that every
-    family id and child id is a canary that must never appear outside the user's files."""
+    family id and child id is a canary that must never appear outside the user's files.
+
+    Every other family of the synthetic extract (165 of 330, every area still present) and
+    their children: the commands that are killed do the same steps on a smaller cohort (its
+    exact tests' sample spaces shrink with it); a light run took 1.9-2.4 s of CPU instead of
+    2.4-3.2 s (two runs each)."""
     proc = natexp_in_process("synth", "--out", str(folder), "--format", "csv", cwd=folder.parent)
     assert proc.returncode == 0, proc.stderr
-    fam = pl.read_csv(folder / "families.csv", infer_schema=False)
+    every = pl.read_csv(folder / "families.csv", infer_schema=False)
+    fam = every.gather_every(2)
     chi = pl.read_csv(folder / "children.csv", infer_schema=False)
+    chi = chi.filter(pl.col("family_id").is_in(fam["family_id"].implode()))
+    assert fam["area"].n_unique() == every["area"].n_unique() and chi.height > 0
     ids = {old: f"CANARY-{k:04d}" for k, old in enumerate(fam["family_id"].to_list())}
     fam = fam.with_columns(pl.col("family_id").replace_strict(ids))
     chi = chi.with_columns(pl.col("family_id").replace_strict(ids),
