@@ -167,7 +167,13 @@ def _config_dirs(command: str, args: list[str]) -> list[str]:
 
 
 def cli() -> None:
-    """The ``natexp`` command: :func:`main`, then :func:`exit_now` with its status."""
+    """The ``natexp`` command: :func:`main`, then :func:`exit_now` with its status.
+
+    The process's garbage collector runs less often (:func:`natexp.workers.tune_gc`).
+    """
+    from natexp.workers import tune_gc
+
+    tune_gc()
     exit_now(main())
 
 

@@ -212,6 +212,8 @@ def pytest_configure(config):
     once per bundle, and nothing is written into the user's own cache folder. A
     ``NATEXP_CACHE_DIR`` set by the caller is kept.
 
+    The garbage collector runs as in ``python -m natexp`` (:func:`natexp.workers.tune_gc`).
+
     Runs compute in their own process (``NATEXP_WORKERS=0``, unless the caller set it) except
     where a test asks for the run's helper process (:func:`with_helper`): the helper only moves
     work to a second core (the outputs are byte-identical, tested), and under xdist both cores
@@ -222,9 +224,13 @@ def pytest_configure(config):
     import os
     import tempfile
 
-    from natexp.workers import WORKERS_ENV
+    from natexp.workers import WORKERS_ENV, tune_gc
 
     os.environ.setdefault(WORKERS_ENV, "0")
+    # The test processes collect garbage as natexp's own processes do: report, causal, bundle
+    # and degenerate-data tests in one process spent 19.3 s of 221 s in the collector at
+    # Python's default, 7.4 s of 188 s this way (bench/README.md, "Test suite time / Session 12").
+    tune_gc()
     if "NATEXP_CACHE_DIR" not in os.environ and not hasattr(config, "workerinput"):
         os.environ["NATEXP_CACHE_DIR"] = tempfile.mkdtemp(prefix="natexp-test-cache-")
         config._natexp_cache_dir = os.environ["NATEXP_CACHE_DIR"]

@@ -191,3 +191,22 @@ def test_figures_started_early_are_collected_byte_identical(helper):
     assert list(early) == list(alone) and len(alone) == 2
     for name in alone:
         assert early[name] == alone[name], name
+
+
+def test_natexp_processes_collect_garbage_less_often(monkeypatch, helper):
+    """``python -m natexp`` (cli) and the run's helper raise the youngest generation's
+    threshold; the other generations and the test process's collector are left alone."""
+    import gc
+
+    from natexp import __main__ as entry
+
+    assert helper.submit(gc.get_threshold).result(timeout=60)[0] == workers.GC_THRESHOLD
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 11, 12)
+        monkeypatch.setattr(entry, "main", lambda: 0)
+        monkeypatch.setattr(entry, "exit_now", lambda status: None)
+        entry.cli()
+        assert gc.get_threshold() == (workers.GC_THRESHOLD, 11, 12)
+    finally:
+        gc.set_threshold(*saved)
