@@ -413,7 +413,7 @@ def to_settings(cfg: Any) -> NatexpConfig:
 
 #: Validated settings by the JSON text of the plain config they came from (the most recent
 #: :data:`_SETTINGS_MAX`). omegaconf's schema check takes ~0.08 s a call and a run, a bundle
-#: and the tests convert the same config again and again; a hit is a deep copy (~1 ms), so no
+#: and the tests convert the same config again and again; a hit is a deep copy (~4 ms), so no
 #: caller shares an object with another.
 _SETTINGS: dict[str, NatexpConfig] = {}
 _SETTINGS_MAX = 64
