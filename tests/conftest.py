@@ -100,6 +100,19 @@ def write_inputs(tmp_path):
     return _write
 
 
+def holm_by_definition(p: list[float]) -> list[float]:
+    """Holm (1979) by its definition: the i-th smallest p times (m - i + 1), running maximum
+    over the smaller ones, capped at 1 (a brute-force oracle of the Holm-adjusted p-values
+    natexp reports, no numpy)."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    adj, run = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        run = max(run, min(1.0, (m - rank) * p[i]))
+        adj[i] = run
+    return adj
+
+
 # --------------------------------------------------------------------------- one shared run
 
 #: The overrides of the in-process run the report tests share: the default experiment with

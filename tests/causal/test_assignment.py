@@ -30,6 +30,7 @@ from natexp.causal.result import InvalidInputError
 from natexp.data.cohort import Design, arm_counts, build_cohort
 from natexp.data.rollout import load_rollout, rollout_frame
 from natexp.data.synthetic import generate
+from tests.conftest import holm_by_definition
 
 # 12 areas in 6 counties of 2; counties T1 and T2 (areas A-D) are treated, the others not yet
 # live (scipy's permutation_test needs at least two blocks on each side)
@@ -242,17 +243,6 @@ def test_design_that_also_assigns_by_time_is_not_tested():
 # ------------------------------------------------------------------ placebos
 
 
-def _holm(p):
-    # Holm (1979): sort ascending, p_(i) * (m - i + 1), running maximum, capped at 1
-    m = len(p)
-    order = sorted(range(m), key=lambda i: p[i])
-    adj, run = [0.0] * m, 0.0
-    for rank, i in enumerate(order):
-        run = max(run, min(1.0, (m - rank) * p[i]))
-        adj[i] = run
-    return adj
-
-
 def test_placebo_in_space_uses_control_families_only(default):
     c, ox = default
     space = enumerate_assignments(c.rollout, AssignmentSpec("county", block="county"), ox)
@@ -262,7 +252,7 @@ def test_placebo_in_space_uses_control_families_only(default):
     assert set(f["placebo_block"]) == {"Buckinghamshire", "Berkshire"}
     assert ((f["n1"] + f["n2"]) == n2).all() and ((f["x1"] + f["x2"]) == x2).all()
     assert f["rd"][0] == pytest.approx(-f["rd"][1])
-    assert f["p_holm"].to_list() == pytest.approx(_holm(f["p"].to_list()))
+    assert f["p_holm"].to_list() == pytest.approx(holm_by_definition(f["p"].to_list()))
     for r in f.iter_rows(named=True):  # smallest attainable: the most extreme table
         ref = boschloo_exact([[r["n1"], 0], [0, r["n2"]]]).pvalue
         assert r["min_p"] == pytest.approx(ref, rel=1e-6)

@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import permutation_test
 
 from natexp.causal.randomization import (
+    _holm,
     placebo_go_live,
     randomization_distribution,
     randomization_test,
@@ -20,6 +21,7 @@ from natexp.causal.result import InvalidInputError
 from natexp.data.cohort import Design, arm_counts, build_cohort
 from natexp.data.rollout import load_rollout, rollout_frame
 from natexp.data.synthetic import generate
+from tests.conftest import holm_by_definition
 
 AREAS = [chr(ord("A") + i) for i in range(13)]
 TREATED = AREAS[:5]
@@ -251,18 +253,6 @@ def test_placebo_shift_equals_a_hand_shifted_schedule(default):
 # ------------------------------------------------------------------ Holm's adjustment
 
 
-def _holm_by_definition(p: list[float]) -> list[float]:
-    """Holm (1979) by its definition: the i-th smallest p times (m - i + 1), running maximum
-    over the smaller ones, capped at 1 (a brute-force oracle, no numpy)."""
-    m = len(p)
-    order = sorted(range(m), key=lambda i: p[i])
-    adj, run = [0.0] * m, 0.0
-    for rank, i in enumerate(order):
-        run = max(run, min(1.0, (m - rank) * p[i]))
-        adj[i] = run
-    return adj
-
-
 def test_holm_equals_statsmodels_multipletests_bit_for_bit(monkeypatch):
     """Reference: statsmodels 0.15 ``multipletests(p, method="holm")[1]`` (the function natexp
     called before; it is still a dependency), on random p-values with ties, values that the
@@ -276,9 +266,6 @@ def test_holm_equals_statsmodels_multipletests_bit_for_bit(monkeypatch):
     from statsmodels.stats.multitest import multipletests
 
     monkeypatch.setattr(gc, "collect", lambda *args, **kwargs: 0)
-
-    from natexp.causal.randomization import _holm
-
     rng = np.random.default_rng(20261202)
     for k in range(200):
         m = int(rng.integers(1, 12))
@@ -297,10 +284,9 @@ def test_holm_equals_statsmodels_multipletests_bit_for_bit(monkeypatch):
 
 
 def test_holm_equals_its_definition():
-    """Property: the brute-force definition, within rounding, on every draw."""
-    from natexp.causal.randomization import _holm
-
+    """Property: the brute-force definition (tests/conftest.py), within rounding, on every
+    draw."""
     rng = np.random.default_rng(5)
     for _ in range(300):
         p = list(rng.choice([0.001, 0.01, 0.02, 0.05, 0.2, 0.5, 1.0], int(rng.integers(1, 9))))
-        assert _holm(p) == pytest.approx(_holm_by_definition(p), rel=1e-15, abs=0)
+        assert _holm(p) == pytest.approx(holm_by_definition(p), rel=1e-15, abs=0)
