@@ -86,6 +86,8 @@ _XATOL = 1e-10
 _N_PEAKS = 3
 #: Below this fraction of the decision level a grid maximum is taken as a sure rejection.
 _DECIDE_MARGIN = 0.8
+#: Elements of one block of rows in _refine_rows' evaluations (64k doubles: 512 KB an array).
+_CACHE_ELEMENTS = 1 << 16
 _TESTS = ("fisher", "barnard_pooled", "barnard_unpooled", "boschloo")
 _WHAT = {"rd": "risk difference", "rr": "risk ratio", "or": "odds ratio"}
 
@@ -1411,16 +1413,24 @@ def _refine_rows(h: np.ndarray, bgrid: np.ndarray, theta: np.ndarray, n_total: i
     rows, k = rows[ok], k[ok]
     a = theta[np.maximum(k - 1, 0)]
     b = theta[np.minimum(k + 1, g - 1)]
-    # The rows of h searched, gathered once, and two arrays every evaluation computes in (each
-    # evaluation is a few million elements; the temporaries were half its time).
+    # The rows of h searched, gathered once, and two arrays every evaluation computes in. An
+    # evaluation is a few million elements: it goes through them a block of rows at a time, so
+    # that the block's arrays stay in the CPU's cache between the five passes (log-pmf, exp,
+    # product-sum). Each row's numbers are the same operations in the same order either way.
     h_rows = h[rows]
-    work = np.empty(h_rows.shape)
-    scratch = np.empty(h_rows.shape)
+    block = max(1, _CACHE_ELEMENTS // (n_total + 1))
+    work = np.empty((min(block, h_rows.shape[0]), n_total + 1))
+    scratch = np.empty_like(work)
 
     def f(th: np.ndarray) -> np.ndarray:
         p = np.clip(np.sin(th) ** 2, 0.0, 1.0)[:, None]
-        pmf = np.exp(_log_pmf(n_total, p, out=work, scratch=scratch), out=work)
-        return np.einsum("ij,ij->i", pmf, h_rows)
+        out = np.empty(p.shape[0])
+        for s in range(0, p.shape[0], block):
+            pb = p[s:s + block]
+            w, sc = work[:pb.shape[0]], scratch[:pb.shape[0]]
+            pmf = np.exp(_log_pmf(n_total, pb, out=w, scratch=sc), out=w)
+            out[s:s + block] = np.einsum("ij,ij->i", pmf, h_rows[s:s + block])
+        return out
 
     invphi = (math.sqrt(5.0) - 1.0) / 2.0
     c = b - invphi * (b - a)
