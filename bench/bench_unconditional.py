@@ -2,7 +2,8 @@
 
 Runs natexp and scipy side by side, in one run, on the same tables, and prints a Markdown table
 of median (min-max) wall times over repeats, the ratio scipy / natexp and both p-values.
-natexp's caches are cleared before every natexp repeat, so its times are cold-start times.
+natexp's caches are cleared before every natexp repeat (and the --before commit's before
+each of its repeats), so the times are cold-start times.
 
 Usage::
 
@@ -37,17 +38,18 @@ from natexp.causal import unconditional as U
 from natexp.causal.power import exact_power
 
 
-def clear_caches() -> None:
-    for f in (U._space, U._wald_z, U._fisher_one_sided, U._fisher_two_sided, U._log_choose,
-              U._counts, U._ci):
-        f.cache_clear()
+def clear_caches(module=U) -> None:
+    """Empty every functools cache of ``module`` (natexp's, or the --before commit's)."""
+    for value in vars(module).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
 
 
-def timed(fn, repeats: int, cold: bool = False):
+def timed(fn, repeats: int, cold: bool = False, module=U):
     times, out = [], None
     for _ in range(repeats):
         if cold:
-            clear_caches()
+            clear_caches(module)
         t = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t)
@@ -95,7 +97,7 @@ def interval_rows(repeats: int, before: str | None) -> list[tuple]:
     old = load_before(before) if before else None
     cases = [((30, 100, 20, 100), m, i) for m in ("rd", "rr") for i in ("two-sided", "central")]
     cases += [((30, 100, 20, 100), "or", "two-sided"), ((4, 20, 2, 15), "rd", "two-sided"),
-              ((6, 48, 3, 3), "rd", "two-sided")]
+              ((6, 48, 3, 3), "rd", "two-sided"), ((120, 400, 90, 400), "rd", "two-sided")]
     rows = []
     for table, measure, inversion in cases:
         def new(t=table, m=measure, i=inversion):
@@ -107,7 +109,7 @@ def interval_rows(repeats: int, before: str | None) -> list[tuple]:
             def prev(t=table, m=measure, i=inversion):
                 r = old.exact_unconditional_ci(*t, measure=m, inversion=i)
                 return "({:.4f}, {:.4f})".format(*r.ci)
-            out_old, t_old = timed(prev, repeats)
+            out_old, t_old = timed(prev, repeats, cold=True, module=old)
         name = f"{measure.upper()} {inversion}, {table[0]}/{table[1]} vs {table[2]}/{table[3]}"
         rows.append((name, fmt(t_new), fmt(t_old), out_new, out_old))
         print(f"  done: {name}", flush=True)
