@@ -18,38 +18,36 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy
 
-from natexp.causal import unconditional as U
-from natexp.causal.dowhy_model import dowhy_analysis
-from natexp.causal.randomization import placebo_go_live, randomization_test
-from natexp.causal.sensitivity import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402
+
+from natexp.causal import unconditional as U  # noqa: E402
+from natexp.causal.dowhy_model import dowhy_analysis  # noqa: E402
+from natexp.causal.randomization import placebo_go_live, randomization_test  # noqa: E402
+from natexp.causal.sensitivity import (  # noqa: E402
     evalues_2x2,
     leave_one_area_out,
     nonresponse_counts,
     sensitivity_suite,
     tipping_point,
 )
-from natexp.data.cohort import Design, build_cohort
-from natexp.data.rollout import load_rollout
-from natexp.data.synthetic import generate
-
-
-def clear_caches() -> None:
-    for name in ("_space", "_wald_z", "_fisher_one_sided", "_fisher_two_sided", "_log_choose",
-                 "_counts", "_ci"):
-        f = getattr(U, name, None)
-        if f is not None and hasattr(f, "cache_clear"):
-            f.cache_clear()
+from natexp.data.cohort import Design, build_cohort  # noqa: E402
+from natexp.data.rollout import load_rollout  # noqa: E402
+from natexp.data.synthetic import generate  # noqa: E402
 
 
 def timed(fn, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
-        clear_caches()
+        C.clear_caches(U)
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)

@@ -34,22 +34,19 @@ import numpy as np
 import scipy
 from scipy.stats import barnard_exact, binom, boschloo_exact
 
-from natexp.causal import unconditional as U
-from natexp.causal.power import exact_power
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common as C  # noqa: E402
 
-def clear_caches(module=U) -> None:
-    """Empty every functools cache of ``module`` (natexp's, or the --before commit's)."""
-    for value in vars(module).values():
-        if callable(getattr(value, "cache_clear", None)):
-            value.cache_clear()
+from natexp.causal import unconditional as U  # noqa: E402
+from natexp.causal.power import exact_power  # noqa: E402
 
 
 def timed(fn, repeats: int, cold: bool = False, module=U):
     times, out = [], None
     for _ in range(repeats):
         if cold:
-            clear_caches(module)
+            C.clear_caches(module)
         t = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t)
